@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Internal helpers shared by libvmir, the servers and the tools: logging,
+ * key files, configuration, address and size parsing. Not installed.
+ */
+#ifndef VMIR_UTIL_H
+#define VMIR_UTIL_H
+
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "vmir_proto.h"
+
+#define VMIR_MAX_SERVERS	64
+#define VMIR_ADDR_MAX		64	/* "host:port" text */
+
+/* --- logging: "<prog>: <level>: message" on stderr ------------------------ */
+void vmir_log_init(const char *prog);
+void vmir_log_set_verbose(bool verbose);
+__attribute__((format(printf, 1, 2))) void vmir_err(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void vmir_warn(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void vmir_info(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void vmir_dbg(const char *fmt, ...);
+
+/* --- key files ------------------------------------------------------------
+ * A key file holds 64 hex digits and a newline. It must be a regular file
+ * of mode 0600 (no group/other bits) or loading refuses with -EPERM and a
+ * message naming the file and the fix (chmod 600).
+ */
+int vmir_key_generate(const char *path);	/* O_EXCL, mode 0600 */
+int vmir_key_load(const char *path, uint8_t key[VMIR_KEY_LEN]);
+
+/* --- addresses: "IPv4:PORT", "[IPv6]:PORT", "localhost:PORT" --------------- */
+struct vmir_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[VMIR_ADDR_MAX];	/* as given, used as rendezvous identity */
+};
+int vmir_addr_parse(const char *s, struct vmir_addr *a);
+/* the bound address of a listening socket, as "IP:PORT" */
+int vmir_sock_name(int fd, char *out, size_t outlen);
+
+/* --- sizes: "4096", "256K", "1M", "2G", "1T" (binary units) ----------------- */
+int vmir_size_parse(const char *s, uint64_t *out);
+/* "256K", "1.5G" for humans */
+void vmir_size_format(uint64_t v, char *out, size_t outlen);
+
+/* --- client configuration (INI, parsed with libinih) -----------------------
+ *
+ *   [cluster]
+ *   key = /path/to/cluster.key       ; relative paths: relative to the file
+ *   replicas = 2                     ; R, default 2 (capped at #servers)
+ *   chunk_size = 256K                ; default for new images
+ *   timeout_ms = 5000                ; per request
+ *   [versiond]
+ *   addr = 127.0.0.1:7400
+ *   [chunkd]
+ *   servers = 127.0.0.1:7401, 127.0.0.1:7402, 127.0.0.1:7403
+ */
+struct vmir_conf {
+	char path[4096];
+	char key_path[4096];
+	uint8_t key[VMIR_KEY_LEN];
+	unsigned int replicas;
+	uint32_t chunk_size;
+	unsigned int timeout_ms;
+	struct vmir_addr versiond;
+	struct vmir_addr chunkd[VMIR_MAX_SERVERS];
+	unsigned int nchunkd;
+};
+/*
+ * path NULL: $VMIR_CONF. Loads the key too. On error returns -errno and
+ * writes a message naming the file, line and problem into err.
+ */
+int vmir_conf_load(const char *path, struct vmir_conf *conf, char *err,
+		   size_t errlen);
+
+/* --- misc ---------------------------------------------------------------- */
+uint64_t vmir_now_ns(void);		/* CLOCK_REALTIME */
+uint64_t vmir_mono_ns(void);		/* CLOCK_MONOTONIC */
+/* write all / read all with EINTR handling; 0 or -errno (-EIO on EOF) */
+int vmir_write_full(int fd, const void *buf, size_t len);
+int vmir_read_full(int fd, void *buf, size_t len);
+int vmir_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+int vmir_pread_full(int fd, void *buf, size_t len, uint64_t off);
+bool vmir_buf_is_zero(const void *buf, size_t len);
+/* fsync the directory containing path */
+int vmir_fsync_dir(const char *dir);
+
+#endif /* VMIR_UTIL_H */
