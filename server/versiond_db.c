@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: GPL-2.0
+/* versiond database: checked, logged, then applied. See versiond_db.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "versiond_db.h"
+#include "versiond_log.h"
+#include "vmir_util.h"
+
+struct versiond_db {
+	struct versiond_state state;
+	struct versiond_log *log;
+	uint64_t nrecords;		/* replayed at open */
+};
+
+static int versiond_db_replay(void *arg, uint16_t type,
+			      const uint8_t *payload, uint32_t len,
+			      uint64_t off)
+{
+	struct versiond_db *db = arg;
+	struct versiond_rec rec;
+	const char *why = NULL;
+	int ret;
+
+	ret = versiond_rec_decode(type, payload, len, &rec);
+	if (ret < 0) {
+		vmir_err("log record at offset %" PRIu64 " (type %u) does not "
+			 "decode; the log is inconsistent, restore it from a "
+			 "backup", off, type);
+		return ret;
+	}
+	ret = versiond_state_apply(&db->state, &rec, &why);
+	if (ret < 0) {
+		vmir_err("log record at offset %" PRIu64 " for image '%s' does "
+			 "not apply: %s; the log is inconsistent, restore it "
+			 "from a backup", off, rec.name,
+			 why ? why : strerror(-ret));
+		return ret;
+	}
+	db->nrecords++;
+	return 0;
+}
+
+int versiond_db_open(const char *dir, struct versiond_db **out)
+{
+	struct versiond_db *db;
+	int ret;
+
+	db = calloc(1, sizeof(*db));
+	if (!db)
+		return -ENOMEM;
+	versiond_state_init(&db->state);
+	ret = versiond_log_open(dir, versiond_db_replay, db, &db->log);
+	if (ret < 0) {
+		versiond_state_free(&db->state);
+		free(db);
+		return ret;
+	}
+	vmir_info("%s: %" PRIu64 " records, %zu images",
+		  versiond_log_path(db->log), db->nrecords, db->state.n);
+	*out = db;
+	return 0;
+}
+
+void versiond_db_close(struct versiond_db *db)
+{
+	if (!db)
+		return;
+	versiond_log_close(db->log);
+	versiond_state_free(&db->state);
+	free(db);
+}
+
+const struct versiond_state *versiond_db_state(const struct versiond_db *db)
+{
+	return &db->state;
+}
+
+/* log rec, then apply it; the caller has checked it against the state */
+static int versiond_db_commit(struct versiond_db *db,
+			      const struct versiond_rec *rec)
+{
+	const char *why = NULL;
+	struct vmir_wbuf w;
+	int ret;
+
+	ret = versiond_state_reserve(&db->state, rec);
+	if (ret < 0)
+		return ret;
+	vmir_wbuf_init(&w);
+	versiond_rec_encode(rec, &w);
+	ret = w.err;
+	if (!ret)
+		ret = versiond_log_append(db->log, rec->type, w.p,
+					  (uint32_t)w.len);
+	vmir_wbuf_free(&w);
+	if (ret < 0)
+		return ret;
+	ret = versiond_state_apply(&db->state, rec, &why);
+	if (ret < 0) {
+		/* checked and reserved: cannot happen */
+		vmir_err("applying a logged %u record for '%s' failed: %s",
+			 rec->type, rec->name, why ? why : strerror(-ret));
+		abort();
+	}
+	return 0;
+}
+
+static int versiond_db_result(struct versiond_db *db, const char *name,
+			      uint32_t version, struct vmir_version_info *out)
+{
+	const struct versiond_image *im = versiond_state_find(&db->state,
+							      name);
+	const struct versiond_version *v;
+
+	if (!im || !(v = versiond_image_version(im, version)))
+		return -ENOENT;
+	if (out)
+		versiond_version_info(im, v, out);
+	return 0;
+}
+
+int versiond_db_create(struct versiond_db *db,
+		       const struct vmir_create_req *q,
+		       struct vmir_version_info *out)
+{
+	struct versiond_rec rec;
+	int ret;
+
+	if (vmir_name_valid(q->name) < 0 || q->size < 1 ||
+	    !vmir_chunk_size_valid(q->chunk_size))
+		return -EINVAL;
+	if (versiond_state_find(&db->state, q->name))
+		return -EEXIST;
+	memset(&rec, 0, sizeof(rec));
+	rec.type = VERSIOND_REC_CREATE;
+	strcpy(rec.name, q->name);
+	rec.size = q->size;
+	rec.chunk_size = q->chunk_size;
+	rec.root = q->root;
+	rec.ctime_ns = vmir_now_ns();
+	ret = versiond_db_commit(db, &rec);
+	if (ret < 0)
+		return ret;
+	return versiond_db_result(db, q->name, 1, out);
+}
+
+int versiond_db_publish(struct versiond_db *db,
+			const struct vmir_publish_req *q,
+			struct vmir_version_info *out)
+{
+	const struct versiond_image *im;
+	struct versiond_rec rec;
+	int ret;
+
+	if (vmir_name_valid(q->name) < 0 || q->size < 1)
+		return -EINVAL;
+	im = versiond_state_find(&db->state, q->name);
+	if (!im)
+		return -ENOENT;
+	if (q->base_version != im->v[im->nv - 1].version)
+		return -ESTALE;
+	memset(&rec, 0, sizeof(rec));
+	rec.type = VERSIOND_REC_PUBLISH;
+	strcpy(rec.name, q->name);
+	rec.version = im->next_version;
+	rec.size = q->size;
+	rec.root = q->root;
+	strcpy(rec.parent, q->name);
+	rec.parent_version = q->base_version;
+	rec.ctime_ns = vmir_now_ns();
+	ret = versiond_db_commit(db, &rec);
+	if (ret < 0)
+		return ret;
+	return versiond_db_result(db, q->name, rec.version, out);
+}
+
+int versiond_db_clone(struct versiond_db *db, const struct vmir_clone_req *q,
+		      struct vmir_version_info *out)
+{
+	const struct versiond_version *v;
+	const struct versiond_image *im;
+	struct versiond_rec rec;
+	int ret;
+
+	if (vmir_name_valid(q->src) < 0 || vmir_name_valid(q->dst) < 0)
+		return -EINVAL;
+	im = versiond_state_find(&db->state, q->src);
+	if (!im)
+		return -ENOENT;
+	v = versiond_image_version(im, q->src_version);
+	if (!v)
+		return -ENOENT;
+	if (versiond_state_find(&db->state, q->dst))
+		return -EEXIST;
+	memset(&rec, 0, sizeof(rec));
+	rec.type = VERSIOND_REC_CREATE;
+	strcpy(rec.name, q->dst);
+	rec.size = v->size;
+	rec.chunk_size = im->chunk_size;
+	rec.root = v->root;
+	strcpy(rec.parent, q->src);
+	rec.parent_version = v->version;
+	rec.ctime_ns = vmir_now_ns();
+	ret = versiond_db_commit(db, &rec);
+	if (ret < 0)
+		return ret;
+	return versiond_db_result(db, q->dst, 1, out);
+}
+
+int versiond_db_delete(struct versiond_db *db, const char *name,
+		       uint32_t version)
+{
+	const struct versiond_image *im;
+	struct versiond_rec rec;
+
+	if (vmir_name_valid(name) < 0)
+		return -EINVAL;
+	im = versiond_state_find(&db->state, name);
+	if (!im)
+		return -ENOENT;
+	memset(&rec, 0, sizeof(rec));
+	strcpy(rec.name, name);
+	if (version == 0) {
+		rec.type = VERSIOND_REC_DEL_IMAGE;
+	} else {
+		if (!versiond_image_version(im, version))
+			return -ENOENT;
+		if (im->nv == 1)
+			return -EBUSY;
+		rec.type = VERSIOND_REC_DEL_VERSION;
+		rec.version = version;
+	}
+	return versiond_db_commit(db, &rec);
+}
+
+int versiond_db_lookup(const struct versiond_db *db, const char *name,
+		       uint32_t version, struct vmir_version_info *out)
+{
+	if (vmir_name_valid(name) < 0)
+		return -EINVAL;
+	return versiond_db_result((struct versiond_db *)db, name, version,
+				  out);
+}
+
+int versiond_db_list(const struct versiond_db *db,
+		     struct vmir_image_info **out, size_t *n)
+{
+	const struct versiond_state *s = &db->state;
+	struct vmir_image_info *a;
+
+	a = calloc(s->n ? s->n : 1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n; i++)
+		versiond_image_info(s->img[i], &a[i]);
+	*out = a;
+	*n = s->n;
+	return 0;
+}
+
+int versiond_db_versions(const struct versiond_db *db, const char *name,
+			 struct vmir_version_info **out, size_t *n)
+{
+	const struct versiond_image *im;
+	struct vmir_version_info *a;
+
+	if (vmir_name_valid(name) < 0)
+		return -EINVAL;
+	im = versiond_state_find(&db->state, name);
+	if (!im)
+		return -ENOENT;
+	a = calloc(im->nv, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < im->nv; i++)
+		versiond_version_info(im, &im->v[i], &a[i]);
+	*out = a;
+	*n = im->nv;
+	return 0;
+}

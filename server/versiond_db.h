@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * versiond database: the namespace (versiond_state) made durable by the
+ * log (versiond_log). Each mutation is checked, logged and fdatasync()ed,
+ * then applied: a successful return means the change survives a crash.
+ * No sockets here; the server and the unit tests drive the same calls.
+ *
+ * Functions return 0 or a negative errno that is the reply status:
+ * -EINVAL bad argument, -ENOENT unknown image or version, -EEXIST name
+ * taken, -ESTALE publish on a base that is not the latest version, -EBUSY
+ * deleting the last version of an image, -EIO log write failed.
+ */
+#ifndef VMIR_VERSIOND_DB_H
+#define VMIR_VERSIOND_DB_H
+
+#include <stddef.h>
+
+#include "versiond_state.h"
+#include "vmir_proto.h"
+
+struct versiond_db;
+
+int versiond_db_open(const char *dir, struct versiond_db **out);
+void versiond_db_close(struct versiond_db *db);
+const struct versiond_state *versiond_db_state(const struct versiond_db *db);
+
+int versiond_db_create(struct versiond_db *db,
+		       const struct vmir_create_req *q,
+		       struct vmir_version_info *out);
+int versiond_db_publish(struct versiond_db *db,
+			const struct vmir_publish_req *q,
+			struct vmir_version_info *out);
+int versiond_db_clone(struct versiond_db *db, const struct vmir_clone_req *q,
+		      struct vmir_version_info *out);
+/* version 0: the whole image */
+int versiond_db_delete(struct versiond_db *db, const char *name,
+		       uint32_t version);
+/* version 0: latest */
+int versiond_db_lookup(const struct versiond_db *db, const char *name,
+		       uint32_t version, struct vmir_version_info *out);
+/* malloc()ed arrays; free() them */
+int versiond_db_list(const struct versiond_db *db,
+		     struct vmir_image_info **out, size_t *n);
+int versiond_db_versions(const struct versiond_db *db, const char *name,
+			 struct vmir_version_info **out, size_t *n);
+
+#endif /* VMIR_VERSIOND_DB_H */

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * versiond in-memory namespace and the records that change it.
+ *
+ * Images are kept in an array sorted by name; each image keeps its
+ * versions in ascending order. Every mutation is expressed as a record
+ * (what happened, with the version numbers and times it assigned) so the
+ * same apply function serves live requests and log replay.
+ */
+#ifndef VMIR_VERSIOND_STATE_H
+#define VMIR_VERSIOND_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmir_proto.h"
+
+enum versiond_rec_type {
+	VERSIOND_REC_CREATE = 1,	/* new image at version 1 (create, clone) */
+	VERSIOND_REC_PUBLISH = 2,	/* new version of an image */
+	VERSIOND_REC_DEL_VERSION = 3,	/* drop one version */
+	VERSIOND_REC_DEL_IMAGE = 4,	/* drop an image and all its versions */
+};
+
+struct versiond_rec {
+	uint16_t type;
+	char name[VMIR_NAME_MAX + 1];
+	uint32_t version;		/* PUBLISH, DEL_VERSION */
+	uint64_t size;			/* CREATE, PUBLISH */
+	uint32_t chunk_size;		/* CREATE */
+	struct vmir_id root;		/* CREATE, PUBLISH */
+	char parent[VMIR_NAME_MAX + 1];	/* CREATE, PUBLISH ("" = none) */
+	uint32_t parent_version;	/* CREATE, PUBLISH */
+	uint64_t ctime_ns;		/* CREATE, PUBLISH */
+};
+
+struct versiond_version {
+	uint32_t version;
+	uint64_t size;
+	struct vmir_id root;
+	char parent[VMIR_NAME_MAX + 1];
+	uint32_t parent_version;
+	uint64_t ctime_ns;
+};
+
+struct versiond_image {
+	char name[VMIR_NAME_MAX + 1];
+	uint32_t chunk_size;
+	uint64_t ctime_ns;
+	uint32_t next_version;		/* never reused, even after deletes */
+	struct versiond_version *v;	/* ascending */
+	size_t nv, cap;
+};
+
+struct versiond_state {
+	struct versiond_image **img;	/* sorted by name */
+	size_t n, cap;
+	struct versiond_image *spare;	/* reserved for the next CREATE */
+};
+
+void versiond_state_init(struct versiond_state *s);
+void versiond_state_free(struct versiond_state *s);
+
+struct versiond_image *versiond_state_find(const struct versiond_state *s,
+					   const char *name);
+/* version 0 = latest; NULL if absent */
+const struct versiond_version *
+versiond_image_version(const struct versiond_image *im, uint32_t version);
+
+void versiond_version_info(const struct versiond_image *im,
+			   const struct versiond_version *v,
+			   struct vmir_version_info *out);
+void versiond_image_info(const struct versiond_image *im,
+			 struct vmir_image_info *out);
+
+/*
+ * Allocate what applying rec will need so versiond_state_apply() of a
+ * checked record cannot fail after it was logged. 0 or -ENOMEM.
+ */
+int versiond_state_reserve(struct versiond_state *s,
+			   const struct versiond_rec *rec);
+/*
+ * Apply a record. Returns -EINVAL (with *why) if it does not fit the
+ * current state (a log that does not replay), -ENOMEM if not reserved.
+ */
+int versiond_state_apply(struct versiond_state *s,
+			 const struct versiond_rec *rec, const char **why);
+
+/* record payload codec (the log's record type is rec->type) */
+void versiond_rec_encode(const struct versiond_rec *rec, struct vmir_wbuf *w);
+/* 0 or -EBADMSG */
+int versiond_rec_decode(uint16_t type, const void *p, size_t len,
+			struct versiond_rec *rec);
+
+/*
+ * Canonical encoding of the whole state (every image, every version and
+ * the next version numbers), for comparing states.
+ */
+void versiond_state_dump(const struct versiond_state *s, struct vmir_wbuf *w);
+
+#endif /* VMIR_VERSIOND_STATE_H */
