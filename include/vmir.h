@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libvmir: client of a vmir cluster (one version server, N chunk servers).
+ *
+ * Every function returns 0 or a negative errno. After a failure,
+ * vmir_client_error() describes what failed with which input.
+ *
+ * Threading: a struct vmir_client and everything opened from it belong to
+ * one thread at a time. All callbacks below run in the thread that called
+ * the libvmir function that drives the engine (the blocking calls, or
+ * vmir_client_poll()), never in a library-internal thread.
+ */
+#ifndef VMIR_H
+#define VMIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmir_proto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vmir_client;
+struct vmir_version;
+
+/* conf_path NULL: $VMIR_CONF; neither set: -EINVAL with a message */
+int vmir_client_open(const char *conf_path, struct vmir_client **cp);
+void vmir_client_close(struct vmir_client *c);
+const char *vmir_client_error(const struct vmir_client *c);
+/* default chunk size from the configuration */
+uint32_t vmir_client_chunk_size(const struct vmir_client *c);
+
+/* done/total in bytes; runs in the caller's thread */
+typedef void (*vmir_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+/* --- namespace ---------------------------------------------------------- */
+int vmir_image_create(struct vmir_client *c, const char *name, uint64_t size,
+		      uint32_t chunk_size, struct vmir_version_info *out);
+/* version 0 = latest */
+int vmir_image_lookup(struct vmir_client *c, const char *name,
+		      uint32_t version, struct vmir_version_info *out);
+/* arrays are malloc()ed; free() them */
+int vmir_image_list(struct vmir_client *c, struct vmir_image_info **out,
+		    size_t *n);
+int vmir_image_versions(struct vmir_client *c, const char *name,
+			struct vmir_version_info **out, size_t *n);
+int vmir_image_clone(struct vmir_client *c, const char *src, uint32_t version,
+		     const char *dst, struct vmir_version_info *out);
+/* version 0 = the whole image */
+int vmir_image_delete(struct vmir_client *c, const char *name,
+		      uint32_t version);
+/* distinct non-zero chunks of a version and their bytes */
+int vmir_image_usage(struct vmir_client *c, const char *name,
+		     uint32_t version, uint64_t *chunks, uint64_t *bytes);
+
+/* --- whole-image transfer -------------------------------------------------
+ * import: creates NAME (chunk_size 0 = configured default) or, if it
+ * exists, publishes a new version on its latest one. Zero chunks are not
+ * stored; chunks the servers already hold are not sent again.
+ * export: writes a sparse raw file (holes for zero chunks).
+ */
+int vmir_image_import(struct vmir_client *c, const char *name,
+		      const char *path, uint32_t chunk_size,
+		      vmir_progress_fn progress, void *arg,
+		      struct vmir_version_info *out);
+int vmir_image_export(struct vmir_client *c, const char *name,
+		      uint32_t version, const char *path,
+		      vmir_progress_fn progress, void *arg);
+
+/* --- chunk level, for the node helper --------------------------------------
+ * A vmir_version is one image version with its chunk map resolved once
+ * (each tree node read once, level by level).
+ */
+int vmir_version_open(struct vmir_client *c, const char *name,
+		      uint32_t version, struct vmir_version **vp);
+void vmir_version_close(struct vmir_version *v);
+const struct vmir_version_info *vmir_version_get_info(
+	const struct vmir_version *v);
+uint64_t vmir_version_nchunks(const struct vmir_version *v);
+/* bytes of chunk idx: chunk_size, less for the last chunk */
+uint32_t vmir_version_chunk_len(const struct vmir_version *v, uint64_t idx);
+bool vmir_version_chunk_is_zero(const struct vmir_version *v, uint64_t idx);
+
+/* called once per chunk when its read finished; err 0 or -errno */
+typedef void (*vmir_read_cb)(void *arg, uint64_t idx, int err);
+/*
+ * Start reading chunk idx into buf (chunk_size bytes; zero chunks and the
+ * tail of a short last chunk are zero-filled). Replicas are tried in
+ * rendezvous order; a replica whose bytes do not hash to the id is skipped.
+ * cb runs from vmir_client_poll() or a blocking call on the same client.
+ */
+int vmir_version_read_async(struct vmir_version *v, uint64_t idx, void *buf,
+			    vmir_read_cb cb, void *arg);
+/* run the engine: wait up to timeout_ms (-1: until something completes) */
+int vmir_client_poll(struct vmir_client *c, int timeout_ms);
+/* number of async operations still in flight */
+unsigned int vmir_client_inflight(const struct vmir_client *c);
+/* blocking: read n chunks, many in flight at once */
+int vmir_version_read(struct vmir_version *v, const uint64_t *idx, size_t n,
+		      void *const *bufs);
+
+/* supplies the content of chunk idx (chunk_size bytes) for a commit */
+typedef int (*vmir_chunk_source_fn)(void *arg, uint64_t idx, void *buf);
+/*
+ * Publish a new version: the n chunks in idx (ascending, distinct) get the
+ * content src provides; all others are shared with v. Only changed chunks
+ * and the tree nodes on their paths are uploaded. to_image NULL: next
+ * version of v's image (refused with -ESTALE if another publish won);
+ * else CLONE v to to_image then publish there. On success v is advanced to
+ * the new version in place (its chunk map updated) and *out describes it.
+ */
+int vmir_version_commit(struct vmir_version *v, const uint64_t *idx, size_t n,
+			vmir_chunk_source_fn src, void *arg,
+			const char *to_image, struct vmir_version_info *out);
+
+/* --- chunk servers ------------------------------------------------------- */
+struct vmir_server_stat {
+	char addr[64];
+	int err;		/* 0, or -errno if unreachable */
+	uint64_t objects;
+	uint64_t bytes;
+};
+/* one entry per configured chunk server; array malloc()ed */
+int vmir_chunkd_stat(struct vmir_client *c, struct vmir_server_stat **out,
+		     size_t *n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMIR_H */

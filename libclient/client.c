@@ -1,0 +1,2012 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libvmir public API (include/vmir.h): the client handle, namespace calls
+ * on the version server, whole-image import and export, and the chunk
+ * level interface of the node helper (versions, async reads, commit).
+ *
+ * Writes (import, commit) run one pipeline: a bounded set of chunk slots,
+ * each filled (from the file on a worker, or by the caller's source
+ * callback), checked for zeros and hashed on a worker, then uploaded
+ * through the HAS/PUT uploader; the tree is committed once every chunk is
+ * stored, its new nodes uploaded the same way, and only then is the
+ * version published. Reads (export, tree loads, async reads) fetch
+ * objects through vmir_get, which verifies every byte it returns.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmir_priv.h"
+
+#define PIPE_BYTES	(48u << 20)	/* chunk slots of one pipeline */
+#define PIPE_SLOTS_MIN	16
+#define PIPE_SLOTS_MAX	2048
+#define NODE_BACKLOG	(16u << 20)	/* tree nodes queued for upload */
+#define FETCH_WINDOW	512		/* tree nodes read at once */
+#define READ_WINDOW	1024		/* vmir_version_read */
+#define PROGRESS_NS	(100ull * 1000000)
+
+struct vmir_client {
+	struct vmir_conf conf;
+	struct vmir_engine *e;
+	char err[2048];
+	unsigned int async;		/* vmir_version_read_async in flight */
+	struct vmir_import_stats imp;
+};
+
+struct vmir_version {
+	struct vmir_client *c;
+	struct vmir_version_info info;
+	uint64_t nchunks;
+	struct vmir_tree *tree;		/* NULL for an empty image */
+	unsigned int async;
+};
+
+static __thread char open_err[1024];
+static const struct vmir_id zero_id;
+
+/* --- errors and small helpers --------------------------------------------- */
+
+static int seterr(struct vmir_client *c, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int seterr(struct vmir_client *c, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
+	vmir_dbg("%s", c->err);
+	return err;
+}
+
+const char *vmir_client_error(const struct vmir_client *c)
+{
+	if (!c)
+		return open_err;	/* why the last vmir_client_open failed */
+	return c->err[0] ? c->err : "no error";
+}
+
+uint32_t vmir_client_chunk_size(const struct vmir_client *c)
+{
+	return c->conf.chunk_size ? c->conf.chunk_size : VMIR_CHUNK_DEFAULT;
+}
+
+const struct vmir_conf *vmir_client_conf(const struct vmir_client *c)
+{
+	return &c->conf;
+}
+
+void vmir_client_import_stats(const struct vmir_client *c,
+			      struct vmir_import_stats *st)
+{
+	*st = c->imp;
+}
+
+static const char *vsd(struct vmir_client *c)
+{
+	return vmir_engine_srv_desc(c->e, VMIR_SRV_VERSIOND);
+}
+
+static const char *estr(int err, char *buf, size_t len)
+{
+	return vmir_errstr(err, buf, len);
+}
+
+static uint64_t div_up(uint64_t a, uint64_t b)
+{
+	return a / b + (a % b != 0);
+}
+
+static uint64_t nchunks_of(uint64_t size, uint32_t cs)
+{
+	return div_up(size, cs);
+}
+
+static uint32_t chunk_len_of(uint64_t size, uint32_t cs, uint64_t idx)
+{
+	uint64_t off = idx * cs;
+
+	return size - off < cs ? (uint32_t)(size - off) : cs;
+}
+
+static int check_name(struct vmir_client *c, const char *name)
+{
+	if (!name || vmir_name_valid(name))
+		return seterr(c, -EINVAL,
+			      "invalid image name '%s': use 1 to %d characters of A-Z a-z 0-9 . _ - not starting with '.'",
+			      name ? name : "(null)", VMIR_NAME_MAX);
+	return 0;
+}
+
+static int check_chunk_size(struct vmir_client *c, uint32_t cs)
+{
+	char s[32];
+
+	if (!vmir_chunk_size_valid(cs)) {
+		vmir_size_format(cs, s, sizeof(s));
+		return seterr(c, -EINVAL,
+			      "invalid chunk size %s (%u bytes): use a power of two from 4K to 4M",
+			      s, cs);
+	}
+	return 0;
+}
+
+static void op_begin(struct vmir_client *c)
+{
+	c->err[0] = '\0';
+	vmir_engine_reset_down(c->e);
+}
+
+/* run the engine until *flag; a stall (nothing left that could set it) is a bug */
+static int wait_flag(struct vmir_client *c, const bool *flag)
+{
+	int ret;
+
+	while (!*flag) {
+		if (!vmir_engine_busy(c->e)) {
+			ret = vmir_engine_poll(c->e, 0);
+			if (ret)
+				return ret;
+			if (*flag)
+				break;
+			if (!vmir_engine_busy(c->e))
+				return seterr(c, -EIO,
+					      "internal error: operation stalled with nothing in flight");
+		}
+		ret = vmir_engine_poll(c->e, -1);
+		if (ret)
+			return seterr(c, ret, "io_uring failed: %s",
+				      strerror(-ret));
+	}
+	return 0;
+}
+
+/* same, until *count reaches zero */
+static int wait_zero(struct vmir_client *c, const unsigned int *count)
+{
+	int ret;
+
+	while (*count) {
+		if (!vmir_engine_busy(c->e)) {
+			ret = vmir_engine_poll(c->e, 0);
+			if (ret)
+				return ret;
+			if (!*count)
+				break;
+			if (!vmir_engine_busy(c->e))
+				return seterr(c, -EIO,
+					      "internal error: operation stalled with nothing in flight");
+		}
+		ret = vmir_engine_poll(c->e, -1);
+		if (ret)
+			return seterr(c, ret, "io_uring failed: %s",
+				      strerror(-ret));
+	}
+	return 0;
+}
+
+/* --- client ------------------------------------------------------------------ */
+
+int vmir_client_open(const char *conf_path, struct vmir_client **cp)
+{
+	struct vmir_client *c;
+	int ret;
+
+	*cp = NULL;
+	open_err[0] = '\0';
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(open_err, sizeof(open_err), "out of memory");
+		return -ENOMEM;
+	}
+	ret = vmir_conf_load(conf_path, &c->conf, open_err, sizeof(open_err));
+	if (ret)
+		goto out_free;
+	ret = vmir_engine_new(&c->conf, &c->e, open_err, sizeof(open_err));
+	if (ret)
+		goto out_free;
+	*cp = c;
+	return 0;
+
+out_free:
+	memset(c->conf.key, 0, sizeof(c->conf.key));
+	free(c);
+	return ret;
+}
+
+void vmir_client_close(struct vmir_client *c)
+{
+	if (!c)
+		return;
+	vmir_engine_free(c->e);
+	memset(c->conf.key, 0, sizeof(c->conf.key));
+	free(c);
+}
+
+/* --- version server calls ------------------------------------------------------ */
+
+static void rpc_done(struct vmir_req *r)
+{
+	*(bool *)r->arg = true;
+}
+
+/*
+ * Send r to the version server and wait. Returns 0, a transport error
+ * (message set, naming what), or -status for the caller to explain.
+ */
+static int rpc(struct vmir_client *c, struct vmir_req *r, const char *what)
+{
+	bool done = false;
+	int ret;
+
+	r->done = rpc_done;
+	r->arg = &done;
+	vmir_req_submit(r);
+	ret = wait_flag(c, &done);
+	if (ret)
+		return ret;
+	if (r->err)
+		return seterr(c, r->err, "%s failed: %s", what,
+			      vmir_engine_srv_err(c->e, VMIR_SRV_VERSIOND));
+	return -(int)r->status;
+}
+
+static struct vmir_req *vreq(struct vmir_client *c, uint16_t op)
+{
+	struct vmir_req *r = vmir_req_new(c->e, VMIR_SRV_VERSIOND, op);
+
+	if (!r)
+		seterr(c, -ENOMEM, "out of memory");
+	return r;
+}
+
+static int bad_reply(struct vmir_client *c, const char *op)
+{
+	return seterr(c, -EPROTO, "malformed %s reply from %s", op, vsd(c));
+}
+
+static int parse_version_info(struct vmir_client *c, struct vmir_req *r,
+			      const char *op, struct vmir_version_info *out)
+{
+	struct vmir_version_info vi;
+	struct vmir_rbuf rb;
+
+	vmir_rbuf_init(&rb, r->rmeta, r->rmeta_len);
+	vmir_get_version_info(&rb, &vi);
+	if (vmir_rbuf_end(&rb))
+		return bad_reply(c, op);
+	if (out)
+		*out = vi;
+	return 0;
+}
+
+static int ns_status(struct vmir_client *c, int ret, const char *what,
+		     const char *name, uint32_t version)
+{
+	char eb[128];
+
+	if (ret == -ENOENT) {
+		if (version)
+			return seterr(c, ret,
+				      "version %u of image '%s' not found on %s",
+				      version, name, vsd(c));
+		return seterr(c, ret, "image '%s' not found on %s", name,
+			      vsd(c));
+	}
+	if (ret == -EEXIST)
+		return seterr(c, ret, "image '%s' already exists on %s", name,
+			      vsd(c));
+	return seterr(c, ret, "%s refused by %s: %s", what, vsd(c),
+		      estr(ret, eb, sizeof(eb)));
+}
+
+static int do_lookup(struct vmir_client *c, const char *name,
+		     uint32_t version, struct vmir_version_info *out)
+{
+	struct vmir_ref_req q;
+	struct vmir_req *r;
+	char what[VMIR_NAME_MAX + 64];
+	int ret;
+
+	ret = check_name(c, name);
+	if (ret)
+		return ret;
+	r = vreq(c, VMIR_OP_LOOKUP);
+	if (!r)
+		return -ENOMEM;
+	memset(&q, 0, sizeof(q));
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	q.version = version;
+	vmir_put_ref_req(&r->meta, &q);
+	snprintf(what, sizeof(what), "lookup of image '%s'", name);
+	ret = rpc(c, r, what);
+	if (ret == 0)
+		ret = parse_version_info(c, r, "LOOKUP", out);
+	else if (!r->err)
+		ret = ns_status(c, ret, what, name, version);
+	vmir_req_free(r);
+	return ret;
+}
+
+int vmir_image_lookup(struct vmir_client *c, const char *name,
+		      uint32_t version, struct vmir_version_info *out)
+{
+	op_begin(c);
+	return do_lookup(c, name, version, out);
+}
+
+static int do_create(struct vmir_client *c, const char *name, uint64_t size,
+		     uint32_t cs, const struct vmir_id *root,
+		     struct vmir_version_info *out)
+{
+	struct vmir_create_req q;
+	struct vmir_req *r;
+	char what[VMIR_NAME_MAX + 64], ss[32], cb[32];
+	int ret;
+
+	r = vreq(c, VMIR_OP_CREATE);
+	if (!r)
+		return -ENOMEM;
+	memset(&q, 0, sizeof(q));
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	q.size = size;
+	q.chunk_size = cs;
+	q.root = *root;
+	vmir_put_create_req(&r->meta, &q);
+	vmir_size_format(size, ss, sizeof(ss));
+	vmir_size_format(cs, cb, sizeof(cb));
+	snprintf(what, sizeof(what), "create of image '%s' (size %s, chunk size %s)",
+		 name, ss, cb);
+	ret = rpc(c, r, what);
+	if (ret == 0)
+		ret = parse_version_info(c, r, "CREATE", out);
+	else if (!r->err)
+		ret = ns_status(c, ret, what, name, 0);
+	vmir_req_free(r);
+	return ret;
+}
+
+int vmir_image_create(struct vmir_client *c, const char *name, uint64_t size,
+		      uint32_t chunk_size, struct vmir_version_info *out)
+{
+	int ret;
+
+	op_begin(c);
+	ret = check_name(c, name);
+	if (ret)
+		return ret;
+	if (!chunk_size)
+		chunk_size = vmir_client_chunk_size(c);
+	ret = check_chunk_size(c, chunk_size);
+	if (ret)
+		return ret;
+	if (!size)
+		return seterr(c, -EINVAL,
+			      "invalid size 0 for image '%s': an image holds at least one byte",
+			      name);
+	return do_create(c, name, size, chunk_size, &zero_id, out);
+}
+
+int vmir_image_list(struct vmir_client *c, struct vmir_image_info **out,
+		    size_t *n)
+{
+	struct vmir_image_info *arr;
+	struct vmir_rbuf rb;
+	struct vmir_req *r;
+	uint32_t cnt, i;
+	int ret;
+
+	op_begin(c);
+	*out = NULL;
+	*n = 0;
+	r = vreq(c, VMIR_OP_LIST);
+	if (!r)
+		return -ENOMEM;
+	ret = rpc(c, r, "listing images");
+	if (ret) {
+		if (!r->err)
+			ret = ns_status(c, ret, "listing images", "", 0);
+		goto out_free;
+	}
+	vmir_rbuf_init(&rb, r->rmeta, r->rmeta_len);
+	cnt = vmir_get_u32(&rb);
+	if (rb.err || cnt > r->rmeta_len) {
+		ret = bad_reply(c, "LIST");
+		goto out_free;
+	}
+	arr = calloc(cnt ? cnt : 1, sizeof(*arr));
+	if (!arr) {
+		ret = seterr(c, -ENOMEM, "out of memory");
+		goto out_free;
+	}
+	for (i = 0; i < cnt; i++)
+		vmir_get_image_info(&rb, &arr[i]);
+	if (vmir_rbuf_end(&rb)) {
+		free(arr);
+		ret = bad_reply(c, "LIST");
+		goto out_free;
+	}
+	*out = arr;
+	*n = cnt;
+out_free:
+	vmir_req_free(r);
+	return ret;
+}
+
+int vmir_image_versions(struct vmir_client *c, const char *name,
+			struct vmir_version_info **out, size_t *n)
+{
+	struct vmir_version_info *arr;
+	struct vmir_ref_req q;
+	struct vmir_rbuf rb;
+	struct vmir_req *r;
+	char what[VMIR_NAME_MAX + 64];
+	uint32_t cnt, i;
+	int ret;
+
+	op_begin(c);
+	*out = NULL;
+	*n = 0;
+	ret = check_name(c, name);
+	if (ret)
+		return ret;
+	r = vreq(c, VMIR_OP_VERSIONS);
+	if (!r)
+		return -ENOMEM;
+	memset(&q, 0, sizeof(q));
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	vmir_put_ref_req(&r->meta, &q);
+	snprintf(what, sizeof(what), "listing versions of image '%s'", name);
+	ret = rpc(c, r, what);
+	if (ret) {
+		if (!r->err)
+			ret = ns_status(c, ret, what, name, 0);
+		goto out_free;
+	}
+	vmir_rbuf_init(&rb, r->rmeta, r->rmeta_len);
+	cnt = vmir_get_u32(&rb);
+	if (rb.err || cnt > r->rmeta_len) {
+		ret = bad_reply(c, "VERSIONS");
+		goto out_free;
+	}
+	arr = calloc(cnt ? cnt : 1, sizeof(*arr));
+	if (!arr) {
+		ret = seterr(c, -ENOMEM, "out of memory");
+		goto out_free;
+	}
+	for (i = 0; i < cnt; i++)
+		vmir_get_version_info(&rb, &arr[i]);
+	if (vmir_rbuf_end(&rb)) {
+		free(arr);
+		ret = bad_reply(c, "VERSIONS");
+		goto out_free;
+	}
+	*out = arr;
+	*n = cnt;
+out_free:
+	vmir_req_free(r);
+	return ret;
+}
+
+static int do_clone(struct vmir_client *c, const char *src, uint32_t version,
+		    const char *dst, struct vmir_version_info *out)
+{
+	struct vmir_clone_req q;
+	struct vmir_req *r;
+	char what[2 * VMIR_NAME_MAX + 64];
+	int ret;
+
+	ret = check_name(c, src);
+	if (!ret)
+		ret = check_name(c, dst);
+	if (ret)
+		return ret;
+	r = vreq(c, VMIR_OP_CLONE);
+	if (!r)
+		return -ENOMEM;
+	memset(&q, 0, sizeof(q));
+	snprintf(q.src, sizeof(q.src), "%s", src);
+	q.src_version = version;
+	snprintf(q.dst, sizeof(q.dst), "%s", dst);
+	vmir_put_clone_req(&r->meta, &q);
+	if (version)
+		snprintf(what, sizeof(what), "clone of %s@%u to '%s'", src,
+			 version, dst);
+	else
+		snprintf(what, sizeof(what), "clone of '%s' to '%s'", src, dst);
+	ret = rpc(c, r, what);
+	if (ret == 0) {
+		ret = parse_version_info(c, r, "CLONE", out);
+	} else if (!r->err) {
+		if (ret == -ENOENT)
+			ret = ns_status(c, ret, what, src, version);
+		else if (ret == -EEXIST)
+			ret = ns_status(c, ret, what, dst, 0);
+		else
+			ret = ns_status(c, ret, what, src, version);
+	}
+	vmir_req_free(r);
+	return ret;
+}
+
+int vmir_image_clone(struct vmir_client *c, const char *src, uint32_t version,
+		     const char *dst, struct vmir_version_info *out)
+{
+	op_begin(c);
+	return do_clone(c, src, version, dst, out);
+}
+
+static int do_delete(struct vmir_client *c, const char *name,
+		     uint32_t version)
+{
+	struct vmir_ref_req q;
+	struct vmir_req *r;
+	char what[VMIR_NAME_MAX + 64];
+	int ret;
+
+	ret = check_name(c, name);
+	if (ret)
+		return ret;
+	r = vreq(c, VMIR_OP_DELETE);
+	if (!r)
+		return -ENOMEM;
+	memset(&q, 0, sizeof(q));
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	q.version = version;
+	vmir_put_ref_req(&r->meta, &q);
+	if (version)
+		snprintf(what, sizeof(what), "delete of %s@%u", name, version);
+	else
+		snprintf(what, sizeof(what), "delete of image '%s'", name);
+	ret = rpc(c, r, what);
+	if (ret && !r->err)
+		ret = ns_status(c, ret, what, name, version);
+	vmir_req_free(r);
+	return ret;
+}
+
+int vmir_image_delete(struct vmir_client *c, const char *name,
+		      uint32_t version)
+{
+	op_begin(c);
+	return do_delete(c, name, version);
+}
+
+/*
+ * Publish root as the version after base. A refusal because another
+ * publish won is -ESTALE, with the version that exists now.
+ */
+static int do_publish(struct vmir_client *c, const char *name, uint32_t base,
+		      uint64_t size, const struct vmir_id *root,
+		      struct vmir_version_info *out)
+{
+	struct vmir_version_info latest;
+	struct vmir_publish_req q;
+	struct vmir_req *r;
+	char what[VMIR_NAME_MAX + 64];
+	int ret;
+
+	r = vreq(c, VMIR_OP_PUBLISH);
+	if (!r)
+		return -ENOMEM;
+	memset(&q, 0, sizeof(q));
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	q.base_version = base;
+	q.size = size;
+	q.root = *root;
+	vmir_put_publish_req(&r->meta, &q);
+	snprintf(what, sizeof(what), "publish of %s on version %u", name,
+		 base);
+	ret = rpc(c, r, what);
+	if (ret == 0) {
+		ret = parse_version_info(c, r, "PUBLISH", out);
+	} else if (!r->err && ret == -ESTALE) {
+		if (do_lookup(c, name, 0, &latest) == 0)
+			seterr(c, ret,
+			       "publish of %s on version %u refused: version %u exists (stale base)",
+			       name, base, latest.version);
+		else
+			seterr(c, ret,
+			       "publish of %s on version %u refused: a newer version exists (stale base)",
+			       name, base);
+	} else if (!r->err) {
+		ret = ns_status(c, ret, what, name, ret == -ENOENT ? base : 0);
+	}
+	vmir_req_free(r);
+	return ret;
+}
+
+/* --- tree loading -------------------------------------------------------------- */
+
+struct fetch_slot {
+	struct vmir_get g;
+	struct fetch_ctx *fx;
+	size_t item;
+};
+
+struct fetch_ctx {
+	struct vmir_client *c;
+	const struct vmir_version_info *vi;
+	const struct vmir_id *ids;
+	void *const *bufs;
+	size_t *lens;
+	size_t n, next;
+	unsigned int active;
+	int err;
+};
+
+static void fetch_start(struct fetch_ctx *fx, struct fetch_slot *s);
+
+static void fetch_done(struct vmir_get *g, int err)
+{
+	struct fetch_slot *s = g->arg;
+	struct fetch_ctx *fx = s->fx;
+	char hex[2 * VMIR_ID_LEN + 1];
+
+	fx->active--;
+	if (err) {
+		if (!fx->err) {
+			vmir_id_to_hex(&g->id, hex);
+			fx->err = err;
+			seterr(fx->c, err,
+			       "cannot read tree node %.16s of %s@%u: %s", hex,
+			       fx->vi->image, fx->vi->version, g->why);
+		}
+		return;
+	}
+	fx->lens[s->item] = g->len;
+	fetch_start(fx, s);
+}
+
+static void fetch_start(struct fetch_ctx *fx, struct fetch_slot *s)
+{
+	if (fx->err || fx->next >= fx->n)
+		return;
+	s->item = fx->next++;
+	memset(&s->g, 0, sizeof(s->g));
+	s->g.id = fx->ids[s->item];
+	s->g.buf = fx->bufs[s->item];
+	s->g.cap = VMIR_TREE_NODE_MAX;
+	s->g.done = fetch_done;
+	s->g.arg = s;
+	fx->active++;
+	vmir_get_start(fx->c->e, &s->g);
+}
+
+static int tree_fetch(void *arg, const struct vmir_id *ids, size_t n,
+		      void *const *bufs, size_t *lens)
+{
+	struct fetch_ctx *fx = arg;
+	struct fetch_slot *slots;
+	size_t i, w = n < FETCH_WINDOW ? n : FETCH_WINDOW;
+	int ret;
+
+	slots = calloc(w ? w : 1, sizeof(*slots));
+	if (!slots)
+		return seterr(fx->c, -ENOMEM, "out of memory");
+	fx->ids = ids;
+	fx->bufs = bufs;
+	fx->lens = lens;
+	fx->n = n;
+	fx->next = 0;
+	fx->err = 0;
+	for (i = 0; i < w; i++) {
+		slots[i].fx = fx;
+		fetch_start(fx, &slots[i]);
+	}
+	ret = wait_zero(fx->c, &fx->active);
+	free(slots);
+	return ret ? ret : fx->err;
+}
+
+/* the version's whole chunk map; *tp NULL for an empty image */
+static int load_tree(struct vmir_client *c, const struct vmir_version_info *vi,
+		     struct vmir_tree **tp)
+{
+	struct fetch_ctx fx;
+	uint64_t n = nchunks_of(vi->size, vi->chunk_size);
+	int ret;
+
+	*tp = NULL;
+	if (!n)
+		return 0;
+	if (vmir_id_is_zero(&vi->root)) {
+		*tp = vmir_tree_new(n);
+		if (!*tp)
+			return seterr(c, -ENOMEM, "out of memory for the chunk map of %s@%u",
+				      vi->image, vi->version);
+		return 0;
+	}
+	memset(&fx, 0, sizeof(fx));
+	fx.c = c;
+	fx.vi = vi;
+	c->err[0] = '\0';
+	ret = vmir_tree_load(&vi->root, n, tree_fetch, &fx, tp);
+	if (ret && !c->err[0]) {
+		char eb[128];
+
+		seterr(c, ret, "the tree of %s@%u is corrupt: %s", vi->image,
+		       vi->version, estr(ret, eb, sizeof(eb)));
+	}
+	return ret;
+}
+
+struct usage_ent {
+	struct vmir_id id;
+	uint32_t len;
+};
+
+static int usage_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct vmir_id));
+}
+
+static int tree_usage(const struct vmir_tree *t, uint64_t size, uint32_t cs,
+		      uint64_t *chunks, uint64_t *bytes)
+{
+	struct usage_ent *v;
+	uint64_t n, i, k = 0;
+
+	*chunks = 0;
+	*bytes = 0;
+	if (!t)
+		return 0;
+	n = vmir_tree_nchunks(t);
+	v = malloc(n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		const struct vmir_id *id = vmir_tree_leaf(t, i);
+
+		if (vmir_id_is_zero(id))
+			continue;
+		v[k].id = *id;
+		v[k].len = chunk_len_of(size, cs, i);
+		k++;
+	}
+	qsort(v, k, sizeof(*v), usage_cmp);
+	for (i = 0; i < k; i++) {
+		if (i && vmir_id_eq(&v[i].id, &v[i - 1].id))
+			continue;
+		(*chunks)++;
+		*bytes += v[i].len;
+	}
+	free(v);
+	return 0;
+}
+
+int vmir_image_usage(struct vmir_client *c, const char *name,
+		     uint32_t version, uint64_t *chunks, uint64_t *bytes)
+{
+	struct vmir_version_info vi;
+	struct vmir_tree *t;
+	int ret;
+
+	op_begin(c);
+	ret = do_lookup(c, name, version, &vi);
+	if (ret)
+		return ret;
+	ret = load_tree(c, &vi, &t);
+	if (ret)
+		return ret;
+	ret = tree_usage(t, vi.size, vi.chunk_size, chunks, bytes);
+	vmir_tree_free(t);
+	if (ret)
+		return seterr(c, ret, "out of memory");
+	return 0;
+}
+
+/* --- progress -------------------------------------------------------------------- */
+
+struct progress {
+	vmir_progress_fn fn;
+	void *arg;
+	uint64_t total, done, last_ns;
+};
+
+static void progress_add(struct progress *p, uint64_t bytes)
+{
+	uint64_t now;
+
+	p->done += bytes;
+	if (!p->fn)
+		return;
+	now = vmir_mono_ns();
+	if (now - p->last_ns < PROGRESS_NS && p->done < p->total)
+		return;
+	p->last_ns = now;
+	p->fn(p->arg, p->done, p->total);
+}
+
+/* --- set of ids (open addressing; the zero id marks a free slot) ------------------ */
+
+struct idset {
+	struct vmir_id *slot;
+	size_t cap, n;			/* cap: power of two */
+};
+
+static size_t idset_hash(const struct vmir_id *id, size_t cap)
+{
+	uint64_t h;
+
+	memcpy(&h, id->b, sizeof(h));	/* ids are uniform hashes */
+	return (size_t)h & (cap - 1);
+}
+
+static int idset_grow(struct idset *s)
+{
+	size_t cap = s->cap ? s->cap * 2 : 1024, i, k;
+	struct vmir_id *slot = calloc(cap, sizeof(*slot));
+
+	if (!slot)
+		return -ENOMEM;
+	for (i = 0; i < s->cap; i++) {
+		if (vmir_id_is_zero(&s->slot[i]))
+			continue;
+		for (k = idset_hash(&s->slot[i], cap);
+		     !vmir_id_is_zero(&slot[k]); k = (k + 1) & (cap - 1))
+			;
+		slot[k] = s->slot[i];
+	}
+	free(s->slot);
+	s->slot = slot;
+	s->cap = cap;
+	return 0;
+}
+
+/* 1 if id was new (now added), 0 if present, -ENOMEM */
+static int idset_add(struct idset *s, const struct vmir_id *id)
+{
+	size_t k;
+
+	if ((s->n + 1) * 2 > s->cap && idset_grow(s))
+		return -ENOMEM;
+	for (k = idset_hash(id, s->cap); !vmir_id_is_zero(&s->slot[k]);
+	     k = (k + 1) & (s->cap - 1))
+		if (vmir_id_eq(&s->slot[k], id))
+			return 0;
+	s->slot[k] = *id;
+	s->n++;
+	return 1;
+}
+
+/* --- write pipeline (import, commit) --------------------------------------------- */
+
+struct wr;
+
+struct wr_slot {
+	struct vmir_upl_obj obj;
+	struct vmir_task task;
+	struct wr *w;
+	uint64_t idx;
+	uint32_t len;
+	uint8_t *buf;
+	int err;
+	bool zero;
+};
+
+struct wr_node {
+	struct vmir_upl_obj obj;
+	struct wr *w;
+	size_t len;
+	uint8_t data[];
+};
+
+struct wr {
+	struct vmir_client *c;
+	struct vmir_tree *tree;
+	const char *what;		/* "import of 'foo'" */
+	uint32_t cs;
+	uint64_t size;
+	/* source: a file read on the workers, or the caller's callback */
+	int fd;
+	const char *path;
+	vmir_chunk_source_fn src;
+	void *src_arg;
+	const uint64_t *idx;		/* NULL: every chunk */
+	uint64_t n, next;
+
+	struct vmir_upl *upl;
+	struct idset seen;		/* chunk ids uploaded or on their way */
+	struct wr_slot *slots;
+	struct wr_slot **freel;
+	uint8_t *mem;
+	unsigned int nslots, nfree, active;
+	unsigned int nodes_active;
+	size_t nodes_bytes;
+	int err;
+	struct progress prog;
+	uint64_t zero_chunks, new_chunks, new_nodes;
+};
+
+static int wr_fail(struct wr *w, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* keep the first failure; later ones are consequences */
+static int wr_fail(struct wr *w, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (w->err)
+		return w->err;
+	w->err = err;
+	va_start(ap, fmt);
+	vsnprintf(w->c->err, sizeof(w->c->err), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static void wr_release(struct wr *w, struct wr_slot *s)
+{
+	w->active--;
+	w->freel[w->nfree++] = s;
+}
+
+static void wr_uploaded(struct vmir_upl_obj *o, int err)
+{
+	struct wr_slot *s = o->arg;
+	struct wr *w = s->w;
+
+	if (err)
+		wr_fail(w, err, "%s failed: upload of chunk %llu: %s", w->what,
+			(unsigned long long)s->idx, o->put.why);
+	else if (o->put.written)
+		w->new_chunks++;
+	progress_add(&w->prog, s->len);
+	wr_release(w, s);
+}
+
+static void wr_hash_work(struct vmir_task *t)
+{
+	struct wr_slot *s = vmir_container_of(t, struct wr_slot, task);
+	struct wr *w = s->w;
+
+	s->err = 0;
+	if (w->fd >= 0) {
+		s->err = vmir_pread_full(w->fd, s->buf, s->len,
+					 s->idx * w->cs);
+		if (s->err)
+			return;
+	}
+	s->zero = vmir_buf_is_zero(s->buf, s->len);
+	if (!s->zero)
+		vmir_id_of(s->buf, s->len, &s->obj.put.id);
+}
+
+static void wr_hashed(struct vmir_task *t)
+{
+	struct wr_slot *s = vmir_container_of(t, struct wr_slot, task);
+	struct wr *w = s->w;
+	char eb[128];
+	int ret;
+
+	if (s->err) {
+		wr_fail(w, s->err, "%s failed: cannot read %s at offset %llu: %s",
+			w->what, w->path, (unsigned long long)(s->idx * w->cs),
+			s->err == -EIO ? "unexpected end of file (did it shrink?)" :
+			estr(s->err, eb, sizeof(eb)));
+		wr_release(w, s);
+		return;
+	}
+	vmir_tree_set_leaf(w->tree, s->idx, s->zero ? &zero_id :
+			   &s->obj.put.id);
+	if (s->zero || w->err) {
+		w->zero_chunks += s->zero;
+		progress_add(&w->prog, s->len);
+		wr_release(w, s);
+		return;
+	}
+	/*
+	 * A chunk seen before in this import or commit is already stored
+	 * or being stored: publishing waits for every upload, and any
+	 * failed upload fails the whole operation.
+	 */
+	ret = idset_add(&w->seen, &s->obj.put.id);
+	if (ret <= 0) {
+		if (ret)
+			wr_fail(w, ret, "%s failed: out of memory", w->what);
+		progress_add(&w->prog, s->len);
+		wr_release(w, s);
+		return;
+	}
+	s->obj.put.data = s->buf;
+	s->obj.put.len = s->len;
+	s->obj.done = wr_uploaded;
+	s->obj.arg = s;
+	vmir_upl_add(w->upl, &s->obj);
+}
+
+static void wr_pump(struct wr *w)
+{
+	char eb[128];
+	int ret;
+
+	while (!w->err && w->nfree && w->next < w->n) {
+		struct wr_slot *s = w->freel[--w->nfree];
+
+		s->idx = w->idx ? w->idx[w->next] : w->next;
+		w->next++;
+		s->len = chunk_len_of(w->size, w->cs, s->idx);
+		w->active++;
+		if (w->src) {
+			ret = w->src(w->src_arg, s->idx, s->buf);
+			if (ret) {
+				wr_fail(w, ret < 0 ? ret : -EIO,
+					"%s failed: the chunk source failed for chunk %llu: %s",
+					w->what, (unsigned long long)s->idx,
+					estr(ret < 0 ? ret : EIO, eb,
+					     sizeof(eb)));
+				wr_release(w, s);
+				break;
+			}
+		}
+		s->task.work = wr_hash_work;
+		s->task.done = wr_hashed;
+		vmir_task_submit(w->c->e, &s->task);
+	}
+	vmir_upl_flush(w->upl);
+}
+
+static int wr_init(struct wr *w, struct vmir_client *c, uint32_t cs)
+{
+	unsigned int i, n;
+
+	w->c = c;
+	w->cs = cs;
+	w->fd = -1;
+	n = PIPE_BYTES / cs;
+	if (n < PIPE_SLOTS_MIN)
+		n = PIPE_SLOTS_MIN;
+	if (n > PIPE_SLOTS_MAX)
+		n = PIPE_SLOTS_MAX;
+	if (w->n && n > w->n)
+		n = (unsigned int)w->n;
+	if (!n)
+		n = 1;
+	w->upl = vmir_upl_new(c->e);
+	w->slots = calloc(n, sizeof(*w->slots));
+	w->freel = calloc(n, sizeof(*w->freel));
+	w->mem = malloc((size_t)n * cs);
+	if (!w->upl || !w->slots || !w->freel || !w->mem)
+		return seterr(c, -ENOMEM, "out of memory for %u chunk buffers",
+			      n);
+	w->nslots = n;
+	for (i = 0; i < n; i++) {
+		w->slots[i].w = w;
+		w->slots[i].buf = w->mem + (size_t)i * cs;
+		w->freel[w->nfree++] = &w->slots[n - 1 - i];
+	}
+	return 0;
+}
+
+static void wr_fini(struct wr *w)
+{
+	free(w->seen.slot);
+	vmir_upl_free(w->upl);
+	free(w->mem);
+	free(w->freel);
+	free(w->slots);
+}
+
+/* upload every chunk; returns once nothing is in flight */
+static int wr_chunks(struct wr *w)
+{
+	int ret;
+
+	while (w->active || (!w->err && w->next < w->n)) {
+		wr_pump(w);
+		if (!w->active)
+			continue;
+		ret = vmir_engine_poll(w->c->e, -1);
+		if (ret)
+			return wr_fail(w, ret, "%s failed: io_uring: %s",
+				       w->what, strerror(-ret));
+	}
+	progress_add(&w->prog, 0);
+	return w->err;
+}
+
+static void wr_node_done(struct vmir_upl_obj *o, int err)
+{
+	struct wr_node *nd = o->arg;
+	struct wr *w = nd->w;
+
+	if (err)
+		wr_fail(w, err, "%s failed: upload of a tree node: %s",
+			w->what, o->put.why);
+	else if (o->put.written)
+		w->new_nodes++;
+	w->nodes_active--;
+	w->nodes_bytes -= nd->len;
+	free(nd);
+}
+
+static int wr_emit(void *arg, const struct vmir_id *id, const void *node,
+		   size_t len)
+{
+	struct wr *w = arg;
+	struct wr_node *nd;
+	int ret;
+
+	if (w->err)
+		return w->err;
+	/* identical subtrees: one upload */
+	ret = idset_add(&w->seen, id);
+	if (ret <= 0)
+		return ret ? wr_fail(w, ret, "%s failed: out of memory",
+				     w->what) : 0;
+	nd = malloc(sizeof(*nd) + len);
+	if (!nd)
+		return wr_fail(w, -ENOMEM, "out of memory");
+	memset(nd, 0, sizeof(*nd));
+	nd->w = w;
+	nd->len = len;
+	memcpy(nd->data, node, len);
+	nd->obj.put.id = *id;
+	nd->obj.put.data = nd->data;
+	nd->obj.put.len = (uint32_t)len;
+	nd->obj.done = wr_node_done;
+	nd->obj.arg = nd;
+	w->nodes_active++;
+	w->nodes_bytes += len;
+	vmir_upl_add(w->upl, &nd->obj);
+	while (!w->err && w->nodes_bytes > NODE_BACKLOG) {
+		vmir_upl_flush(w->upl);
+		ret = vmir_engine_poll(w->c->e, -1);
+		if (ret)
+			return wr_fail(w, ret, "%s failed: io_uring: %s",
+				       w->what, strerror(-ret));
+	}
+	return w->err;
+}
+
+/* commit the tree, upload its new nodes, wait for all of them */
+static int wr_tree(struct wr *w)
+{
+	int ret;
+
+	if (!w->tree)
+		return 0;
+	ret = vmir_tree_commit(w->tree, wr_emit, w);
+	if (ret && !w->err)
+		wr_fail(w, ret, "%s failed: tree commit: %s", w->what,
+			strerror(-ret));
+	vmir_upl_flush(w->upl);
+	ret = wait_zero(w->c, &w->nodes_active);
+	if (ret)
+		return wr_fail(w, ret, "%s failed", w->what);
+	return w->err;
+}
+
+/* --- import ------------------------------------------------------------------------ */
+
+static int file_size(int fd, const struct stat *st, uint64_t *size)
+{
+	if (S_ISREG(st->st_mode)) {
+		*size = (uint64_t)st->st_size;
+		return 0;
+	}
+	if (S_ISBLK(st->st_mode)) {
+		if (ioctl(fd, BLKGETSIZE64, size) < 0)
+			return -errno;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int vmir_image_import(struct vmir_client *c, const char *name,
+		      const char *path, uint32_t chunk_size,
+		      vmir_progress_fn progress, void *arg,
+		      struct vmir_version_info *out)
+{
+	struct vmir_version_info base, vi;
+	struct vmir_import_stats *st = &c->imp;
+	const struct vmir_id *root = &zero_id;
+	char what[VMIR_NAME_MAX + 64], eb[128], s1[32], s2[32];
+	struct wr w;
+	struct stat sb;
+	bool exists = false;
+	uint64_t size;
+	uint32_t cs;
+	int fd, ret;
+
+	op_begin(c);
+	memset(st, 0, sizeof(*st));
+	ret = check_name(c, name);
+	if (ret)
+		return ret;
+	if (chunk_size) {
+		ret = check_chunk_size(c, chunk_size);
+		if (ret)
+			return ret;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return seterr(c, -errno, "cannot open %s: %s", path,
+			      estr(errno, eb, sizeof(eb)));
+	if (fstat(fd, &sb) < 0) {
+		ret = seterr(c, -errno, "cannot stat %s: %s", path,
+			     estr(errno, eb, sizeof(eb)));
+		goto out_close;
+	}
+	ret = file_size(fd, &sb, &size);
+	if (ret) {
+		ret = seterr(c, ret == -EINVAL ? -EINVAL : ret,
+			     "cannot import %s: %s", path,
+			     ret == -EINVAL ? "not a regular file or block device" :
+			     estr(ret, eb, sizeof(eb)));
+		goto out_close;
+	}
+
+	if (!size) {
+		ret = seterr(c, -EINVAL,
+			     "cannot import %s: it is empty (an image holds at least one byte)",
+			     path);
+		goto out_close;
+	}
+	ret = do_lookup(c, name, 0, &base);
+	if (ret == 0) {
+		exists = true;
+		if (chunk_size && chunk_size != base.chunk_size) {
+			vmir_size_format(base.chunk_size, s1, sizeof(s1));
+			vmir_size_format(chunk_size, s2, sizeof(s2));
+			ret = seterr(c, -EINVAL,
+				     "image '%s' has chunk size %s: cannot import a new version with chunk size %s (leave out the chunk size)",
+				     name, s1, s2);
+			goto out_close;
+		}
+		cs = base.chunk_size;
+	} else if (ret == -ENOENT) {
+		cs = chunk_size ? chunk_size : vmir_client_chunk_size(c);
+	} else {
+		goto out_close;
+	}
+	c->err[0] = '\0';
+
+	snprintf(what, sizeof(what), "import of %s into '%s'", path, name);
+	memset(&w, 0, sizeof(w));
+	w.size = size;
+	w.n = nchunks_of(size, cs);
+	ret = wr_init(&w, c, cs);
+	if (ret)
+		goto out_wr;
+	w.fd = fd;
+	w.path = path;
+	w.what = what;
+	w.prog.fn = progress;
+	w.prog.arg = arg;
+	w.prog.total = size;
+	if (w.n) {
+		w.tree = vmir_tree_new(w.n);
+		if (!w.tree) {
+			ret = seterr(c, -ENOMEM, "out of memory for the chunk map");
+			goto out_wr;
+		}
+	}
+	ret = wr_chunks(&w);
+	if (!ret)
+		ret = wr_tree(&w);
+	if (ret)
+		goto out_wr;
+	if (w.tree)
+		root = vmir_tree_root(w.tree);
+
+	if (exists)
+		ret = do_publish(c, name, base.version, size, root, &vi);
+	else
+		ret = do_create(c, name, size, cs, root, &vi);
+	if (ret)
+		goto out_wr;
+
+	st->chunks = w.n;
+	st->zero_chunks = w.zero_chunks;
+	st->new_chunks = w.new_chunks;
+	st->new_nodes = w.new_nodes;
+	st->new_bytes = vmir_upl_stats(w.upl)->new_bytes;
+	tree_usage(w.tree, size, cs, &st->stored_chunks, &st->stored_bytes);
+	if (out)
+		*out = vi;
+out_wr:
+	vmir_tree_free(w.tree);
+	wr_fini(&w);
+out_close:
+	close(fd);
+	return ret;
+}
+
+/* --- export ------------------------------------------------------------------------ */
+
+struct ex_item {
+	struct vmir_id id;
+	uint64_t idx;
+};
+
+struct ex;
+
+struct ex_slot {
+	struct vmir_get g;
+	struct ex *x;
+	size_t first, count;
+	char msg[256];
+};
+
+struct ex {
+	struct vmir_client *c;
+	const struct vmir_version_info *vi;
+	const char *path;
+	int fd;
+	struct ex_item *items;
+	size_t nitems, next;
+	struct ex_slot *slots;
+	struct ex_slot **freel;
+	uint8_t *mem;
+	unsigned int nslots, nfree, active;
+	int err;
+	struct progress prog;
+};
+
+static int ex_item_cmp(const void *a, const void *b)
+{
+	const struct ex_item *x = a, *y = b;
+	int r = memcmp(&x->id, &y->id, sizeof(x->id));
+
+	if (r)
+		return r;
+	return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* worker: the bytes are verified; write them wherever the chunk occurs */
+static int ex_verified(struct vmir_get *g)
+{
+	struct ex_slot *s = g->arg;
+	struct ex *x = s->x;
+	const struct vmir_version_info *vi = x->vi;
+	char eb[128];
+	size_t k;
+	int ret;
+
+	for (k = s->first; k < s->first + s->count; k++) {
+		uint64_t idx = x->items[k].idx;
+		uint32_t len = chunk_len_of(vi->size, vi->chunk_size, idx);
+
+		if (g->len != len) {
+			snprintf(s->msg, sizeof(s->msg),
+				 "object for chunk %llu has %u bytes, expected %u: the tree of %s@%u is inconsistent",
+				 (unsigned long long)idx, g->len, len,
+				 vi->image, vi->version);
+			return -EBADMSG;
+		}
+		ret = vmir_pwrite_full(x->fd, g->buf, len,
+				       idx * vi->chunk_size);
+		if (ret) {
+			snprintf(s->msg, sizeof(s->msg),
+				 "cannot write %s at offset %llu: %s", x->path,
+				 (unsigned long long)(idx * vi->chunk_size),
+				 vmir_errstr(ret, eb, sizeof(eb)));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void ex_start(struct ex *x);
+
+static void ex_done(struct vmir_get *g, int err)
+{
+	struct ex_slot *s = g->arg;
+	struct ex *x = s->x;
+	char hex[2 * VMIR_ID_LEN + 1];
+	size_t k;
+
+	x->active--;
+	x->freel[x->nfree++] = s;
+	if (err) {
+		if (!x->err) {
+			x->err = err;
+			vmir_id_to_hex(&g->id, hex);
+			if (s->msg[0])
+				seterr(x->c, err, "export of %s@%u failed: %s",
+				       x->vi->image, x->vi->version, s->msg);
+			else
+				seterr(x->c, err,
+				       "export of %s@%u failed: chunk %llu (object %.16s): no replica could serve it: %s",
+				       x->vi->image, x->vi->version,
+				       (unsigned long long)x->items[s->first].idx,
+				       hex, g->why);
+		}
+		return;
+	}
+	for (k = s->first; k < s->first + s->count; k++)
+		progress_add(&x->prog, chunk_len_of(x->vi->size,
+						    x->vi->chunk_size,
+						    x->items[k].idx));
+	ex_start(x);
+}
+
+static void ex_start(struct ex *x)
+{
+	while (!x->err && x->nfree && x->next < x->nitems) {
+		struct ex_slot *s = x->freel[--x->nfree];
+		uint8_t *buf = s->g.buf;
+		size_t k = x->next;
+
+		while (k < x->nitems &&
+		       vmir_id_eq(&x->items[k].id, &x->items[x->next].id))
+			k++;
+		s->first = x->next;
+		s->count = k - x->next;
+		x->next = k;
+		s->msg[0] = '\0';
+		memset(&s->g, 0, sizeof(s->g));
+		s->g.id = x->items[s->first].id;
+		s->g.buf = buf;
+		s->g.cap = x->vi->chunk_size;
+		s->g.verified = ex_verified;
+		s->g.done = ex_done;
+		s->g.arg = s;
+		x->active++;
+		vmir_get_start(x->c->e, &s->g);
+	}
+}
+
+static int ex_zero_fill(struct ex *x, const struct vmir_tree *t)
+{
+	const struct vmir_version_info *vi = x->vi;
+	uint8_t *z;
+	uint64_t i;
+	int ret = 0;
+
+	z = calloc(1, vi->chunk_size);
+	if (!z)
+		return -ENOMEM;
+	for (i = 0; t && i < vmir_tree_nchunks(t) && !ret; i++)
+		if (vmir_id_is_zero(vmir_tree_leaf(t, i)))
+			ret = vmir_pwrite_full(x->fd, z,
+					       chunk_len_of(vi->size,
+							    vi->chunk_size, i),
+					       i * vi->chunk_size);
+	free(z);
+	return ret;
+}
+
+int vmir_image_export(struct vmir_client *c, const char *name,
+		      uint32_t version, const char *path,
+		      vmir_progress_fn progress, void *arg)
+{
+	struct vmir_version_info vi;
+	struct vmir_tree *t = NULL;
+	struct ex x;
+	struct stat sb;
+	char eb[128];
+	uint64_t i, n;
+	unsigned int k, ns;
+	bool regular = false;
+	int ret;
+
+	op_begin(c);
+	ret = do_lookup(c, name, version, &vi);
+	if (ret)
+		return ret;
+	ret = load_tree(c, &vi, &t);
+	if (ret)
+		return ret;
+
+	memset(&x, 0, sizeof(x));
+	x.c = c;
+	x.vi = &vi;
+	x.path = path;
+	x.prog.fn = progress;
+	x.prog.arg = arg;
+	x.prog.total = vi.size;
+	x.fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (x.fd < 0) {
+		ret = seterr(c, -errno, "cannot create %s: %s", path,
+			     estr(errno, eb, sizeof(eb)));
+		goto out_tree;
+	}
+	if (fstat(x.fd, &sb) < 0) {
+		ret = seterr(c, -errno, "cannot stat %s: %s", path,
+			     estr(errno, eb, sizeof(eb)));
+		goto out_close;
+	}
+	regular = S_ISREG(sb.st_mode);
+	if (regular) {
+		/* zero chunks stay holes: the file is sparse */
+		if (ftruncate(x.fd, 0) < 0 ||
+		    ftruncate(x.fd, (off_t)vi.size) < 0) {
+			ret = seterr(c, -errno, "cannot resize %s to %llu bytes: %s",
+				     path, (unsigned long long)vi.size,
+				     estr(errno, eb, sizeof(eb)));
+			goto out_close;
+		}
+	} else if (S_ISBLK(sb.st_mode)) {
+		ret = ex_zero_fill(&x, t);
+		if (ret) {
+			ret = seterr(c, ret, "cannot write zeros to %s: %s",
+				     path, estr(ret, eb, sizeof(eb)));
+			goto out_close;
+		}
+	}
+
+	n = t ? vmir_tree_nchunks(t) : 0;
+	x.items = malloc((n ? n : 1) * sizeof(*x.items));
+	if (!x.items) {
+		ret = seterr(c, -ENOMEM, "out of memory");
+		goto out_close;
+	}
+	for (i = 0; i < n; i++) {
+		const struct vmir_id *id = vmir_tree_leaf(t, i);
+
+		if (vmir_id_is_zero(id)) {
+			progress_add(&x.prog,
+				     chunk_len_of(vi.size, vi.chunk_size, i));
+			continue;
+		}
+		x.items[x.nitems].id = *id;
+		x.items[x.nitems].idx = i;
+		x.nitems++;
+	}
+	/* identical chunks are fetched once and written everywhere */
+	qsort(x.items, x.nitems, sizeof(*x.items), ex_item_cmp);
+
+	ns = PIPE_BYTES / vi.chunk_size;
+	if (ns < PIPE_SLOTS_MIN)
+		ns = PIPE_SLOTS_MIN;
+	if (ns > PIPE_SLOTS_MAX)
+		ns = PIPE_SLOTS_MAX;
+	if (ns > x.nitems)
+		ns = x.nitems ? (unsigned int)x.nitems : 1;
+	x.slots = calloc(ns, sizeof(*x.slots));
+	x.freel = calloc(ns, sizeof(*x.freel));
+	x.mem = malloc((size_t)ns * vi.chunk_size);
+	if (!x.slots || !x.freel || !x.mem) {
+		ret = seterr(c, -ENOMEM, "out of memory");
+		goto out_free;
+	}
+	x.nslots = ns;
+	for (k = 0; k < ns; k++) {
+		x.slots[k].x = &x;
+		x.slots[k].g.buf = x.mem + (size_t)k * vi.chunk_size;
+		x.freel[x.nfree++] = &x.slots[ns - 1 - k];
+	}
+	ex_start(&x);
+	ret = wait_zero(c, &x.active);
+	if (!ret)
+		ret = x.err;
+	progress_add(&x.prog, 0);
+out_free:
+	free(x.mem);
+	free(x.freel);
+	free(x.slots);
+	free(x.items);
+out_close:
+	if (close(x.fd) < 0 && !ret)
+		ret = seterr(c, -errno, "cannot write %s: %s", path,
+			     estr(errno, eb, sizeof(eb)));
+	/* a half-written export must not pass for the image */
+	if (ret && regular)
+		unlink(path);
+out_tree:
+	vmir_tree_free(t);
+	return ret;
+}
+
+/* --- versions (node helper) ------------------------------------------------------ */
+
+int vmir_version_open(struct vmir_client *c, const char *name,
+		      uint32_t version, struct vmir_version **vp)
+{
+	struct vmir_version *v;
+	int ret;
+
+	*vp = NULL;
+	op_begin(c);
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return seterr(c, -ENOMEM, "out of memory");
+	v->c = c;
+	ret = do_lookup(c, name, version, &v->info);
+	if (ret)
+		goto out_free;
+	v->nchunks = nchunks_of(v->info.size, v->info.chunk_size);
+	ret = load_tree(c, &v->info, &v->tree);
+	if (ret)
+		goto out_free;
+	*vp = v;
+	return 0;
+
+out_free:
+	free(v);
+	return ret;
+}
+
+void vmir_version_close(struct vmir_version *v)
+{
+	if (!v)
+		return;
+	/* reads still running write into v's state: let them finish */
+	if (v->async)
+		wait_zero(v->c, &v->async);
+	vmir_tree_free(v->tree);
+	free(v);
+}
+
+const struct vmir_version_info *vmir_version_get_info(
+	const struct vmir_version *v)
+{
+	return &v->info;
+}
+
+uint64_t vmir_version_nchunks(const struct vmir_version *v)
+{
+	return v->nchunks;
+}
+
+uint32_t vmir_version_chunk_len(const struct vmir_version *v, uint64_t idx)
+{
+	if (idx >= v->nchunks)
+		return 0;
+	return chunk_len_of(v->info.size, v->info.chunk_size, idx);
+}
+
+bool vmir_version_chunk_is_zero(const struct vmir_version *v, uint64_t idx)
+{
+	if (idx >= v->nchunks)
+		return true;
+	return vmir_id_is_zero(vmir_tree_leaf(v->tree, idx));
+}
+
+struct vread {
+	struct vmir_get g;
+	struct vmir_version *v;
+	uint64_t idx;
+	vmir_read_cb cb;
+	void *arg;
+};
+
+static int vread_verified(struct vmir_get *g)
+{
+	struct vread *rd = g->arg;
+	uint32_t len = vmir_version_chunk_len(rd->v, rd->idx);
+
+	if (g->len != len)
+		return -EBADMSG;
+	if (len < g->cap)
+		memset((uint8_t *)g->buf + len, 0, g->cap - len);
+	return 0;
+}
+
+static void vread_finish(struct vread *rd, int err)
+{
+	struct vmir_version *v = rd->v;
+	struct vmir_client *c = v->c;
+	char hex[2 * VMIR_ID_LEN + 1];
+
+	if (err == -EBADMSG) {
+		memset(rd->g.buf, 0, rd->g.cap);
+		seterr(c, -EIO,
+		       "read of chunk %llu of %s@%u failed: the object has %u bytes, expected %u",
+		       (unsigned long long)rd->idx, v->info.image,
+		       v->info.version, rd->g.len,
+		       vmir_version_chunk_len(v, rd->idx));
+		err = -EIO;
+	} else if (err) {
+		vmir_id_to_hex(&rd->g.id, hex);
+		seterr(c, err,
+		       "read of chunk %llu (object %.16s) of %s@%u failed: %s",
+		       (unsigned long long)rd->idx, hex, v->info.image,
+		       v->info.version, rd->g.why);
+	}
+	v->async--;
+	c->async--;
+	rd->cb(rd->arg, rd->idx, err);
+	free(rd);
+}
+
+static void vread_done(struct vmir_get *g, int err)
+{
+	vread_finish(g->arg, err);
+}
+
+static void vread_zero_done(struct vmir_task *t)
+{
+	struct vread *rd = vmir_container_of(t, struct vread, g.task);
+
+	vread_finish(rd, 0);
+}
+
+int vmir_version_read_async(struct vmir_version *v, uint64_t idx, void *buf,
+			    vmir_read_cb cb, void *arg)
+{
+	struct vmir_client *c = v->c;
+	struct vread *rd;
+
+	if (idx >= v->nchunks)
+		return seterr(c, -ERANGE,
+			      "chunk %llu is beyond the end of %s@%u (%llu chunks)",
+			      (unsigned long long)idx, v->info.image,
+			      v->info.version,
+			      (unsigned long long)v->nchunks);
+	rd = calloc(1, sizeof(*rd));
+	if (!rd)
+		return seterr(c, -ENOMEM, "out of memory");
+	rd->v = v;
+	rd->idx = idx;
+	rd->cb = cb;
+	rd->arg = arg;
+	rd->g.id = *vmir_tree_leaf(v->tree, idx);
+	rd->g.buf = buf;
+	rd->g.cap = v->info.chunk_size;
+	v->async++;
+	c->async++;
+	if (vmir_id_is_zero(&rd->g.id)) {
+		memset(buf, 0, v->info.chunk_size);
+		vmir_list_init(&rd->g.task.node);
+		rd->g.task.work = NULL;
+		rd->g.task.done = vread_zero_done;
+		vmir_task_submit(c->e, &rd->g.task);
+		return 0;
+	}
+	rd->g.verified = vread_verified;
+	rd->g.done = vread_done;
+	rd->g.arg = rd;
+	vmir_get_start(c->e, &rd->g);
+	return 0;
+}
+
+int vmir_client_poll(struct vmir_client *c, int timeout_ms)
+{
+	int ret = vmir_engine_poll(c->e, timeout_ms);
+
+	if (ret)
+		return seterr(c, ret, "io_uring failed: %s", strerror(-ret));
+	return 0;
+}
+
+unsigned int vmir_client_inflight(const struct vmir_client *c)
+{
+	return c->async;
+}
+
+struct vread_batch {
+	struct vmir_client *c;
+	unsigned int active;
+	int err;
+	char msg[sizeof(((struct vmir_client *)0)->err)];
+};
+
+static void vread_batch_cb(void *arg, uint64_t idx, int err)
+{
+	struct vread_batch *b = arg;
+
+	(void)idx;
+	b->active--;
+	if (err && !b->err) {
+		b->err = err;
+		memcpy(b->msg, b->c->err, sizeof(b->msg));
+	}
+}
+
+int vmir_version_read(struct vmir_version *v, const uint64_t *idx, size_t n,
+		      void *const *bufs)
+{
+	struct vmir_client *c = v->c;
+	struct vread_batch b;
+	size_t i = 0;
+	int ret = 0, wret;
+
+	memset(&b, 0, sizeof(b));
+	b.c = c;
+	c->err[0] = '\0';
+	for (;;) {
+		while (i < n && b.active < READ_WINDOW && !b.err && !ret) {
+			ret = vmir_version_read_async(v, idx[i], bufs[i],
+						      vread_batch_cb, &b);
+			if (ret)
+				break;
+			b.active++;
+			i++;
+		}
+		if (!b.active && (i == n || ret || b.err))
+			break;
+		wret = vmir_engine_poll(c->e, -1);
+		if (wret)
+			return seterr(c, wret, "io_uring failed: %s",
+				      strerror(-wret));
+	}
+	if (!ret && b.err) {
+		memcpy(c->err, b.msg, sizeof(b.msg));
+		ret = b.err;
+	}
+	return ret;
+}
+
+/* --- commit -------------------------------------------------------------------------- */
+
+int vmir_version_commit(struct vmir_version *v, const uint64_t *idx, size_t n,
+			vmir_chunk_source_fn src, void *arg,
+			const char *to_image, struct vmir_version_info *out)
+{
+	struct vmir_client *c = v->c;
+	struct vmir_version_info cl, vi;
+	const struct vmir_id *root = &zero_id;
+	char what[2 * VMIR_NAME_MAX + 64];
+	struct wr w;
+	size_t i;
+	int ret;
+
+	c->err[0] = '\0';
+	for (i = 0; i < n; i++) {
+		if (idx[i] >= v->nchunks)
+			return seterr(c, -EINVAL,
+				      "commit of %s@%u: chunk %llu is beyond the end (%llu chunks)",
+				      v->info.image, v->info.version,
+				      (unsigned long long)idx[i],
+				      (unsigned long long)v->nchunks);
+		if (i && idx[i] <= idx[i - 1])
+			return seterr(c, -EINVAL,
+				      "commit of %s@%u: chunk indexes must be ascending and distinct (%llu after %llu)",
+				      v->info.image, v->info.version,
+				      (unsigned long long)idx[i],
+				      (unsigned long long)idx[i - 1]);
+	}
+	if (to_image) {
+		ret = check_name(c, to_image);
+		if (ret)
+			return ret;
+		snprintf(what, sizeof(what), "commit of %s@%u to '%s'",
+			 v->info.image, v->info.version, to_image);
+	} else {
+		snprintf(what, sizeof(what), "commit of %s@%u", v->info.image,
+			 v->info.version);
+	}
+
+	memset(&w, 0, sizeof(w));
+	w.size = v->info.size;
+	w.n = n;
+	ret = wr_init(&w, c, v->info.chunk_size);
+	if (ret)
+		goto out_wr;
+	w.idx = idx;
+	w.src = src;
+	w.src_arg = arg;
+	w.what = what;
+	w.path = "";
+	if (v->tree) {
+		/* work on a copy: on failure v stays as it was */
+		w.tree = vmir_tree_dup(v->tree);
+		if (!w.tree) {
+			ret = seterr(c, -ENOMEM, "out of memory for the chunk map");
+			goto out_wr;
+		}
+	}
+	ret = wr_chunks(&w);
+	if (!ret)
+		ret = wr_tree(&w);
+	if (ret)
+		goto out_wr;
+	if (w.tree)
+		root = vmir_tree_root(w.tree);
+
+	if (!to_image) {
+		ret = do_publish(c, v->info.image, v->info.version,
+				 v->info.size, root, &vi);
+		if (ret)
+			goto out_wr;
+	} else {
+		ret = do_clone(c, v->info.image, v->info.version, to_image,
+			       &cl);
+		if (ret)
+			goto out_wr;
+		ret = do_publish(c, to_image, cl.version, v->info.size, root,
+				 &vi);
+		if (ret) {
+			/* nothing published: drop the clone made for it */
+			char msg[sizeof(c->err)];
+
+			memcpy(msg, c->err, sizeof(msg));
+			do_delete(c, to_image, 0);
+			memcpy(c->err, msg, sizeof(msg));
+			goto out_wr;
+		}
+	}
+	vmir_tree_free(v->tree);
+	v->tree = w.tree;
+	w.tree = NULL;
+	v->info = vi;
+	v->nchunks = nchunks_of(vi.size, vi.chunk_size);
+	if (out)
+		*out = vi;
+out_wr:
+	vmir_tree_free(w.tree);
+	wr_fini(&w);
+	return ret;
+}
+
+/* --- chunk servers ------------------------------------------------------------------ */
+
+static void stat_done(struct vmir_req *r)
+{
+	unsigned int *active = r->arg;
+
+	(*active)--;
+}
+
+int vmir_chunkd_stat(struct vmir_client *c, struct vmir_server_stat **out,
+		     size_t *n)
+{
+	unsigned int ns = vmir_engine_nchunkd(c->e), i;
+	struct vmir_server_stat *arr;
+	unsigned int active = 0;
+	struct vmir_req **reqs;
+	char eb[128];
+	int ret;
+
+	op_begin(c);
+	*out = NULL;
+	*n = 0;
+	arr = calloc(ns, sizeof(*arr));
+	reqs = calloc(ns, sizeof(*reqs));
+	if (!arr || !reqs) {
+		free(arr);
+		free(reqs);
+		return seterr(c, -ENOMEM, "out of memory");
+	}
+	for (i = 0; i < ns; i++) {
+		snprintf(arr[i].addr, sizeof(arr[i].addr), "%s",
+			 vmir_engine_srv_addr(c->e, 1 + i));
+		reqs[i] = vmir_req_new(c->e, 1 + i, VMIR_OP_STAT);
+		if (!reqs[i]) {
+			arr[i].err = -ENOMEM;
+			continue;
+		}
+		reqs[i]->done = stat_done;
+		reqs[i]->arg = &active;
+		active++;
+		vmir_req_submit(reqs[i]);
+	}
+	/* per-server failures land in arr[i].err; the call succeeds */
+	ret = wait_zero(c, &active);
+	for (i = 0; i < ns; i++) {
+		struct vmir_req *r = reqs[i];
+		struct vmir_rbuf rb;
+
+		if (!r)
+			continue;
+		if (r->err) {
+			arr[i].err = r->err;
+			seterr(c, r->err, "%s", vmir_engine_srv_err(c->e, 1 + i));
+		} else if (r->status) {
+			arr[i].err = -(int)r->status;
+			seterr(c, arr[i].err, "%s: STAT refused: %s",
+			       vmir_engine_srv_desc(c->e, 1 + i),
+			       estr((int)r->status, eb, sizeof(eb)));
+		} else {
+			vmir_rbuf_init(&rb, r->rmeta, r->rmeta_len);
+			arr[i].objects = vmir_get_u64(&rb);
+			arr[i].bytes = vmir_get_u64(&rb);
+			if (vmir_rbuf_end(&rb)) {
+				arr[i].err = -EPROTO;
+				seterr(c, -EPROTO, "malformed STAT reply from %s",
+				       vmir_engine_srv_desc(c->e, 1 + i));
+			}
+		}
+		vmir_req_free(r);
+	}
+	free(reqs);
+	if (ret) {
+		free(arr);
+		return ret;
+	}
+	*out = arr;
+	*n = ns;
+	return 0;
+}

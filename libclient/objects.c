@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Replicated objects on top of the engine: a GET that walks the replicas
+ * in rendezvous order and only accepts bytes that hash to the id, a PUT
+ * that stops once R servers acknowledged, and an uploader that first asks
+ * the servers (HAS, batched) which objects they already hold.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmir_priv.h"
+
+static void why_add(char *why, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* append "; message" to a failure list (truncated when full) */
+static void why_add(char *why, const char *fmt, ...)
+{
+	size_t n = strlen(why);
+	va_list ap;
+
+	if (n + 3 >= VMIR_WHY_MAX)
+		return;
+	if (n) {
+		strcpy(why + n, "; ");
+		n += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(why + n, VMIR_WHY_MAX - n, fmt, ap);
+	va_end(ap);
+}
+
+static void id_short(const struct vmir_id *id, char *out)
+{
+	char hex[2 * VMIR_ID_LEN + 1];
+
+	vmir_id_to_hex(id, hex);
+	memcpy(out, hex, 16);
+	out[16] = '\0';
+}
+
+/* --- GET ------------------------------------------------------------------ */
+
+static void get_next(struct vmir_get *g);
+
+static void get_verify_work(struct vmir_task *t)
+{
+	struct vmir_get *g = vmir_container_of(t, struct vmir_get, task);
+	struct vmir_id got;
+
+	vmir_id_of(g->buf, g->len, &got);
+	g->bad = !vmir_id_eq(&got, &g->id);
+	g->verr = 0;
+	if (!g->bad && g->verified)
+		g->verr = g->verified(g);
+}
+
+static void get_verify_done(struct vmir_task *t)
+{
+	struct vmir_get *g = vmir_container_of(t, struct vmir_get, task);
+	char ids[17];
+
+	if (g->bad) {
+		id_short(&g->id, ids);
+		vmir_warn("%s returned corrupt data for object %s (hash mismatch); trying the next replica",
+			  vmir_engine_srv_desc(g->e, g->srv), ids);
+		why_add(g->why, "%s: corrupt copy (hash mismatch)",
+			vmir_engine_srv_desc(g->e, g->srv));
+		g->all_enoent = false;
+		get_next(g);
+		return;
+	}
+	g->done(g, g->verr);
+}
+
+static void get_req_done(struct vmir_req *r)
+{
+	struct vmir_get *g = r->arg;
+	struct vmir_rbuf rb;
+	struct vmir_id got;
+	char eb[128];
+
+	g->srv = r->srv;
+	if (r->err) {
+		why_add(g->why, "%s", vmir_engine_srv_err(g->e, r->srv));
+		if (r->err == -EACCES)
+			g->any_acces = true;
+		g->all_enoent = false;
+		goto next;
+	}
+	if (r->status) {
+		if (r->status == ENOENT) {
+			why_add(g->why, "%s: object not found",
+				vmir_engine_srv_desc(g->e, r->srv));
+		} else if (r->oversize) {
+			char ids[17];
+
+			id_short(&g->id, ids);
+			vmir_warn("%s returned more than %u bytes for object %s (corrupt copy); trying the next replica",
+				  vmir_engine_srv_desc(g->e, r->srv), g->cap,
+				  ids);
+			g->all_enoent = false;
+			why_add(g->why, "%s: sent more than %u bytes (corrupt copy)",
+				vmir_engine_srv_desc(g->e, r->srv), g->cap);
+		} else {
+			why_add(g->why, "%s: %s",
+				vmir_engine_srv_desc(g->e, r->srv),
+				vmir_errstr((int)r->status, eb, sizeof(eb)));
+			g->all_enoent = false;
+		}
+		goto next;
+	}
+	vmir_rbuf_init(&rb, r->rmeta, r->rmeta_len);
+	vmir_get_id(&rb, &got);
+	if (vmir_rbuf_end(&rb) || !vmir_id_eq(&got, &g->id)) {
+		why_add(g->why, "%s: reply names another object",
+			vmir_engine_srv_desc(g->e, r->srv));
+		g->all_enoent = false;
+		goto next;
+	}
+	g->len = r->rdata_len;
+	vmir_req_free(r);
+	g->task.work = get_verify_work;
+	g->task.done = get_verify_done;
+	vmir_task_submit(g->e, &g->task);
+	return;
+
+next:
+	vmir_req_free(r);
+	get_next(g);
+}
+
+static void get_fail_task(struct vmir_task *t)
+{
+	struct vmir_get *g = vmir_container_of(t, struct vmir_get, task);
+	int err;
+
+	/* bytes of a bad replica never stay in the caller's buffer */
+	memset(g->buf, 0, g->cap);
+	if (g->any_acces)
+		err = -EACCES;
+	else if (g->all_enoent)
+		err = -ENOENT;
+	else
+		err = -EIO;
+	g->done(g, err);
+}
+
+static void get_next(struct vmir_get *g)
+{
+	unsigned int n = vmir_engine_nchunkd(g->e);
+	struct vmir_req *r;
+
+	while (g->next < n) {
+		unsigned int srv = 1 + g->order[g->next++];
+
+		if (vmir_engine_srv_down(g->e, srv)) {
+			why_add(g->why, "%s", vmir_engine_srv_err(g->e, srv));
+			if (vmir_engine_srv_down_err(g->e, srv) == -EACCES)
+				g->any_acces = true;
+			g->all_enoent = false;
+			continue;
+		}
+		r = vmir_req_new(g->e, srv, VMIR_OP_GET);
+		if (!r) {
+			why_add(g->why, "out of memory");
+			g->all_enoent = false;
+			break;
+		}
+		vmir_put_id(&r->meta, &g->id);
+		r->rdata = g->buf;
+		r->rdata_cap = g->cap;
+		r->done = get_req_done;
+		r->arg = g;
+		vmir_req_submit(r);
+		return;
+	}
+	/* complete from the poll loop, never inside the caller's call */
+	g->task.work = NULL;
+	g->task.done = get_fail_task;
+	vmir_task_submit(g->e, &g->task);
+}
+
+void vmir_get_start(struct vmir_engine *e, struct vmir_get *g)
+{
+	g->e = e;
+	g->next = 0;
+	g->why[0] = '\0';
+	g->len = 0;
+	g->bad = false;
+	g->any_acces = false;
+	g->all_enoent = true;
+	vmir_list_init(&g->task.node);
+	vmir_placement_order(vmir_engine_chunkd_names(e),
+			     vmir_engine_nchunkd(e), &g->id, g->order);
+	get_next(g);
+}
+
+/* --- PUT ---------------------------------------------------------------------- */
+
+static void put_fill(struct vmir_put *p);
+
+static void put_finish_task(struct vmir_task *t);
+
+static void put_req_done(struct vmir_req *r)
+{
+	struct vmir_put *p = r->arg;
+	char eb[128];
+
+	p->outstanding--;
+	if (r->err) {
+		why_add(p->why, "%s", vmir_engine_srv_err(p->e, r->srv));
+	} else if (r->status) {
+		why_add(p->why, "%s: PUT refused: %s",
+			vmir_engine_srv_desc(p->e, r->srv),
+			vmir_errstr((int)r->status, eb, sizeof(eb)));
+	} else {
+		p->acked++;
+		p->written++;
+		p->present |= 1ull << (r->srv - 1);
+	}
+	vmir_req_free(r);
+	put_fill(p);
+}
+
+/* keep R - acked PUTs going on the next servers in order */
+static void put_fill(struct vmir_put *p)
+{
+	unsigned int n = vmir_engine_nchunkd(p->e);
+	unsigned int want = vmir_engine_replicas(p->e);
+	struct vmir_req *r;
+
+	while (p->acked + p->outstanding < want && p->next < n) {
+		unsigned int i = p->order[p->next++];
+
+		if (vmir_engine_srv_down(p->e, 1 + i)) {
+			why_add(p->why, "%s", vmir_engine_srv_err(p->e, 1 + i));
+			continue;
+		}
+		if (p->present & (1ull << i)) {
+			p->acked++;
+			continue;
+		}
+		r = vmir_req_new(p->e, 1 + i, VMIR_OP_PUT);
+		if (!r) {
+			why_add(p->why, "out of memory");
+			p->next = n;
+			break;
+		}
+		vmir_put_id(&r->meta, &p->id);
+		r->data = p->data;
+		r->data_len = p->len;
+		r->done = put_req_done;
+		r->arg = p;
+		p->outstanding++;
+		vmir_req_submit(r);
+	}
+	if (p->outstanding)
+		return;
+	p->task_done.work = NULL;
+	p->task_done.done = put_finish_task;
+	vmir_task_submit(p->e, &p->task_done);
+}
+
+static void put_finish_task(struct vmir_task *t)
+{
+	struct vmir_put *p = vmir_container_of(t, struct vmir_put, task_done);
+	unsigned int want = vmir_engine_replicas(p->e);
+	char ids[17];
+	char msg[VMIR_WHY_MAX];
+
+	if (p->acked >= want) {
+		p->done(p, 0);
+		return;
+	}
+	id_short(&p->id, ids);
+	memcpy(msg, p->why, sizeof(msg));
+	p->why[0] = '\0';
+	why_add(p->why, "object %s stored on only %u of %u chunk servers (%s)",
+		ids, p->acked, want, msg[0] ? msg : "no server reachable");
+	p->done(p, -EIO);
+}
+
+void vmir_put_prepare(struct vmir_engine *e, struct vmir_put *p)
+{
+	if (p->ordered)
+		return;
+	vmir_placement_order(vmir_engine_chunkd_names(e),
+			     vmir_engine_nchunkd(e), &p->id, p->order);
+	p->ordered = true;
+}
+
+void vmir_put_start(struct vmir_engine *e, struct vmir_put *p)
+{
+	p->e = e;
+	vmir_put_prepare(e, p);
+	p->next = 0;
+	p->acked = 0;
+	p->outstanding = 0;
+	p->written = 0;
+	p->why[0] = '\0';
+	vmir_list_init(&p->task_done.node);
+	put_fill(p);
+}
+
+/* --- uploader: HAS, then PUT where missing ------------------------------------ */
+
+struct has_batch {
+	struct vmir_upl *u;
+	unsigned int srv;
+	unsigned int n;
+	struct vmir_upl_obj *objs[VMIR_HAS_MAX];
+};
+
+struct vmir_upl {
+	struct vmir_engine *e;
+	struct has_batch *acc[VMIR_MAX_SERVERS];
+	struct vmir_upl_stats st;
+};
+
+struct vmir_upl *vmir_upl_new(struct vmir_engine *e)
+{
+	struct vmir_upl *u = calloc(1, sizeof(*u));
+
+	if (u)
+		u->e = e;
+	return u;
+}
+
+void vmir_upl_free(struct vmir_upl *u)
+{
+	unsigned int i;
+
+	if (!u)
+		return;
+	for (i = 0; i < VMIR_MAX_SERVERS; i++)
+		free(u->acc[i]);
+	free(u);
+}
+
+const struct vmir_upl_stats *vmir_upl_stats(const struct vmir_upl *u)
+{
+	return &u->st;
+}
+
+static void upl_put_done(struct vmir_put *p, int err)
+{
+	struct vmir_upl_obj *o = vmir_container_of(p, struct vmir_upl_obj,
+						   put);
+	struct vmir_upl *u = o->upl;
+
+	u->st.objects++;
+	if (p->written) {
+		u->st.new_objects++;
+		u->st.new_bytes += (uint64_t)p->written * p->len;
+	}
+	o->done(o, err);
+}
+
+static void upl_obj_ready(struct vmir_upl_obj *o)
+{
+	o->put.done = upl_put_done;
+	vmir_put_start(o->upl->e, &o->put);
+}
+
+static void has_req_done(struct vmir_req *r)
+{
+	struct has_batch *b = r->arg;
+	struct vmir_rbuf rb;
+	uint8_t bits[(VMIR_HAS_MAX + 7) / 8];
+	unsigned int i, n;
+	bool ok = false;
+
+	if (!r->err && !r->status) {
+		vmir_rbuf_init(&rb, r->rmeta, r->rmeta_len);
+		n = vmir_get_u32(&rb);
+		if (n == b->n) {
+			vmir_get_bytes(&rb, bits, (n + 7) / 8);
+			ok = vmir_rbuf_end(&rb) == 0;
+		}
+		if (!ok)
+			vmir_warn("%s: malformed HAS reply; uploading anyway",
+				  vmir_engine_srv_desc(b->u->e, b->srv));
+	}
+	/* a failed HAS only means "not known to be there": PUT decides */
+	for (i = 0; i < b->n; i++) {
+		struct vmir_upl_obj *o = b->objs[i];
+
+		if (ok && (bits[i / 8] & (1u << (i % 8))))
+			o->put.present |= 1ull << (b->srv - 1);
+		if (--o->has_wait == 0)
+			upl_obj_ready(o);
+	}
+	vmir_req_free(r);
+	free(b);
+}
+
+static void has_send(struct vmir_upl *u, unsigned int i)
+{
+	struct has_batch *b = u->acc[i];
+	struct vmir_req *r;
+	unsigned int k;
+
+	u->acc[i] = NULL;
+	r = vmir_req_new(u->e, b->srv, VMIR_OP_HAS);
+	if (!r) {
+		for (k = 0; k < b->n; k++)
+			if (--b->objs[k]->has_wait == 0)
+				upl_obj_ready(b->objs[k]);
+		free(b);
+		return;
+	}
+	vmir_put_u32(&r->meta, b->n);
+	for (k = 0; k < b->n; k++)
+		vmir_put_id(&r->meta, &b->objs[k]->put.id);
+	r->done = has_req_done;
+	r->arg = b;
+	vmir_req_submit(r);
+}
+
+void vmir_upl_add(struct vmir_upl *u, struct vmir_upl_obj *o)
+{
+	struct vmir_engine *e = u->e;
+	unsigned int n = vmir_engine_nchunkd(e);
+	unsigned int want = vmir_engine_replicas(e);
+	unsigned int k, i, srv[VMIR_MAX_SERVERS], nsrv = 0;
+
+	o->upl = u;
+	o->has_wait = 0;
+	o->put.present = 0;
+	o->put.ordered = false;
+	vmir_put_prepare(e, &o->put);
+	/* ask the servers that should hold it: the first R that are up */
+	for (k = 0; k < n && nsrv < want; k++) {
+		i = o->put.order[k];
+		if (!vmir_engine_srv_down(e, 1 + i))
+			srv[nsrv++] = i;
+	}
+	for (k = 0; k < nsrv; k++) {
+		struct has_batch *b = u->acc[srv[k]];
+
+		if (!b) {
+			b = malloc(sizeof(*b));
+			if (!b)
+				continue;	/* no HAS there: just PUT */
+			b->u = u;
+			b->srv = 1 + srv[k];
+			b->n = 0;
+			u->acc[srv[k]] = b;
+		}
+		b->objs[b->n++] = o;
+		o->has_wait++;
+	}
+	/* count every batch before one can complete */
+	for (k = 0; k < nsrv; k++)
+		if (u->acc[srv[k]] && u->acc[srv[k]]->n == VMIR_HAS_MAX)
+			has_send(u, srv[k]);
+	if (!o->has_wait)
+		upl_obj_ready(o);
+}
+
+void vmir_upl_flush(struct vmir_upl *u)
+{
+	unsigned int i;
+
+	for (i = 0; i < VMIR_MAX_SERVERS; i++)
+		if (u->acc[i] && u->acc[i]->n)
+			has_send(u, i);
+}

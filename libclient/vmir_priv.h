@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libvmir internals: the io_uring engine (engine.c), rendezvous placement
+ * (placement.c), replicated object transfer (objects.c) and the client
+ * handle (client.c). Not installed; vmirctl and the unit tests use it.
+ *
+ * Engine model. One ring, driven only from the caller's thread by
+ * vmir_engine_poll(). Server index 0 is the version server, 1 + i is chunk
+ * server i of the configuration. Each server has at most one TCP
+ * connection, opened lazily when a request for it is admitted. Requests
+ * (struct vmir_req) are pipelined on that connection and matched to
+ * replies by req_id. A small pool of worker threads runs CPU work
+ * (struct vmir_task: hashing, file I/O); every completion callback, of a
+ * request or a task, runs in the thread calling vmir_engine_poll().
+ */
+#ifndef VMIR_PRIV_H
+#define VMIR_PRIV_H
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmir.h"
+#include "vmir_tree.h"
+#include "vmir_util.h"
+
+#define VMIR_SRV_VERSIOND	0
+#define VMIR_INFLIGHT_MAX	(64u << 20)	/* request + reply bytes */
+#define VMIR_DOWN_NS		(10ull * 1000000000ull)
+
+/* --- intrusive doubly linked list ----------------------------------------- */
+struct vmir_list {
+	struct vmir_list *next, *prev;
+};
+
+#define vmir_container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+static inline void vmir_list_init(struct vmir_list *l)
+{
+	l->next = l;
+	l->prev = l;
+}
+
+static inline bool vmir_list_empty(const struct vmir_list *l)
+{
+	return l->next == l;
+}
+
+static inline void vmir_list_add_tail(struct vmir_list *n,
+				      struct vmir_list *head)
+{
+	n->prev = head->prev;
+	n->next = head;
+	head->prev->next = n;
+	head->prev = n;
+}
+
+static inline void vmir_list_del(struct vmir_list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	vmir_list_init(n);
+}
+
+/* --- placement (placement.c) --------------------------------------------- */
+/* first 8 bytes (little-endian) of BLAKE2b-256(server || id) */
+uint64_t vmir_hrw_score(const char *server, const struct vmir_id *id);
+/*
+ * order[0..n) := 0..n-1 sorted by score descending (ties: lower index
+ * first). The first R entries hold the object; reads try all in order.
+ */
+void vmir_placement_order(const char *const *servers, unsigned int n,
+			  const struct vmir_id *id, uint8_t *order);
+
+/* --- engine (engine.c) ----------------------------------------------------- */
+struct vmir_engine;
+
+struct vmir_task {
+	struct vmir_list node;
+	/* runs on a worker thread (inline without workers); may be NULL */
+	void (*work)(struct vmir_task *t);
+	/* runs in the polling thread afterwards */
+	void (*done)(struct vmir_task *t);
+};
+
+struct vmir_req;
+typedef void (*vmir_req_done_fn)(struct vmir_req *r);
+
+struct vmir_req {
+	/* set by the submitter */
+	unsigned int srv;
+	uint16_t op;
+	struct vmir_wbuf meta;
+	const void *data;		/* PUT: data_len bytes, kept valid */
+	uint32_t data_len;
+	void *rdata;			/* GET: reply data lands here */
+	uint32_t rdata_cap;
+	vmir_req_done_fn done;		/* owns r afterwards: vmir_req_free */
+	void *arg;
+
+	/* result: err < 0 is a transport failure (see vmir_engine_srv_err) */
+	int err;
+	uint32_t status;		/* server's answer: 0 or errno */
+	uint8_t *rmeta;
+	uint32_t rmeta_len;
+	uint32_t rdata_len;
+	bool oversize;			/* reply data > rdata_cap, dropped */
+
+	/* engine private */
+	struct vmir_engine *e;
+	struct vmir_list node;		/* waitq, or a connection's queue */
+	struct vmir_task task;		/* completion */
+	uint64_t req_id;
+	uint64_t deadline;
+	size_t cost;
+	uint8_t hdr[VMIR_HDR_LEN];
+	bool sealed, in_send, in_recv, answered, on_conn;
+	uint8_t rmeta_inline[64];
+};
+
+/* err/errlen: message on failure */
+int vmir_engine_new(const struct vmir_conf *conf, struct vmir_engine **ep,
+		    char *err, size_t errlen);
+void vmir_engine_free(struct vmir_engine *e);
+
+struct vmir_req *vmir_req_new(struct vmir_engine *e, unsigned int srv,
+			      uint16_t op);
+void vmir_req_free(struct vmir_req *r);
+/* queue r; r->done runs later from vmir_engine_poll(), never inline */
+void vmir_req_submit(struct vmir_req *r);
+
+/* t->work on a worker, then t->done from vmir_engine_poll() */
+void vmir_task_submit(struct vmir_engine *e, struct vmir_task *t);
+
+/*
+ * Submit queued work, wait up to timeout_ms (-1: until something
+ * completes) and run the completion callbacks. Returns at once when
+ * nothing is pending. 0 or -errno (ring failure).
+ */
+int vmir_engine_poll(struct vmir_engine *e, int timeout_ms);
+/* anything submitted and not yet completed */
+bool vmir_engine_busy(const struct vmir_engine *e);
+/* forget which servers failed: the next operation tries them all again */
+void vmir_engine_reset_down(struct vmir_engine *e);
+/* server marked down after a failure (until reset or VMIR_DOWN_NS) */
+bool vmir_engine_srv_down(struct vmir_engine *e, unsigned int srv);
+int vmir_engine_srv_down_err(const struct vmir_engine *e, unsigned int srv);
+/* last failure of srv, "chunk server 127.0.0.1:7402: connection refused" */
+const char *vmir_engine_srv_err(const struct vmir_engine *e,
+				unsigned int srv);
+/* "chunk server 127.0.0.1:7402", "version server 127.0.0.1:7400" */
+const char *vmir_engine_srv_desc(const struct vmir_engine *e,
+				 unsigned int srv);
+const char *vmir_engine_srv_addr(const struct vmir_engine *e,
+				 unsigned int srv);
+unsigned int vmir_engine_nchunkd(const struct vmir_engine *e);
+const char *const *vmir_engine_chunkd_names(const struct vmir_engine *e);
+unsigned int vmir_engine_replicas(const struct vmir_engine *e);
+unsigned int vmir_engine_nworkers(const struct vmir_engine *e);
+
+/* "connection refused": strerror() with a lower-case first letter */
+const char *vmir_errstr(int err, char *buf, size_t len);
+
+/* --- replicated objects (objects.c) --------------------------------------- */
+#define VMIR_WHY_MAX	512
+
+/* read one object from the first replica, in rendezvous order, that has it */
+struct vmir_get {
+	struct vmir_id id;
+	void *buf;
+	uint32_t cap;
+	/* optional, on a worker after the bytes were verified: 0 or -errno */
+	int (*verified)(struct vmir_get *g);
+	void (*done)(struct vmir_get *g, int err);
+	void *arg;
+
+	uint32_t len;			/* result: bytes read */
+	unsigned int srv;		/* server that delivered them */
+	char why[VMIR_WHY_MAX];		/* failures so far, "; " separated */
+
+	/* private */
+	struct vmir_engine *e;
+	struct vmir_task task;
+	uint8_t order[VMIR_MAX_SERVERS];
+	unsigned int next;
+	bool bad, any_acces, all_enoent;
+	int verr;
+};
+void vmir_get_start(struct vmir_engine *e, struct vmir_get *g);
+
+/* write one object to R servers, in rendezvous order */
+struct vmir_put {
+	struct vmir_id id;
+	const void *data;
+	uint32_t len;
+	uint64_t present;		/* chunk servers known to hold it */
+	void (*done)(struct vmir_put *p, int err);
+	void *arg;
+
+	unsigned int written;		/* result: PUTs acknowledged */
+	char why[VMIR_WHY_MAX];
+
+	/* private */
+	struct vmir_engine *e;
+	struct vmir_task task_done;
+	uint8_t order[VMIR_MAX_SERVERS];
+	unsigned int next, acked, outstanding;
+	bool ordered;
+};
+/* compute p->order (once) */
+void vmir_put_prepare(struct vmir_engine *e, struct vmir_put *p);
+void vmir_put_start(struct vmir_engine *e, struct vmir_put *p);
+
+/*
+ * Uploader: objects are first looked up with HAS, batched per server
+ * (only the servers that should hold each object), then PUT where missing.
+ */
+struct vmir_upl;
+struct vmir_upl_obj {
+	struct vmir_put put;		/* id, data, len set by the caller */
+	void (*done)(struct vmir_upl_obj *o, int err);
+	void *arg;
+	/* private */
+	struct vmir_upl *upl;
+	unsigned int has_wait;
+};
+
+struct vmir_upl_stats {
+	uint64_t objects;		/* uploads completed */
+	uint64_t new_objects;		/* of those, sent to some server */
+	uint64_t new_bytes;		/* bytes sent (all replicas) */
+};
+
+struct vmir_upl *vmir_upl_new(struct vmir_engine *e);
+void vmir_upl_free(struct vmir_upl *u);
+void vmir_upl_add(struct vmir_upl *u, struct vmir_upl_obj *o);
+/* send partly filled HAS batches (call before waiting) */
+void vmir_upl_flush(struct vmir_upl *u);
+const struct vmir_upl_stats *vmir_upl_stats(const struct vmir_upl *u);
+
+/* --- client internals (client.c) ---------------------------------------- */
+/* what the last vmir_image_import() did, for vmirctl's summary */
+struct vmir_import_stats {
+	uint64_t chunks;		/* chunks in the image */
+	uint64_t zero_chunks;
+	uint64_t new_chunks;		/* chunks uploaded */
+	uint64_t new_nodes;		/* tree nodes uploaded */
+	uint64_t new_bytes;		/* bytes uploaded (all replicas) */
+	uint64_t stored_chunks;		/* distinct non-zero chunks */
+	uint64_t stored_bytes;		/* their bytes */
+};
+void vmir_client_import_stats(const struct vmir_client *c,
+			      struct vmir_import_stats *st);
+const struct vmir_conf *vmir_client_conf(const struct vmir_client *c);
+
+#endif /* VMIR_PRIV_H */

@@ -1,0 +1,986 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Tests of libvmir (include/vmir.h) against real servers: every test
+ * starts its own vmir-versiond and chunk servers (build/bin, next to this
+ * test's directory) on ephemeral loopback ports, with a fresh key, and
+ * they die with the test process (PR_SET_PDEATHSIG) even if it fails.
+ *
+ * Object counts come from the servers (STAT), file contents are compared
+ * byte for byte, and corruption is injected into the on-disk object of
+ * the replica the client reads first, so each check fails if the library
+ * misbehaves rather than if it merely disagrees with itself.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vmir.h"
+#include "vmir_priv.h"
+#include "vmir_util.h"
+
+#define CS		4096u		/* chunk size of the test images */
+#define MAXSRV		4
+
+struct srv {
+	pid_t pid;
+	char dir[512];
+	char addr[64];
+	bool chunkd;
+};
+
+static struct {
+	char dir[256];
+	char key[PATH_MAX];
+	char conf[PATH_MAX];
+	char bin[PATH_MAX];
+	struct srv s[1 + MAXSRV];	/* 0: versiond */
+	unsigned int nchunkd;
+	unsigned int replicas;
+} cl;
+
+/* per test case, made by the runner: each test's cluster lives inside */
+static char base[200];
+
+/* --- cluster ----------------------------------------------------------------- */
+
+static void find_bin(void)
+{
+	char self[PATH_MAX - 16];
+	ssize_t n;
+	char *slash;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	ck_assert_int_gt(n, 0);
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	ck_assert_ptr_nonnull(slash);
+	*slash = '\0';
+	/* build/tests/check_client -> build/bin */
+	snprintf(cl.bin, sizeof(cl.bin), "%s/../bin", self);
+}
+
+static void srv_start(unsigned int i)
+{
+	struct srv *s = &cl.s[i];
+	char exe[PATH_MAX + 32], ready[PATH_MAX + 16], listen[80];
+	pid_t parent = getpid();
+	int k;
+
+	snprintf(exe, sizeof(exe), "%s/%s", cl.bin,
+		 s->chunkd ? "vmir-chunkd" : "vmir-versiond");
+	ck_assert_msg(access(exe, X_OK) == 0,
+		      "%s not found: build the servers first (make all)", exe);
+	snprintf(ready, sizeof(ready), "%s/ready", s->dir);
+	unlink(ready);
+	snprintf(listen, sizeof(listen), "%s",
+		 s->addr[0] ? s->addr : "127.0.0.1:0");
+	s->pid = fork();
+	ck_assert_int_ge(s->pid, 0);
+	if (s->pid == 0) {
+		char data[PATH_MAX + 8], log[PATH_MAX + 8];
+		int fd;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		snprintf(data, sizeof(data), "%s/data", s->dir);
+		snprintf(log, sizeof(log), "%s/log", s->dir);
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execl(exe, exe, "--listen", listen, "--dir", data, "--key",
+		      cl.key, "--ready-file", ready, (char *)NULL);
+		_exit(127);
+	}
+	for (k = 0; k < 500; k++) {
+		FILE *f = fopen(ready, "r");
+
+		if (f) {
+			char line[64] = "";
+
+			if (fgets(line, sizeof(line), f))
+				line[strcspn(line, "\n")] = '\0';
+			fclose(f);
+			if (line[0]) {
+				snprintf(s->addr, sizeof(s->addr), "%s", line);
+				return;
+			}
+		}
+		ck_assert_msg(waitpid(s->pid, NULL, WNOHANG) == 0,
+			      "%s exited at start (log: %s/log)", exe, s->dir);
+		usleep(10000);
+	}
+	ck_abort_msg("%s did not become ready", exe);
+}
+
+static void srv_stop(unsigned int i)
+{
+	struct srv *s = &cl.s[i];
+
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+	s->pid = 0;
+}
+
+static void write_conf(const char *path, const char *key, const char *vaddr,
+		       unsigned int timeout_ms)
+{
+	FILE *f = fopen(path, "w");
+	unsigned int i;
+
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[cluster]\nkey = %s\nreplicas = %u\nchunk_size = %u\n"
+		"timeout_ms = %u\n[versiond]\naddr = %s\n[chunkd]\nservers = ",
+		key, cl.replicas, CS, timeout_ms, vaddr);
+	for (i = 1; i <= cl.nchunkd; i++)
+		fprintf(f, "%s%s", i > 1 ? ", " : "", cl.s[i].addr);
+	fprintf(f, "\n");
+	fclose(f);
+}
+
+static void cluster_up(unsigned int nchunkd, unsigned int replicas)
+{
+	unsigned int i;
+
+	memset(&cl, 0, sizeof(cl));
+	find_bin();
+	snprintf(cl.dir, sizeof(cl.dir), "%s/cluster.XXXXXX", base);
+	ck_assert_ptr_nonnull(mkdtemp(cl.dir));
+	snprintf(cl.key, sizeof(cl.key), "%s/cluster.key", cl.dir);
+	ck_assert_int_eq(vmir_key_generate(cl.key), 0);
+	cl.nchunkd = nchunkd;
+	cl.replicas = replicas;
+	for (i = 0; i <= nchunkd; i++) {
+		cl.s[i].chunkd = i > 0;
+		snprintf(cl.s[i].dir, sizeof(cl.s[i].dir), "%s/srv%u", cl.dir,
+			 i);
+		ck_assert_int_eq(mkdir(cl.s[i].dir, 0700), 0);
+		srv_start(i);
+	}
+	snprintf(cl.conf, sizeof(cl.conf), "%s/vmir.conf", cl.dir);
+	write_conf(cl.conf, cl.key, cl.s[0].addr, 2000);
+}
+
+static void teardown(void)
+{
+	char cmd[PATH_MAX + 16];
+	unsigned int i;
+
+	for (i = 0; i <= cl.nchunkd; i++)
+		srv_stop(i);
+	if (cl.dir[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", cl.dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", cl.dir);
+		cl.dir[0] = '\0';
+	}
+}
+
+static void setup3(void)
+{
+	cluster_up(3, 2);
+}
+
+/*
+ * A failed check _exit()s the forked test without its teardown; the
+ * servers die with it (PDEATHSIG) and the runner, which outlives it,
+ * removes the directory every test's cluster was made in.
+ */
+
+static void base_setup(void)
+{
+	snprintf(base, sizeof(base), "%s/vmir-check-client.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(base)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+}
+
+static void base_teardown(void)
+{
+	char cmd[sizeof(base) + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", base);
+}
+
+static struct vmir_client *client(void)
+{
+	struct vmir_client *c;
+	int ret;
+
+	ret = vmir_client_open(cl.conf, &c);
+	ck_assert_msg(ret == 0, "open: %s", vmir_client_error(NULL));
+	return c;
+}
+
+/* objects over all chunk servers, as the servers count them */
+static uint64_t objects(struct vmir_client *c)
+{
+	struct vmir_server_stat *st;
+	uint64_t sum = 0;
+	size_t n, i;
+
+	ck_assert_int_eq(vmir_chunkd_stat(c, &st, &n), 0);
+	for (i = 0; i < n; i++) {
+		ck_assert_msg(st[i].err == 0, "%s down", st[i].addr);
+		sum += st[i].objects;
+	}
+	free(st);
+	return sum;
+}
+
+/* --- test images ---------------------------------------------------------------- */
+
+static uint64_t rng_state;
+
+static uint64_t rng_next(void)
+{
+	uint64_t x = rng_state;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	rng_state = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+/*
+ * size bytes, chunk i zero when i % 3 == 1, else pseudo-random from seed;
+ * a size that is not a multiple of CS leaves a short last chunk.
+ */
+static uint8_t *make_data(uint64_t size, uint64_t seed)
+{
+	uint8_t *p = calloc(1, size);
+	uint64_t off;
+
+	ck_assert_ptr_nonnull(p);
+	rng_state = seed * 0x9e3779b97f4a7c15ull + 1;
+	for (off = 0; off < size; off += 8) {
+		uint64_t v = rng_next();
+		size_t n = size - off < 8 ? size - off : 8;
+
+		if ((off / CS) % 3 != 1)
+			memcpy(p + off, &v, n);
+	}
+	return p;
+}
+
+static void write_file(const char *path, const uint8_t *p, uint64_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(vmir_write_full(fd, p, size), 0);
+	close(fd);
+}
+
+static uint8_t *read_file(const char *path, uint64_t *size, struct stat *st)
+{
+	int fd = open(path, O_RDONLY);
+	uint8_t *p;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, st), 0);
+	*size = (uint64_t)st->st_size;
+	p = malloc(*size ? *size : 1);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(vmir_read_full(fd, p, *size), 0);
+	close(fd);
+	return p;
+}
+
+/* import size bytes of seed as image name; returns the data */
+static uint8_t *import(struct vmir_client *c, const char *name, uint64_t size,
+		       uint64_t seed, struct vmir_version_info *vi)
+{
+	char path[PATH_MAX + 64];
+	uint8_t *p = make_data(size, seed);
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/%s.src", cl.dir, name);
+	write_file(path, p, size);
+	ret = vmir_image_import(c, name, path, CS, NULL, NULL, vi);
+	ck_assert_msg(ret == 0, "import: %s", vmir_client_error(c));
+	return p;
+}
+
+/* --- opening and connecting -------------------------------------------------------- */
+
+START_TEST(open_without_config_says_how_to_give_one)
+{
+	struct vmir_client *c = (void *)1;
+
+	unsetenv("VMIR_CONF");
+	ck_assert_int_eq(vmir_client_open(NULL, &c), -EINVAL);
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(NULL), "VMIR_CONF"));
+}
+END_TEST
+
+START_TEST(unreachable_version_server_is_named)
+{
+	struct vmir_image_info *imgs;
+	struct vmir_client *c;
+	size_t n;
+
+	write_conf(cl.conf, cl.key, "127.0.0.1:1", 2000);
+	c = client();
+	ck_assert_int_eq(vmir_image_list(c, &imgs, &n), -ECONNREFUSED);
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(c),
+				     "version server 127.0.0.1:1: connection refused"));
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(wrong_key_is_refused_with_a_hint)
+{
+	struct vmir_image_info *imgs;
+	struct vmir_client *c;
+	char key[PATH_MAX + 16];
+	size_t n;
+
+	snprintf(key, sizeof(key), "%s/other.key", cl.dir);
+	ck_assert_int_eq(vmir_key_generate(key), 0);
+	write_conf(cl.conf, key, cl.s[0].addr, 2000);
+	c = client();
+	ck_assert_int_eq(vmir_image_list(c, &imgs, &n), -EACCES);
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(c),
+				     "wrong cluster key"));
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(c), cl.s[0].addr));
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(silent_server_times_out_and_is_named)
+{
+	struct vmir_image_info *imgs;
+	struct vmir_client *c;
+	uint64_t t0;
+	size_t n;
+
+	/* a stopped process: the kernel accepts, nobody answers */
+	kill(cl.s[0].pid, SIGSTOP);
+	write_conf(cl.conf, cl.key, cl.s[0].addr, 300);
+	c = client();
+	t0 = vmir_mono_ns();
+	ck_assert_int_eq(vmir_image_list(c, &imgs, &n), -ETIMEDOUT);
+	ck_assert_uint_lt(vmir_mono_ns() - t0, 3000000000ull);
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(c), cl.s[0].addr));
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(c), "timed out"));
+	vmir_client_close(c);
+	kill(cl.s[0].pid, SIGCONT);
+}
+END_TEST
+
+/* --- namespace ------------------------------------------------------------------------ */
+
+START_TEST(missing_image_error_names_image_and_server)
+{
+	struct vmir_version_info vi;
+	struct vmir_client *c = client();
+
+	ck_assert_int_eq(vmir_image_lookup(c, "nosuch", 0, &vi), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(c), "'nosuch'"));
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(c), cl.s[0].addr));
+	ck_assert_int_eq(vmir_image_lookup(c, "bad/name", 0, &vi), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(c), "bad/name"));
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(create_list_versions_clone_delete)
+{
+	struct vmir_version_info vi, *vs;
+	struct vmir_image_info *imgs;
+	struct vmir_client *c = client();
+	size_t n;
+
+	ck_assert_int_eq(vmir_image_create(c, "a", 1000000, 0, &vi), 0);
+	ck_assert_str_eq(vi.image, "a");
+	ck_assert_uint_eq(vi.version, 1);
+	ck_assert_uint_eq(vi.size, 1000000);
+	ck_assert_uint_eq(vi.chunk_size, CS);	/* configured default */
+	ck_assert(vmir_id_is_zero(&vi.root));
+	ck_assert_int_eq(vmir_image_create(c, "a", 1, 0, &vi), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(c), "already exists"));
+	ck_assert_int_eq(vmir_image_create(c, "b", 1, 12345, &vi), -EINVAL);
+
+	ck_assert_int_eq(vmir_image_clone(c, "a", 1, "b", &vi), 0);
+	ck_assert_str_eq(vi.image, "b");
+	ck_assert_str_eq(vi.parent_image, "a");
+	ck_assert_uint_eq(vi.parent_version, 1);
+	ck_assert_int_eq(vmir_image_list(c, &imgs, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	free(imgs);
+	ck_assert_int_eq(vmir_image_versions(c, "b", &vs, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(vs[0].size, 1000000);
+	free(vs);
+
+	ck_assert_int_eq(vmir_image_delete(c, "b", 0), 0);
+	ck_assert_int_eq(vmir_image_lookup(c, "b", 0, &vi), -ENOENT);
+	ck_assert_int_eq(vmir_image_delete(c, "b", 0), -ENOENT);
+	ck_assert_int_eq(vmir_image_lookup(c, "a", 1, &vi), 0);
+	vmir_client_close(c);
+}
+END_TEST
+
+/* --- import / export ------------------------------------------------------------------- */
+
+START_TEST(export_is_identical_and_sparse)
+{
+	const uint64_t size = 300 * CS + 1234;
+	struct vmir_version_info vi;
+	struct vmir_client *c = client();
+	char out[PATH_MAX + 16];
+	uint64_t got_size, chunks, bytes;
+	struct stat st;
+	uint8_t *want, *got;
+
+	want = import(c, "img", size, 1, &vi);
+	ck_assert_uint_eq(vi.size, size);
+	snprintf(out, sizeof(out), "%s/out", cl.dir);
+	ck_assert_int_eq(vmir_image_export(c, "img", 0, out, NULL, NULL), 0);
+	got = read_file(out, &got_size, &st);
+	ck_assert_uint_eq(got_size, size);
+	ck_assert(memcmp(want, got, size) == 0);
+	/* a third of the chunks are zero: holes */
+	ck_assert_uint_le((uint64_t)st.st_blocks * 512, size * 3 / 4);
+
+	ck_assert_int_eq(vmir_image_usage(c, "img", 0, &chunks, &bytes), 0);
+	/* 301 chunks, every third zero: 201 non-zero, all distinct */
+	ck_assert_uint_eq(chunks, 201);
+	ck_assert_uint_eq(bytes, 200 * CS + 1234);
+	free(want);
+	free(got);
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(reimport_and_clone_store_nothing_new)
+{
+	struct vmir_version_info vi;
+	struct vmir_import_stats st;
+	struct vmir_client *c = client();
+	uint64_t before;
+	uint8_t *p;
+
+	p = import(c, "img", 200 * CS + 7, 2, &vi);
+	before = objects(c);
+	/* 134 non-zero chunks + 2 level-1 nodes + root, R = 2 */
+	ck_assert_uint_eq(before, 2 * (134 + 2 + 1));
+	free(import(c, "img", 200 * CS + 7, 2, &vi));
+	ck_assert_uint_eq(vi.version, 2);
+	vmir_client_import_stats(c, &st);
+	ck_assert_uint_eq(st.new_chunks, 0);
+	ck_assert_uint_eq(st.new_nodes, 0);
+	ck_assert_uint_eq(objects(c), before);
+	ck_assert_int_eq(vmir_image_clone(c, "img", 1, "copy", &vi), 0);
+	ck_assert_uint_eq(objects(c), before);
+	free(p);
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(identical_chunks_in_one_import_are_stored_once)
+{
+	const uint64_t n = 400;		/* > 128: several identical nodes */
+	struct vmir_version_info vi;
+	struct vmir_import_stats st;
+	struct vmir_client *c = client();
+	char path[PATH_MAX + 16], out[PATH_MAX + 16];
+	uint64_t i, got_size;
+	struct stat sb;
+	uint8_t *p, *got;
+
+	p = make_data(n * CS, 13);
+	/* every chunk a copy of chunk 0, except the last */
+	for (i = 1; i < n - 1; i++)
+		memcpy(p + i * CS, p, CS);
+	snprintf(path, sizeof(path), "%s/src", cl.dir);
+	write_file(path, p, n * CS);
+	ck_assert_int_eq(vmir_image_import(c, "img", path, 0, NULL, NULL,
+					   &vi), 0);
+	vmir_client_import_stats(c, &st);
+	ck_assert_uint_eq(st.new_chunks, 2);
+	/* level 1: 3 identical full nodes and a partial one; the root */
+	ck_assert_uint_eq(st.new_nodes, 3);
+	ck_assert_uint_eq(objects(c), 2 * (2 + 3));
+	snprintf(out, sizeof(out), "%s/out", cl.dir);
+	ck_assert_int_eq(vmir_image_export(c, "img", 0, out, NULL, NULL), 0);
+	got = read_file(out, &got_size, &sb);
+	ck_assert_uint_eq(got_size, n * CS);
+	ck_assert(memcmp(p, got, n * CS) == 0);
+	free(got);
+	free(p);
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(one_of_three_servers_down_import_and_export_work)
+{
+	const uint64_t size = 100 * CS + 99;
+	struct vmir_version_info vi;
+	struct vmir_client *c;
+	char out[PATH_MAX + 16];
+	uint64_t got_size;
+	struct stat st;
+	uint8_t *want, *got;
+
+	srv_stop(2);
+	c = client();
+	want = import(c, "img", size, 3, &vi);
+	snprintf(out, sizeof(out), "%s/out", cl.dir);
+	ck_assert_int_eq(vmir_image_export(c, "img", 0, out, NULL, NULL), 0);
+	got = read_file(out, &got_size, &st);
+	ck_assert_uint_eq(got_size, size);
+	ck_assert(memcmp(want, got, size) == 0);
+	free(want);
+	free(got);
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(two_of_three_servers_down_write_fails_naming_them)
+{
+	char path[PATH_MAX + 16];
+	struct vmir_version_info vi;
+	struct vmir_client *c;
+	uint8_t *p;
+
+	srv_stop(1);
+	srv_stop(3);
+	c = client();
+	p = make_data(10 * CS, 4);
+	snprintf(path, sizeof(path), "%s/src", cl.dir);
+	write_file(path, p, 10 * CS);
+	ck_assert_int_eq(vmir_image_import(c, "img", path, 0, NULL, NULL, &vi),
+			 -EIO);
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(c),
+				     "stored on only 1 of 2"));
+	ck_assert_msg(strstr(vmir_client_error(c), "connection refused"), "%s", vmir_client_error(c));
+	/* nothing was published */
+	ck_assert_int_eq(vmir_image_lookup(c, "img", 0, &vi), -ENOENT);
+	free(p);
+	vmir_client_close(c);
+}
+END_TEST
+
+/* the first replica, in rendezvous order, of the object holding chunk idx */
+static void corrupt_first_replica(struct vmir_client *c,
+				  struct vmir_version *v, uint64_t idx)
+{
+	const char *names[MAXSRV];
+	char path[PATH_MAX + 128], hex[2 * VMIR_ID_LEN + 1];
+	uint8_t order[MAXSRV], *buf, *data;
+	uint64_t i, len;
+	unsigned int k;
+	struct vmir_id id;
+	struct stat st;
+	void *bufs[1];
+
+	/* the id: hash of the chunk's true content */
+	buf = malloc(CS);
+	bufs[0] = buf;
+	ck_assert_int_eq(vmir_version_read(v, &idx, 1, bufs), 0);
+	vmir_id_of(buf, vmir_version_chunk_len(v, idx), &id);
+	free(buf);
+	for (k = 0; k < cl.nchunkd; k++)
+		names[k] = cl.s[1 + k].addr;
+	vmir_placement_order(names, cl.nchunkd, &id, order);
+	vmir_id_to_hex(&id, hex);
+	snprintf(path, sizeof(path), "%s/data/objects/%.2s/%s",
+		 cl.s[1 + order[0]].dir, hex, hex);
+	data = read_file(path, &len, &st);
+	for (i = 0; i < len; i += 97)
+		data[i] ^= 0x41;
+	write_file(path, data, len);
+	free(data);
+	(void)c;
+}
+
+START_TEST(corrupt_first_replica_is_skipped)
+{
+	const uint64_t size = 30 * CS;
+	struct vmir_version_info vi;
+	struct vmir_client *c = client(), *c2;
+	struct vmir_version *v;
+	uint64_t idx = 5;
+	uint8_t *want, *buf;
+	void *bufs[1];
+
+	want = import(c, "img", size, 5, &vi);
+	ck_assert_int_eq(vmir_version_open(c, "img", 0, &v), 0);
+	corrupt_first_replica(c, v, idx);
+	vmir_version_close(v);
+	vmir_client_close(c);
+
+	/* a fresh client: nothing cached */
+	c2 = client();
+	ck_assert_int_eq(vmir_version_open(c2, "img", 0, &v), 0);
+	buf = malloc(CS);
+	bufs[0] = buf;
+	ck_assert_int_eq(vmir_version_read(v, &idx, 1, bufs), 0);
+	ck_assert(memcmp(buf, want + idx * CS, CS) == 0);
+	free(buf);
+	free(want);
+	vmir_version_close(v);
+	vmir_client_close(c2);
+}
+END_TEST
+
+/* --- versions: async reads ---------------------------------------------------------------- */
+
+struct rd {
+	unsigned int calls;
+	uint64_t idx;
+	int err;
+};
+
+static void rd_cb(void *arg, uint64_t idx, int err)
+{
+	struct rd *r = arg;
+
+	r->calls++;
+	r->idx = idx;
+	r->err = err;
+}
+
+START_TEST(zero_chunk_read_completes_from_poll_only)
+{
+	struct vmir_version_info vi;
+	struct vmir_client *c = client();
+	struct vmir_version *v;
+	struct rd r = { 0 };
+	uint8_t buf[CS];
+
+	free(import(c, "img", 9 * CS, 6, &vi));
+	ck_assert_int_eq(vmir_version_open(c, "img", 0, &v), 0);
+	ck_assert(vmir_version_chunk_is_zero(v, 4));
+	ck_assert(!vmir_version_chunk_is_zero(v, 3));
+	memset(buf, 0xaa, sizeof(buf));
+	ck_assert_int_eq(vmir_version_read_async(v, 4, buf, rd_cb, &r), 0);
+	ck_assert_uint_eq(r.calls, 0);
+	ck_assert_uint_eq(vmir_client_inflight(c), 1);
+	while (vmir_client_inflight(c))
+		ck_assert_int_eq(vmir_client_poll(c, -1), 0);
+	ck_assert_uint_eq(r.calls, 1);
+	ck_assert_uint_eq(r.idx, 4);
+	ck_assert_int_eq(r.err, 0);
+	ck_assert(vmir_buf_is_zero(buf, sizeof(buf)));
+	vmir_version_close(v);
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(reads_return_content_and_zero_fill_short_tail)
+{
+	const uint64_t size = 20 * CS + 100;
+	struct vmir_version_info vi;
+	struct vmir_client *c = client();
+	struct vmir_version *v;
+	uint64_t idx[21], i;
+	void *bufs[21];
+	uint8_t *want, *mem;
+	struct rd r = { 0 };
+
+	want = import(c, "img", size, 7, &vi);
+	ck_assert_int_eq(vmir_version_open(c, "img", 0, &v), 0);
+	ck_assert_uint_eq(vmir_version_nchunks(v), 21);
+	ck_assert_uint_eq(vmir_version_chunk_len(v, 20), 100);
+	ck_assert_uint_eq(vmir_version_chunk_len(v, 19), CS);
+	mem = malloc(21 * CS);
+	memset(mem, 0xee, 21 * CS);
+	for (i = 0; i < 21; i++) {
+		idx[i] = 20 - i;	/* any order */
+		bufs[i] = mem + (20 - i) * CS;
+	}
+	ck_assert_int_eq(vmir_version_read(v, idx, 21, bufs), 0);
+	ck_assert(memcmp(mem, want, size) == 0);
+	ck_assert(vmir_buf_is_zero(mem + size, 21 * CS - size));
+
+	ck_assert_int_eq(vmir_version_read_async(v, 21, mem, rd_cb, &r),
+			 -ERANGE);
+	ck_assert_uint_eq(r.calls, 0);
+	free(mem);
+	free(want);
+	vmir_version_close(v);
+	vmir_client_close(c);
+}
+END_TEST
+
+/* --- versions: commit ----------------------------------------------------------------------- */
+
+struct src {
+	uint64_t seed;
+	int fail_at;		/* -1: never */
+	unsigned int calls;
+};
+
+/* new content for chunk idx: all-zero when seed is 0 */
+static int src_fn(void *arg, uint64_t idx, void *buf)
+{
+	struct src *s = arg;
+	uint64_t k, v;
+
+	s->calls++;
+	if ((int)idx == s->fail_at)
+		return -EIO;
+	memset(buf, 0, CS);
+	if (!s->seed)
+		return 0;
+	rng_state = (s->seed + idx) * 0x9e3779b97f4a7c15ull + 1;
+	for (k = 0; k < CS; k += 8) {
+		v = rng_next();
+		memcpy((uint8_t *)buf + k, &v, 8);
+	}
+	return 0;
+}
+
+static void expect_chunk(struct vmir_version *v, uint64_t idx,
+			 const uint8_t *want)
+{
+	uint8_t buf[CS];
+	void *bufs[1] = { buf };
+
+	ck_assert_int_eq(vmir_version_read(v, &idx, 1, bufs), 0);
+	ck_assert(memcmp(buf, want, CS) == 0);
+}
+
+START_TEST(commit_uploads_changed_chunks_and_their_path_only)
+{
+	struct vmir_version_info vi, out;
+	struct vmir_client *c = client();
+	struct vmir_version *v;
+	struct src s = { .seed = 99, .fail_at = -1 };
+	uint64_t idx[2] = { 2, 200 }, before;
+	uint8_t *want, fresh[CS];
+
+	/* 300 chunks: 3 level-1 nodes under the root */
+	want = import(c, "img", 300 * CS, 8, &vi);
+	ck_assert_int_eq(vmir_version_open(c, "img", 0, &v), 0);
+	before = objects(c);
+	ck_assert_int_eq(vmir_version_commit(v, idx, 2, src_fn, &s, NULL,
+					     &out), 0);
+	ck_assert_uint_eq(s.calls, 2);
+	ck_assert_uint_eq(out.version, 2);
+	ck_assert_uint_eq(vmir_version_get_info(v)->version, 2);
+	ck_assert(vmir_id_eq(&vmir_version_get_info(v)->root, &out.root));
+	/* 2 chunks, their 2 level-1 nodes, the root; R = 2 */
+	ck_assert_uint_eq(objects(c), before + 2 * 5);
+
+	src_fn(&s, 2, fresh);
+	expect_chunk(v, 2, fresh);
+	src_fn(&s, 200, fresh);
+	expect_chunk(v, 200, fresh);
+	expect_chunk(v, 3, want + 3 * CS);
+	expect_chunk(v, 299, want + 299 * CS);
+	vmir_version_close(v);
+
+	/* the published version reads the same from a new handle */
+	ck_assert_int_eq(vmir_version_open(c, "img", 2, &v), 0);
+	expect_chunk(v, 200, fresh);
+	vmir_version_close(v);
+	free(want);
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(commit_of_zero_content_makes_a_zero_chunk)
+{
+	struct vmir_version_info vi, out;
+	struct vmir_client *c = client();
+	struct vmir_version *v;
+	struct src s = { .seed = 0, .fail_at = -1 };
+	uint64_t idx = 0, chunks, bytes;
+
+	free(import(c, "img", 10 * CS, 9, &vi));
+	ck_assert_int_eq(vmir_version_open(c, "img", 0, &v), 0);
+	ck_assert(!vmir_version_chunk_is_zero(v, 0));
+	ck_assert_int_eq(vmir_version_commit(v, &idx, 1, src_fn, &s, NULL,
+					     &out), 0);
+	ck_assert(vmir_version_chunk_is_zero(v, 0));
+	ck_assert_int_eq(vmir_image_usage(c, "img", 2, &chunks, &bytes), 0);
+	/* chunks 0, 2, 3, 5, 6, 8, 9 were non-zero; 0 is now zero */
+	ck_assert_uint_eq(chunks, 6);
+	vmir_version_close(v);
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(commit_on_stale_base_is_refused_and_changes_nothing)
+{
+	struct vmir_version_info vi, out;
+	struct vmir_client *c = client();
+	struct vmir_version *a, *b;
+	struct src s = { .seed = 5, .fail_at = -1 };
+	uint64_t idx = 3;
+	uint8_t *want;
+
+	want = import(c, "img", 10 * CS, 10, &vi);
+	ck_assert_int_eq(vmir_version_open(c, "img", 1, &a), 0);
+	ck_assert_int_eq(vmir_version_open(c, "img", 1, &b), 0);
+	ck_assert_int_eq(vmir_version_commit(a, &idx, 1, src_fn, &s, NULL,
+					     &out), 0);
+	ck_assert_int_eq(vmir_version_commit(b, &idx, 1, src_fn, &s, NULL,
+					     &out), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(c),
+				     "publish of img on version 1 refused: version 2 exists (stale base)"));
+	ck_assert_uint_eq(vmir_version_get_info(b)->version, 1);
+	expect_chunk(b, 3, want + 3 * CS);
+	ck_assert_int_eq(vmir_image_lookup(c, "img", 0, &vi), 0);
+	ck_assert_uint_eq(vi.version, 2);
+	vmir_version_close(a);
+	vmir_version_close(b);
+	free(want);
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(commit_to_image_clones_then_publishes)
+{
+	struct vmir_version_info vi, out;
+	struct vmir_client *c = client();
+	struct vmir_version *v;
+	struct src s = { .seed = 6, .fail_at = -1 };
+	uint64_t idx = 1;
+	uint8_t fresh[CS];
+
+	free(import(c, "base", 10 * CS, 11, &vi));
+	ck_assert_int_eq(vmir_version_open(c, "base", 0, &v), 0);
+	ck_assert_int_eq(vmir_version_commit(v, &idx, 1, src_fn, &s, "snap",
+					     &out), 0);
+	ck_assert_str_eq(out.image, "snap");
+	ck_assert_uint_eq(out.version, 2);
+	ck_assert_str_eq(vmir_version_get_info(v)->image, "snap");
+	ck_assert_int_eq(vmir_image_lookup(c, "snap", 1, &vi), 0);
+	ck_assert_str_eq(vi.parent_image, "base");
+	ck_assert_uint_eq(vi.parent_version, 1);
+	ck_assert_int_eq(vmir_image_lookup(c, "base", 0, &vi), 0);
+	ck_assert_uint_eq(vi.version, 1);
+	src_fn(&s, 1, fresh);
+	expect_chunk(v, 1, fresh);
+	vmir_version_close(v);
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(failing_chunk_source_publishes_nothing)
+{
+	struct vmir_version_info vi, out, *vs;
+	struct vmir_client *c = client();
+	struct vmir_version *v;
+	struct src s = { .seed = 7, .fail_at = 40 };
+	uint64_t idx[3] = { 2, 40, 41 };
+	uint8_t *want;
+	size_t n;
+
+	want = import(c, "img", 50 * CS, 12, &vi);
+	ck_assert_int_eq(vmir_version_open(c, "img", 0, &v), 0);
+	ck_assert_int_eq(vmir_version_commit(v, idx, 3, src_fn, &s, NULL,
+					     &out), -EIO);
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(c), "chunk 40"));
+	ck_assert_int_eq(vmir_image_versions(c, "img", &vs, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	free(vs);
+	ck_assert_uint_eq(vmir_version_get_info(v)->version, 1);
+	expect_chunk(v, 2, want + 2 * CS);
+
+	idx[0] = 5;
+	idx[1] = 5;
+	ck_assert_int_eq(vmir_version_commit(v, idx, 2, src_fn, &s, NULL,
+					     &out), -EINVAL);
+	idx[1] = 50;
+	ck_assert_int_eq(vmir_version_commit(v, idx, 2, src_fn, &s, NULL,
+					     &out), -EINVAL);
+	vmir_version_close(v);
+	free(want);
+	vmir_client_close(c);
+}
+END_TEST
+
+static Suite *client_suite(void)
+{
+	Suite *s = suite_create("client");
+	TCase *tc;
+
+	tc = tcase_create("connect");
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+	tcase_add_checked_fixture(tc, setup3, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, open_without_config_says_how_to_give_one);
+	tcase_add_test(tc, unreachable_version_server_is_named);
+	tcase_add_test(tc, wrong_key_is_refused_with_a_hint);
+	tcase_add_test(tc, silent_server_times_out_and_is_named);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("namespace");
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+	tcase_add_checked_fixture(tc, setup3, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, missing_image_error_names_image_and_server);
+	tcase_add_test(tc, create_list_versions_clone_delete);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("transfer");
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+	tcase_add_checked_fixture(tc, setup3, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, export_is_identical_and_sparse);
+	tcase_add_test(tc, reimport_and_clone_store_nothing_new);
+	tcase_add_test(tc, identical_chunks_in_one_import_are_stored_once);
+	tcase_add_test(tc, one_of_three_servers_down_import_and_export_work);
+	tcase_add_test(tc, two_of_three_servers_down_write_fails_naming_them);
+	tcase_add_test(tc, corrupt_first_replica_is_skipped);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("read");
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+	tcase_add_checked_fixture(tc, setup3, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, zero_chunk_read_completes_from_poll_only);
+	tcase_add_test(tc, reads_return_content_and_zero_fill_short_tail);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("commit");
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+	tcase_add_checked_fixture(tc, setup3, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, commit_uploads_changed_chunks_and_their_path_only);
+	tcase_add_test(tc, commit_of_zero_content_makes_a_zero_chunk);
+	tcase_add_test(tc, commit_on_stale_base_is_refused_and_changes_nothing);
+	tcase_add_test(tc, commit_to_image_clones_then_publishes);
+	tcase_add_test(tc, failing_chunk_source_publishes_nothing);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	vmir_log_init("check_client");
+	sr = srunner_create(client_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
