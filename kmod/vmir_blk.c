@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmir: the blk-mq queue path.
+ *
+ * BLK_MQ_F_BLOCKING: ->queue_rq runs in the submitter's context (or a
+ * kblockd worker) and may sleep. A request whose chunks are all usable
+ * is served right there from the mirror file with vfs_iter_read/write,
+ * one iov_iter per bio over the bio's own pages (no copy, no extra
+ * context switch). A request that has to wait is parked by
+ * vmir_chunks_admit() and re-run later from its work item on dev->wq.
+ *
+ * Mirror I/O runs with memalloc_noio: the mirror's page cache may be
+ * reclaimed by writing back /dev/vmirN itself.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bio.h>
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <linux/module.h>
+#include <linux/sched/mm.h>
+#include <linux/uio.h>
+
+#include "vmir.h"
+
+/* An iterator over the data of @bio, as loop builds it for one bio. */
+static void vmir_bio_iter(struct iov_iter *iter, struct bio *bio,
+			  unsigned int dir)
+{
+	struct bvec_iter bi;
+	struct bio_vec bv;
+	unsigned int nr = 0;
+
+	bio_for_each_bvec(bv, bio, bi)
+		nr++;
+	iov_iter_bvec(iter, dir, __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter),
+		      nr, bio->bi_iter.bi_size);
+	iter->iov_offset = bio->bi_iter.bi_bvec_done;
+}
+
+/*
+ * Read the request's data from the mirror. Bytes past the mirror's end
+ * read as zeros (the tail of the last sector, chunks never written).
+ */
+static int vmir_mirror_read(struct vmir_device *dev, struct request *rq,
+			    loff_t pos)
+{
+	struct file *file = dev->mirror;
+	struct iov_iter iter;
+	struct bio *bio;
+	int retries = 3;
+	ssize_t ret;
+
+	__rq_for_each_bio(bio, rq) {
+		vmir_bio_iter(&iter, bio, ITER_DEST);
+		while (iov_iter_count(&iter)) {
+			ret = vfs_iter_read(file, &iter, &pos, 0);
+			if (ret < 0)
+				return ret;
+			if (ret > 0)
+				continue;
+			/*
+			 * End of file. A concurrent write past it may just
+			 * have moved i_size: read again before zero-filling.
+			 */
+			if (pos < i_size_read(file_inode(file))) {
+				if (--retries < 0)
+					return -EIO;
+				continue;
+			}
+			pos += iov_iter_zero(iov_iter_count(&iter), &iter);
+		}
+	}
+	return 0;
+}
+
+static int vmir_mirror_write(struct vmir_device *dev, struct request *rq,
+			     loff_t pos)
+{
+	struct file *file = dev->mirror;
+	struct iov_iter iter;
+	struct bio *bio;
+	ssize_t ret;
+	size_t len;
+
+	__rq_for_each_bio(bio, rq) {
+		vmir_bio_iter(&iter, bio, ITER_SOURCE);
+		len = iov_iter_count(&iter);
+		file_start_write(file);
+		ret = vfs_iter_write(file, &iter, &pos, 0);
+		file_end_write(file);
+		if (ret < 0)
+			return ret;
+		if (ret != len)
+			return -EIO;
+	}
+	return 0;
+}
+
+/* Write zeros the slow way, for filesystems without the fallocate mode. */
+static int vmir_mirror_write_zeros(struct vmir_device *dev, loff_t pos,
+				   u64 len)
+{
+	struct bio_vec bv[16];
+	struct iov_iter iter;
+	unsigned int i, n;
+	size_t bytes;
+	ssize_t ret;
+
+	for (i = 0; i < ARRAY_SIZE(bv); i++)
+		bvec_set_page(&bv[i], ZERO_PAGE(0), PAGE_SIZE, 0);
+	while (len) {
+		bytes = min_t(u64, len, ARRAY_SIZE(bv) * PAGE_SIZE);
+		n = DIV_ROUND_UP(bytes, PAGE_SIZE);
+		iov_iter_bvec(&iter, ITER_SOURCE, bv, n, bytes);
+		file_start_write(dev->mirror);
+		ret = vfs_iter_write(dev->mirror, &iter, &pos, 0);
+		file_end_write(dev->mirror);
+		if (ret < 0)
+			return ret;
+		if (ret != bytes)
+			return -EIO;
+		len -= bytes;
+	}
+	return 0;
+}
+
+static int vmir_mirror_zero(struct vmir_device *dev, loff_t pos, u64 len,
+			    int mode)
+{
+	int ret;
+
+	ret = vfs_fallocate(dev->mirror, mode | FALLOC_FL_KEEP_SIZE, pos, len);
+	if (ret != -EOPNOTSUPP)
+		return ret;
+	return vmir_mirror_write_zeros(dev, pos, len);
+}
+
+static int vmir_mirror_modify(struct vmir_device *dev, struct request *rq,
+			      loff_t pos, u64 len)
+{
+	switch (req_op(rq)) {
+	case REQ_OP_WRITE:
+		return vmir_mirror_write(dev, rq, pos);
+	case REQ_OP_DISCARD:
+		return vmir_mirror_zero(dev, pos, len, FALLOC_FL_PUNCH_HOLE);
+	case REQ_OP_WRITE_ZEROES:
+		return vmir_mirror_zero(dev, pos, len,
+					(rq->cmd_flags & REQ_NOUNMAP) ?
+					FALLOC_FL_ZERO_RANGE :
+					FALLOC_FL_PUNCH_HOLE);
+	default:
+		WARN_ON_ONCE(1);
+		return -EIO;
+	}
+}
+
+void vmir_cmd_end(struct vmir_cmd *cmd, blk_status_t status)
+{
+	blk_mq_end_request(blk_mq_rq_from_pdu(cmd), status);
+}
+
+/*
+ * Run @cmd: serve it from the mirror, or park it. The caller owns it; on
+ * return it is completed or parked, and the device must not be touched
+ * (a parked request may already be completed by someone else).
+ */
+static void vmir_cmd_run(struct vmir_cmd *cmd)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct vmir_device *dev = cmd->dev;
+	u64 pos = (u64)blk_rq_pos(rq) << VMIR_SECTOR_SHIFT;
+	u64 len = blk_rq_bytes(rq);
+	enum vmir_admit adm;
+	unsigned int noio;
+	int ret;
+
+	noio = memalloc_noio_save();
+	switch (req_op(rq)) {
+	case REQ_OP_FLUSH:
+		ret = vfs_fsync(dev->mirror, 0);
+		break;
+	case REQ_OP_READ:
+		adm = vmir_chunks_admit(dev, cmd, pos, len, false);
+		if (adm == VMIR_ADMIT_PARKED)
+			goto out_parked;
+		if (adm == VMIR_ADMIT_FAIL) {
+			ret = -EIO;
+			break;
+		}
+		ret = vmir_mirror_read(dev, rq, pos);
+		break;
+	case REQ_OP_WRITE:
+	case REQ_OP_DISCARD:
+	case REQ_OP_WRITE_ZEROES:
+		if (dev->add_flags & VMIR_ADD_F_READ_ONLY) {
+			ret = -EROFS;
+			break;
+		}
+		percpu_down_read(&dev->gate);
+		adm = vmir_chunks_admit(dev, cmd, pos, len, true);
+		if (adm == VMIR_ADMIT_PARKED)
+			goto out_parked;
+		if (adm == VMIR_ADMIT_FAIL) {
+			ret = -EIO;
+			break;
+		}
+		ret = vmir_mirror_modify(dev, rq, pos, len);
+		percpu_up_read(&dev->gate);
+		if (!ret && (rq->cmd_flags & REQ_FUA))
+			ret = vfs_fsync_range(dev->mirror, pos, pos + len - 1,
+					      1);
+		break;
+	default:
+		ret = -EOPNOTSUPP;
+		break;
+	}
+	memalloc_noio_restore(noio);
+
+	if (ret)
+		dev_err_ratelimited(disk_to_dev(dev->disk),
+				    "op %u of %llu bytes at byte %llu failed on the mirror: %d\n",
+				    req_op(rq), len, pos, ret);
+	vmir_cmd_end(cmd, errno_to_blk_status(ret));
+	return;
+
+out_parked:
+	memalloc_noio_restore(noio);
+}
+
+/* Work item of a request woken by an answer: run admission again. */
+void vmir_cmd_resume(struct work_struct *work)
+{
+	struct vmir_cmd *cmd = container_of(work, struct vmir_cmd, work);
+
+	/* QUEUED: this work owns the request until it parks again. */
+	vmir_cmd_run(cmd);
+}
+
+static blk_status_t vmir_queue_rq(struct blk_mq_hw_ctx *hctx,
+				  const struct blk_mq_queue_data *bd)
+{
+	struct request *rq = bd->rq;
+	struct vmir_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	cmd->state = VMIR_CMD_RUNNING;
+	cmd->waits = 0;
+	cmd->park_ns = 0;
+	cmd->status = BLK_STS_OK;
+	blk_mq_start_request(rq);
+	vmir_cmd_run(cmd);
+	return BLK_STS_OK;
+}
+
+/*
+ * Only parked requests time out: the deadline is the device timeout from
+ * the request's start. A request doing mirror I/O gets more time.
+ */
+static enum blk_eh_timer_return vmir_timeout(struct request *rq)
+{
+	struct vmir_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	struct vmir_device *dev = cmd->dev;
+
+	spin_lock(&dev->lock);
+	if (cmd->state != VMIR_CMD_PARKED) {
+		spin_unlock(&dev->lock);
+		return BLK_EH_RESET_TIMER;
+	}
+	list_del_init(&cmd->park_node);
+	cmd->state = VMIR_CMD_RUNNING;
+	dev->stats.timeouts++;
+	spin_unlock(&dev->lock);
+
+	dev_err_ratelimited(disk_to_dev(dev->disk),
+			    "%s at byte %llu (chunks %u-%u) waited %u ms for %s; failing it (is vmir-helper running?)\n",
+			    cmd->write ? "write" : "read", cmd->pos,
+			    cmd->first, cmd->last, dev->timeout_ms,
+			    (cmd->waits & VMIR_WAIT_CAPTURE) ?
+			    "a fetch or a commit capture" : "a fetch");
+	cmd->status = BLK_STS_IOERR;
+	blk_mq_complete_request(rq);
+	return BLK_EH_DONE;
+}
+
+static void vmir_complete_rq(struct request *rq)
+{
+	struct vmir_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	blk_mq_end_request(rq, cmd->status);
+}
+
+static int vmir_init_request(struct blk_mq_tag_set *set, struct request *rq,
+			     unsigned int hctx_idx, unsigned int numa_node)
+{
+	struct vmir_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	cmd->dev = set->driver_data;
+	INIT_LIST_HEAD(&cmd->park_node);
+	INIT_WORK(&cmd->work, vmir_cmd_resume);
+	cmd->state = VMIR_CMD_RUNNING;
+	return 0;
+}
+
+static const struct blk_mq_ops vmir_mq_ops = {
+	.queue_rq	= vmir_queue_rq,
+	.complete	= vmir_complete_rq,
+	.timeout	= vmir_timeout,
+	.init_request	= vmir_init_request,
+};
+
+static const struct block_device_operations vmir_fops = {
+	.owner		= THIS_MODULE,
+};
+
+/* Allocate the tag set and the disk (not added yet) of @dev. */
+int vmir_blk_init_disk(struct vmir_device *dev)
+{
+	struct blk_mq_tag_set *set = &dev->tag_set;
+	struct vmir_queue_params qp = {
+		.logical_block_size = 512,
+		.physical_block_size = 4096,
+		.max_hw_sectors = VMIR_MAX_HW_SECTORS,
+		.max_discard_sectors = VMIR_MAX_DISCARD_SECTORS,
+		.max_write_zeroes_sectors = VMIR_MAX_DISCARD_SECTORS,
+		.discard_granularity = 4096,
+	};
+	struct gendisk *disk;
+	int ret;
+
+	set->ops = &vmir_mq_ops;
+	set->nr_hw_queues = num_online_cpus();
+	set->queue_depth = vmir_queue_depth;
+	set->numa_node = NUMA_NO_NODE;
+	set->cmd_size = sizeof(struct vmir_cmd);
+	set->flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_BLOCKING;
+	set->driver_data = dev;
+	set->timeout = msecs_to_jiffies(dev->timeout_ms);
+	ret = blk_mq_alloc_tag_set(set);
+	if (ret)
+		goto out;
+
+	disk = vmir_compat_alloc_disk(set, &qp, dev);
+	if (IS_ERR(disk)) {
+		ret = PTR_ERR(disk);
+		goto out_free_tags;
+	}
+	disk->major = vmir_major;
+	disk->first_minor = dev->id;
+	disk->minors = 1;
+	disk->fops = &vmir_fops;
+	disk->private_data = dev;
+	/* No partition scan: add_disk must not read (and so fetch). */
+	disk->flags |= GENHD_FL_NO_PART;
+	snprintf(disk->disk_name, DISK_NAME_LEN, "vmir%d", dev->id);
+	set_capacity(disk, round_up(dev->chunks.size, 512) >> VMIR_SECTOR_SHIFT);
+	if (dev->add_flags & VMIR_ADD_F_READ_ONLY)
+		set_disk_ro(disk, true);
+	dev->disk = disk;
+	return 0;
+
+out_free_tags:
+	blk_mq_free_tag_set(set);
+out:
+	return ret;
+}
+
+/* Release what vmir_blk_init_disk() allocated; del_gendisk() came first. */
+void vmir_blk_free_disk(struct vmir_device *dev)
+{
+	put_disk(dev->disk);
+	dev->disk = NULL;
+	blk_mq_free_tag_set(&dev->tag_set);
+}

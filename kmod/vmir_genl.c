@@ -1,0 +1,1166 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmir: the generic netlink family "vmir" and the helper registry.
+ *
+ * The protocol is documented in include/uapi/linux/vmir.h. Every handler
+ * checks CAP_SYS_ADMIN first (GENL_ADMIN_PERM only asks for
+ * CAP_NET_ADMIN), then its required attributes, then takes a reference on
+ * the device before working on it. The family is netns aware: devices and
+ * helpers are matched by the namespace of the socket.
+ *
+ * At most one helper per namespace: the socket that sent HELPER_REGISTER.
+ * Events go to it by unicast; when its socket is released
+ * (NETLINK_URELEASE) it is forgotten and events wait for the next one.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/err.h>
+#include <linux/file.h>
+#include <linux/log2.h>
+#include <linux/netlink.h>
+#include <linux/notifier.h>
+#include <linux/slab.h>
+#include <net/genetlink.h>
+#include <net/netlink.h>
+#include <net/sock.h>
+
+#include "vmir.h"
+
+struct vmir_helper {
+	struct list_head node;		/* in vmir_helpers */
+	struct net *net;		/* no reference: the helper's socket */
+	u32 portid;			/* keeps it alive until URELEASE */
+};
+
+/*
+ * Protects vmir_helpers and, for readers outside vmir_lock, dev->net.
+ * A spinlock: the netlink notifier may run in atomic context.
+ */
+static DEFINE_SPINLOCK(vmir_helper_lock);
+static LIST_HEAD(vmir_helpers);
+
+static struct genl_family vmir_genl_family;
+
+static struct vmir_helper *vmir_helper_find(struct net *net)
+{
+	struct vmir_helper *h;
+
+	lockdep_assert_held(&vmir_helper_lock);
+	list_for_each_entry(h, &vmir_helpers, node)
+		if (net_eq(h->net, net))
+			return h;
+	return NULL;
+}
+
+static bool vmir_helper_present(struct vmir_device *dev)
+{
+	bool ret;
+
+	spin_lock(&vmir_helper_lock);
+	ret = vmir_helper_find(dev->net);
+	spin_unlock(&vmir_helper_lock);
+	return ret;
+}
+
+void vmir_dev_set_net(struct vmir_device *dev, struct net *net)
+{
+	lockdep_assert_held(&vmir_lock);
+	spin_lock(&vmir_helper_lock);
+	dev->net = net;
+	spin_unlock(&vmir_helper_lock);
+}
+
+void vmir_helpers_forget_net(struct net *net)
+{
+	struct vmir_helper *h;
+
+	spin_lock(&vmir_helper_lock);
+	h = vmir_helper_find(net);
+	if (h)
+		list_del(&h->node);
+	spin_unlock(&vmir_helper_lock);
+	kfree(h);
+}
+
+static int vmir_netlink_notify(struct notifier_block *nb,
+			       unsigned long event, void *ptr)
+{
+	struct netlink_notify *n = ptr;
+	struct vmir_helper *h;
+
+	if (event != NETLINK_URELEASE || n->protocol != NETLINK_GENERIC)
+		return NOTIFY_DONE;
+	spin_lock(&vmir_helper_lock);
+	h = vmir_helper_find(n->net);
+	if (h && h->portid == n->portid)
+		list_del(&h->node);
+	else
+		h = NULL;
+	spin_unlock(&vmir_helper_lock);
+	if (h) {
+		pr_info("helper (netlink port %u) closed its socket; requests wait for the next helper\n",
+			h->portid);
+		kfree(h);
+	}
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block vmir_netlink_notifier = {
+	.notifier_call = vmir_netlink_notify,
+};
+
+/**
+ * vmir_genl_send_event - unicast MISS or CAPTURE_NEEDED to the helper
+ * @dev: the device
+ * @cmd: VMIR_CMD_MISS or VMIR_CMD_CAPTURE_NEEDED
+ * @chunk: chunk index
+ *
+ * Returns 0 when queued on the helper's socket, -ENOTCONN without a
+ * helper, else the delivery error (-EAGAIN: its receive buffer is full).
+ */
+int vmir_genl_send_event(struct vmir_device *dev, u8 cmd, u32 chunk)
+{
+	struct net *net = NULL;
+	struct vmir_helper *h;
+	struct sk_buff *skb;
+	u32 portid = 0;
+	void *hdr;
+	int ret;
+
+	skb = genlmsg_new(2 * nla_total_size(sizeof(u32)), GFP_NOIO);
+	if (!skb)
+		return -ENOMEM;
+	hdr = genlmsg_put(skb, 0, 0, &vmir_genl_family, 0, cmd);
+	if (!hdr || nla_put_u32(skb, VMIR_ATTR_DEV_ID, dev->id) ||
+	    nla_put_u32(skb, VMIR_ATTR_CHUNK, chunk)) {
+		ret = -EMSGSIZE;
+		goto out_free;
+	}
+	genlmsg_end(skb, hdr);
+
+	spin_lock(&vmir_helper_lock);
+	h = vmir_helper_find(dev->net);
+	if (h) {
+		portid = h->portid;
+		net = maybe_get_net(h->net);
+	}
+	spin_unlock(&vmir_helper_lock);
+	if (!net) {
+		ret = -ENOTCONN;
+		goto out_free;
+	}
+	ret = genlmsg_unicast(net, skb, portid);
+	put_net(net);
+	return ret;
+
+out_free:
+	nlmsg_free(skb);
+	return ret;
+}
+
+static bool vmir_genl_capable(const struct sk_buff *skb)
+{
+	return netlink_capable(skb, CAP_SYS_ADMIN);
+}
+
+/* The device named by VMIR_ATTR_DEV_ID, referenced; ERR_PTR otherwise. */
+static struct vmir_device *vmir_genl_dev(struct genl_info *info)
+{
+	struct nlattr *a = info->attrs[VMIR_ATTR_DEV_ID];
+	struct vmir_device *dev;
+
+	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_DEV_ID))
+		return ERR_PTR(-EINVAL);
+	dev = vmir_dev_get(genl_info_net(info), nla_get_u32(a));
+	if (!dev) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a,
+				    "no such vmir device in this network namespace");
+		return ERR_PTR(-ENODEV);
+	}
+	return dev;
+}
+
+static int vmir_genl_chunk(struct genl_info *info, struct vmir_device *dev,
+			   u32 *chunk)
+{
+	struct nlattr *a = info->attrs[VMIR_ATTR_CHUNK];
+
+	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_CHUNK))
+		return -EINVAL;
+	*chunk = nla_get_u32(a);
+	if (*chunk >= dev->chunks.nchunks) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a,
+				    "chunk index is not below the device's chunk count");
+		return -ERANGE;
+	}
+	return 0;
+}
+
+/* A bitmap segment of ADD_DEVICE or SET_STATE, validated. */
+struct vmir_segment {
+	u32 start;
+	u32 len;			/* 0: none */
+	const u8 *present;
+	const u8 *dirty;		/* NULL: all clean */
+};
+
+static int vmir_genl_segment(struct genl_info *info, u32 nchunks,
+			     struct vmir_segment *seg)
+{
+	struct nlattr **a = info->attrs;
+	struct nlattr *p = a[VMIR_ATTR_MAP_PRESENT];
+	struct nlattr *d = a[VMIR_ATTR_MAP_DIRTY];
+	u32 j, max, tail;
+	u8 mask;
+
+	memset(seg, 0, sizeof(*seg));
+	if (!p) {
+		if (d || a[VMIR_ATTR_MAP_START]) {
+			NL_SET_ERR_MSG(info->extack,
+				       "MAP_START/MAP_DIRTY need MAP_PRESENT (a dirty chunk is present)");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (a[VMIR_ATTR_MAP_START])
+		seg->start = nla_get_u32(a[VMIR_ATTR_MAP_START]);
+	if (seg->start % 8 || seg->start >= nchunks) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a[VMIR_ATTR_MAP_START],
+				    "MAP_START must be a multiple of 8 below the chunk count");
+		return -EINVAL;
+	}
+	seg->len = nla_len(p);
+	max = DIV_ROUND_UP(nchunks - seg->start, 8);
+	if (!seg->len || seg->len > max) {
+		NL_SET_ERR_MSG_ATTR(info->extack, p,
+				    "MAP_PRESENT is empty or reaches past the last chunk");
+		return -EINVAL;
+	}
+	if (d && nla_len(d) != seg->len) {
+		NL_SET_ERR_MSG_ATTR(info->extack, d,
+				    "MAP_DIRTY and MAP_PRESENT differ in length");
+		return -EINVAL;
+	}
+	seg->present = nla_data(p);
+	seg->dirty = d ? nla_data(d) : NULL;
+
+	tail = (nchunks - seg->start) % 8;
+	if (seg->len == max && tail) {
+		mask = 0xff << tail;
+		if ((seg->present[seg->len - 1] & mask) ||
+		    (seg->dirty && (seg->dirty[seg->len - 1] & mask))) {
+			NL_SET_ERR_MSG_ATTR(info->extack, p,
+					    "bits past the last chunk are set");
+			return -EINVAL;
+		}
+	}
+	for (j = 0; seg->dirty && j < seg->len; j++) {
+		if (seg->dirty[j] & ~seg->present[j]) {
+			NL_SET_ERR_MSG_ATTR(info->extack, d,
+					    "a chunk is dirty but not present");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int vmir_genl_check_mirror(struct genl_info *info, struct file *file)
+{
+	struct nlattr *a = info->attrs[VMIR_ATTR_MIRROR_FD];
+
+	if (!S_ISREG(file_inode(file)->i_mode)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a,
+				    "the mirror is not a regular file");
+		return -EINVAL;
+	}
+	if (!(file->f_mode & FMODE_READ) || !(file->f_mode & FMODE_WRITE)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a,
+				    "the mirror must be opened O_RDWR");
+		return -EBADF;
+	}
+	if (file->f_flags & (O_APPEND | O_DIRECT)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a,
+				    "the mirror must be opened without O_APPEND and O_DIRECT");
+		return -EINVAL;
+	}
+	if (!file->f_op->read_iter || !file->f_op->write_iter) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a,
+				    "the mirror's filesystem has no read_iter/write_iter");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int vmir_genl_helper_register(struct sk_buff *skb,
+				     struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	struct vmir_helper *h, *new;
+	u64 flags = 0;
+
+	if (!vmir_genl_capable(skb))
+		return -EPERM;
+	if (info->attrs[VMIR_ATTR_FLAGS])
+		flags = nla_get_u64(info->attrs[VMIR_ATTR_FLAGS]);
+	if (flags & ~VMIR_REGISTER_F_ALL) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_FLAGS],
+				    "unknown HELPER_REGISTER flags");
+		return -EINVAL;
+	}
+
+	new = kzalloc(sizeof(*new), GFP_KERNEL);
+	if (!new)
+		return -ENOMEM;
+	spin_lock(&vmir_helper_lock);
+	h = vmir_helper_find(net);
+	if (h && h->portid != info->snd_portid &&
+	    !(flags & VMIR_REGISTER_F_TAKEOVER)) {
+		spin_unlock(&vmir_helper_lock);
+		kfree(new);
+		NL_SET_ERR_MSG(info->extack,
+			       "another helper is registered in this network namespace (VMIR_REGISTER_F_TAKEOVER replaces it)");
+		return -EBUSY;
+	}
+	if (!h) {
+		h = new;
+		new = NULL;
+		h->net = net;
+		list_add(&h->node, &vmir_helpers);
+	}
+	h->portid = info->snd_portid;
+	spin_unlock(&vmir_helper_lock);
+	kfree(new);
+
+	vmir_kick_net(net);
+	return 0;
+}
+
+static int vmir_genl_helper_unregister(struct sk_buff *skb,
+				       struct genl_info *info)
+{
+	struct net *net = genl_info_net(info);
+	struct vmir_helper *h;
+
+	if (!vmir_genl_capable(skb))
+		return -EPERM;
+	spin_lock(&vmir_helper_lock);
+	h = vmir_helper_find(net);
+	if (h && h->portid == info->snd_portid)
+		list_del(&h->node);
+	else
+		h = NULL;
+	spin_unlock(&vmir_helper_lock);
+	if (!h) {
+		NL_SET_ERR_MSG(info->extack,
+			       "this socket is not the registered helper");
+		return -ENOENT;
+	}
+	kfree(h);
+	return 0;
+}
+
+static int vmir_genl_add_device(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr **a = info->attrs;
+	struct vmir_add_params p = {};
+	struct vmir_device *dev;
+	struct vmir_segment seg;
+	struct sk_buff *reply;
+	struct file *file;
+	char name[DISK_NAME_LEN];
+	u64 nchunks;
+	void *hdr;
+	int ret;
+
+	if (!vmir_genl_capable(skb))
+		return -EPERM;
+	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_IMAGE) ||
+	    GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_VERSION) ||
+	    GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_SIZE) ||
+	    GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_CHUNK_SIZE) ||
+	    GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_MIRROR_FD))
+		return -EINVAL;
+
+	p.image = nla_data(a[VMIR_ATTR_IMAGE]);
+	p.version = nla_data(a[VMIR_ATTR_VERSION]);
+	if (!p.image[0]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a[VMIR_ATTR_IMAGE],
+				    "the image name is empty");
+		return -EINVAL;
+	}
+	p.size = nla_get_u64(a[VMIR_ATTR_SIZE]);
+	p.chunk_size = nla_get_u32(a[VMIR_ATTR_CHUNK_SIZE]);
+	if (!is_power_of_2(p.chunk_size)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a[VMIR_ATTR_CHUNK_SIZE],
+				    "the chunk size is not a power of two");
+		return -EINVAL;
+	}
+	nchunks = DIV_ROUND_UP_ULL(p.size, p.chunk_size);
+	if (nchunks > VMIR_MAX_CHUNKS) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a[VMIR_ATTR_SIZE],
+				    "more than VMIR_MAX_CHUNKS chunks: use a larger chunk size");
+		return -EINVAL;
+	}
+	p.timeout_ms = VMIR_TIMEOUT_MS_DEFAULT;
+	if (a[VMIR_ATTR_TIMEOUT_MS])
+		p.timeout_ms = nla_get_u32(a[VMIR_ATTR_TIMEOUT_MS]);
+	if (a[VMIR_ATTR_FLAGS])
+		p.flags = nla_get_u64(a[VMIR_ATTR_FLAGS]);
+	if (p.flags & ~VMIR_ADD_F_ALL) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a[VMIR_ATTR_FLAGS],
+				    "unknown ADD_DEVICE flags");
+		return -EINVAL;
+	}
+	ret = vmir_genl_segment(info, nchunks, &seg);
+	if (ret)
+		return ret;
+
+	file = fget(nla_get_u32(a[VMIR_ATTR_MIRROR_FD]));
+	if (!file) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a[VMIR_ATTR_MIRROR_FD],
+				    "the mirror fd is not open in the sender");
+		return -EBADF;
+	}
+	ret = vmir_genl_check_mirror(info, file);
+	if (ret)
+		goto out_fput;
+	reply = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!reply) {
+		ret = -ENOMEM;
+		goto out_fput;
+	}
+
+	p.mirror = file;
+	p.net = genl_info_net(info);
+	dev = vmir_dev_create(&p);
+	if (IS_ERR(dev)) {
+		ret = PTR_ERR(dev);
+		if (ret == -ENOSPC)
+			NL_SET_ERR_MSG(info->extack, "too many vmir devices");
+		else
+			NL_SET_ERR_MSG(info->extack,
+				       "cannot allocate the device");
+		goto out_free_reply;
+	}
+	/* The device owns the file reference from here on. */
+	mutex_lock(&dev->ctl_lock);
+	if (seg.len)
+		ret = vmir_chunks_set_segment(&dev->chunks, seg.start,
+					      seg.present, seg.dirty, seg.len);
+	if (!ret && !(p.flags & VMIR_ADD_F_DEFER_START))
+		ret = vmir_dev_start(dev);
+	mutex_unlock(&dev->ctl_lock);
+	if (ret) {
+		NL_SET_ERR_MSG(info->extack, "adding the disk failed");
+		vmir_dev_abort(dev);
+		nlmsg_free(reply);
+		return ret;
+	}
+	vmir_dev_publish(dev);
+
+	snprintf(name, sizeof(name), "vmir%d", dev->id);
+	hdr = genlmsg_put_reply(reply, info, &vmir_genl_family, 0,
+				VMIR_CMD_ADD_DEVICE);
+	if (!hdr || nla_put_u32(reply, VMIR_ATTR_DEV_ID, dev->id) ||
+	    nla_put_string(reply, VMIR_ATTR_DISK_NAME, name) ||
+	    nla_put_u32(reply, VMIR_ATTR_NCHUNKS, dev->chunks.nchunks)) {
+		WARN_ON_ONCE(1);
+		nlmsg_free(reply);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(reply, hdr);
+	return genlmsg_reply(reply, info);
+
+out_free_reply:
+	nlmsg_free(reply);
+out_fput:
+	fput(file);
+	return ret;
+}
+
+static int vmir_genl_set_state(struct sk_buff *skb, struct genl_info *info)
+{
+	struct vmir_device *dev;
+	struct vmir_segment seg;
+	int ret;
+
+	if (!vmir_genl_capable(skb))
+		return -EPERM;
+	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_MAP_START) ||
+	    GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_MAP_PRESENT))
+		return -EINVAL;
+	dev = vmir_genl_dev(info);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
+	ret = vmir_genl_segment(info, dev->chunks.nchunks, &seg);
+	if (ret)
+		goto out_put;
+	mutex_lock(&dev->ctl_lock);
+	if (dev->disk_added) {
+		NL_SET_ERR_MSG(info->extack,
+			       "the device is started: its state can no longer be set");
+		ret = -EBUSY;
+	} else {
+		ret = vmir_chunks_set_segment(&dev->chunks, seg.start,
+					      seg.present, seg.dirty, seg.len);
+	}
+	mutex_unlock(&dev->ctl_lock);
+out_put:
+	vmir_dev_put(dev);
+	return ret;
+}
+
+static int vmir_genl_start_device(struct sk_buff *skb, struct genl_info *info)
+{
+	struct vmir_device *dev;
+	int ret;
+
+	if (!vmir_genl_capable(skb))
+		return -EPERM;
+	dev = vmir_genl_dev(info);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
+	mutex_lock(&dev->ctl_lock);
+	ret = vmir_dev_start(dev);
+	mutex_unlock(&dev->ctl_lock);
+	if (ret == -EBUSY)
+		NL_SET_ERR_MSG(info->extack, "the device is already started");
+	else if (ret)
+		NL_SET_ERR_MSG(info->extack, "adding the disk failed");
+	vmir_dev_put(dev);
+	return ret;
+}
+
+static int vmir_genl_remove_device(struct sk_buff *skb,
+				   struct genl_info *info)
+{
+	struct vmir_device *dev;
+	int ret;
+
+	if (!vmir_genl_capable(skb))
+		return -EPERM;
+	dev = vmir_genl_dev(info);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
+	ret = vmir_dev_remove(dev);
+	vmir_dev_put(dev);
+	return ret;
+}
+
+/* What a device info reports, copied under dev->lock. */
+struct vmir_info {
+	char version[VMIR_NAME_MAX];
+	struct vmir_stats stats;
+	u32 nr_present;
+	u32 nr_dirty;
+	u32 nr_fetching;
+	u32 nr_parked;
+	u32 nr_commit;
+	u32 nr_frozen;
+	bool committing;
+};
+
+static void vmir_info_snapshot(struct vmir_device *dev, struct vmir_info *in)
+{
+	struct vmir_chunks *c = &dev->chunks;
+	struct vmir_cmd *cmd;
+
+	spin_lock(&dev->lock);
+	memcpy(in->version, dev->version, sizeof(in->version));
+	in->stats = dev->stats;
+	in->nr_present = bitmap_weight(c->present, c->nchunks);
+	in->nr_dirty = bitmap_weight(c->dirty, c->nchunks);
+	in->nr_fetching = c->nr_fetching;
+	in->nr_parked = 0;
+	list_for_each_entry(cmd, &dev->parked, park_node)
+		in->nr_parked++;
+	in->committing = c->committing;
+	in->nr_commit = c->committing ? c->nr_commit : 0;
+	in->nr_frozen = c->committing ? bitmap_weight(c->frozen, c->nchunks) : 0;
+	spin_unlock(&dev->lock);
+}
+
+static const u32 vmir_uapi_state[] = {
+	[VMIR_LIFE_SETUP] = VMIR_DEV_STATE_SETUP,
+	[VMIR_LIFE_LIVE] = VMIR_DEV_STATE_LIVE,
+	[VMIR_LIFE_REMOVING] = VMIR_DEV_STATE_REMOVING,
+};
+
+static int vmir_put_stats(struct sk_buff *skb, const struct vmir_stats *s)
+{
+	struct nlattr *nest;
+
+	nest = nla_nest_start(skb, VMIR_ATTR_STATS);
+	if (!nest)
+		return -EMSGSIZE;
+	if (nla_put_u64_64bit(skb, VMIR_STAT_MISSES, s->misses,
+			      VMIR_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIR_STAT_MISS_WAITS, s->miss_waits,
+			      VMIR_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIR_STAT_FETCHED_CHUNKS,
+			      s->fetched_chunks, VMIR_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIR_STAT_FETCHED_BYTES, s->fetched_bytes,
+			      VMIR_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIR_STAT_FETCH_ERRORS, s->fetch_errors,
+			      VMIR_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIR_STAT_FETCH_LAT_SUM_NS,
+			      s->fetch_lat_sum_ns, VMIR_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIR_STAT_FETCH_LAT_COUNT,
+			      s->fetch_lat_count, VMIR_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIR_STAT_TIMEOUTS, s->timeouts,
+			      VMIR_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIR_STAT_CAPTURE_WAITS, s->capture_waits,
+			      VMIR_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIR_STAT_EVENTS_SENT, s->events_sent,
+			      VMIR_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIR_STAT_EVENT_RETRIES, s->event_retries,
+			      VMIR_STAT_PAD)) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+static int vmir_genl_fill_info(struct sk_buff *skb, struct vmir_device *dev,
+			       u32 portid, u32 seq, int flags, u8 cmd)
+{
+	struct vmir_info *in;
+	char name[DISK_NAME_LEN];
+	u64 dev_flags = 0;
+	void *hdr;
+	int ret = -EMSGSIZE;
+
+	in = kmalloc(sizeof(*in), GFP_KERNEL);
+	if (!in)
+		return -ENOMEM;
+	vmir_info_snapshot(dev, in);
+	if (dev->add_flags & VMIR_ADD_F_READ_ONLY)
+		dev_flags |= VMIR_DEV_F_READ_ONLY;
+	if (in->committing)
+		dev_flags |= VMIR_DEV_F_COMMIT;
+	if (vmir_helper_present(dev))
+		dev_flags |= VMIR_DEV_F_HELPER;
+	snprintf(name, sizeof(name), "vmir%d", dev->id);
+
+	hdr = genlmsg_put(skb, portid, seq, &vmir_genl_family, flags, cmd);
+	if (!hdr)
+		goto out_free;
+	if (nla_put_u32(skb, VMIR_ATTR_DEV_ID, dev->id) ||
+	    nla_put_string(skb, VMIR_ATTR_DISK_NAME, name) ||
+	    nla_put_string(skb, VMIR_ATTR_IMAGE, dev->image) ||
+	    nla_put_string(skb, VMIR_ATTR_VERSION, in->version) ||
+	    nla_put_u64_64bit(skb, VMIR_ATTR_SIZE, dev->chunks.size,
+			      VMIR_ATTR_PAD) ||
+	    nla_put_u32(skb, VMIR_ATTR_CHUNK_SIZE,
+			1U << dev->chunks.chunk_shift) ||
+	    nla_put_u32(skb, VMIR_ATTR_NCHUNKS, dev->chunks.nchunks) ||
+	    nla_put_u32(skb, VMIR_ATTR_TIMEOUT_MS, dev->timeout_ms) ||
+	    nla_put_u32(skb, VMIR_ATTR_STATE,
+			vmir_uapi_state[READ_ONCE(dev->lifetime)]) ||
+	    nla_put_u64_64bit(skb, VMIR_ATTR_DEV_FLAGS, dev_flags,
+			      VMIR_ATTR_PAD) ||
+	    nla_put_u32(skb, VMIR_ATTR_NR_PRESENT, in->nr_present) ||
+	    nla_put_u32(skb, VMIR_ATTR_NR_DIRTY, in->nr_dirty) ||
+	    nla_put_u32(skb, VMIR_ATTR_NR_FETCHING, in->nr_fetching) ||
+	    nla_put_u32(skb, VMIR_ATTR_NR_PARKED, in->nr_parked))
+		goto out_cancel;
+	if (in->committing &&
+	    (nla_put_u32(skb, VMIR_ATTR_NR_COMMIT, in->nr_commit) ||
+	     nla_put_u32(skb, VMIR_ATTR_NR_FROZEN, in->nr_frozen)))
+		goto out_cancel;
+	if (vmir_put_stats(skb, &in->stats))
+		goto out_cancel;
+	genlmsg_end(skb, hdr);
+	ret = 0;
+	goto out_free;
+
+out_cancel:
+	genlmsg_cancel(skb, hdr);
+out_free:
+	kfree(in);
+	return ret;
+}
+
+static int vmir_genl_get_status(struct sk_buff *skb, struct genl_info *info)
+{
+	struct vmir_device *dev;
+	struct sk_buff *reply;
+	int ret;
+
+	if (!vmir_genl_capable(skb))
+		return -EPERM;
+	dev = vmir_genl_dev(info);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
+	reply = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!reply) {
+		ret = -ENOMEM;
+		goto out_put;
+	}
+	ret = vmir_genl_fill_info(reply, dev, info->snd_portid,
+				  info->snd_seq, 0, VMIR_CMD_GET_STATUS);
+	if (ret) {
+		nlmsg_free(reply);
+		goto out_put;
+	}
+	ret = genlmsg_reply(reply, info);
+out_put:
+	vmir_dev_put(dev);
+	return ret;
+}
+
+static struct nlattr **vmir_compat_dump_attrs(struct netlink_callback *cb)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+	return genl_dumpit_info(cb)->info.attrs;
+#else
+	return genl_dumpit_info(cb)->attrs;
+#endif
+}
+
+static int vmir_genl_dump_start(struct netlink_callback *cb)
+{
+	return vmir_genl_capable(cb->skb) ? 0 : -EPERM;
+}
+
+/* LIST: one device info per device of the caller's namespace. */
+static int vmir_genl_list(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct net *net = sock_net(cb->skb->sk);
+	struct vmir_device *dev;
+	int pos = cb->args[0];
+	int ret = 0;
+
+	while ((dev = vmir_dev_get_next(net, &pos))) {
+		ret = vmir_genl_fill_info(skb, dev, NETLINK_CB(cb->skb).portid,
+					  cb->nlh->nlmsg_seq, NLM_F_MULTI,
+					  VMIR_CMD_LIST);
+		vmir_dev_put(dev);
+		if (ret)
+			break;
+		pos++;
+	}
+	cb->args[0] = pos;
+	/* A device that fits no message on its own is an error. */
+	if (ret && !skb->len)
+		return ret;
+	return skb->len;
+}
+
+/* GET_STATE dump: cb->args[0] holds the device, args[1] the next byte. */
+static int vmir_genl_get_state_start(struct netlink_callback *cb)
+{
+	struct nlattr **attrs = vmir_compat_dump_attrs(cb);
+	struct vmir_device *dev;
+
+	if (!vmir_genl_capable(cb->skb))
+		return -EPERM;
+	if (!attrs[VMIR_ATTR_DEV_ID]) {
+		NL_SET_ERR_MSG(cb->extack, "GET_STATE needs VMIR_ATTR_DEV_ID");
+		return -EINVAL;
+	}
+	dev = vmir_dev_get(sock_net(cb->skb->sk),
+			   nla_get_u32(attrs[VMIR_ATTR_DEV_ID]));
+	if (!dev) {
+		NL_SET_ERR_MSG_ATTR(cb->extack, attrs[VMIR_ATTR_DEV_ID],
+				    "no such vmir device in this network namespace");
+		return -ENODEV;
+	}
+	cb->args[0] = (long)dev;
+	cb->args[1] = 0;
+	return 0;
+}
+
+static int vmir_genl_get_state_done(struct netlink_callback *cb)
+{
+	struct vmir_device *dev = (struct vmir_device *)cb->args[0];
+
+	if (dev)
+		vmir_dev_put(dev);
+	return 0;
+}
+
+/* Append one segment message; -EMSGSIZE when @skb has no room left. */
+static int vmir_genl_state_segment(struct sk_buff *skb,
+				   struct netlink_callback *cb,
+				   struct vmir_device *dev, u32 off, u32 *len)
+{
+	struct vmir_chunks *c = &dev->chunks;
+	u32 nbytes = DIV_ROUND_UP(c->nchunks, 8);
+	struct nlattr *p, *d, *m = NULL;
+	int room, nmaps;
+	void *hdr;
+
+	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+			  &vmir_genl_family, NLM_F_MULTI, VMIR_CMD_GET_STATE);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (nla_put_u32(skb, VMIR_ATTR_DEV_ID, dev->id) ||
+	    nla_put_u32(skb, VMIR_ATTR_NCHUNKS, c->nchunks) ||
+	    nla_put_u32(skb, VMIR_ATTR_MAP_START, off * 8))
+		goto out_cancel;
+
+	spin_lock(&dev->lock);
+	nmaps = c->committing ? 3 : 2;
+	room = skb_tailroom(skb) / nmaps - nla_total_size(0) - NLA_ALIGNTO;
+	*len = min3(nbytes - off, VMIR_MAP_SEG_MAX, (u32)max(room, 0));
+	/* Keep segments worth a message: retry in the next skb. */
+	if (*len < min(nbytes - off, 64U)) {
+		spin_unlock(&dev->lock);
+		goto out_cancel;
+	}
+	p = nla_reserve(skb, VMIR_ATTR_MAP_PRESENT, *len);
+	d = nla_reserve(skb, VMIR_ATTR_MAP_DIRTY, *len);
+	if (c->committing)
+		m = nla_reserve(skb, VMIR_ATTR_MAP_COMMIT, *len);
+	if (WARN_ON_ONCE(!p || !d || (c->committing && !m))) {
+		spin_unlock(&dev->lock);
+		goto out_cancel;
+	}
+	vmir_chunks_get_segment(dev, off * 8, *len, nla_data(p), nla_data(d),
+				m ? nla_data(m) : NULL);
+	spin_unlock(&dev->lock);
+	genlmsg_end(skb, hdr);
+	return 0;
+
+out_cancel:
+	genlmsg_cancel(skb, hdr);
+	return -EMSGSIZE;
+}
+
+static int vmir_genl_get_state(struct sk_buff *skb,
+			       struct netlink_callback *cb)
+{
+	struct vmir_device *dev = (struct vmir_device *)cb->args[0];
+	u32 nbytes = DIV_ROUND_UP(dev->chunks.nchunks, 8);
+	u32 off = cb->args[1], len;
+	int ret = 0;
+
+	while (off < nbytes) {
+		ret = vmir_genl_state_segment(skb, cb, dev, off, &len);
+		if (ret)
+			break;
+		off += len;
+	}
+	cb->args[1] = off;
+	if (ret && !skb->len)
+		return ret;
+	return skb->len;
+}
+
+static int vmir_genl_chunk_ready(struct sk_buff *skb, struct genl_info *info)
+{
+	struct vmir_device *dev;
+	u32 chunk;
+	int ret;
+
+	if (!vmir_genl_capable(skb))
+		return -EPERM;
+	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_STATUS))
+		return -EINVAL;
+	dev = vmir_genl_dev(info);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
+	ret = vmir_genl_chunk(info, dev, &chunk);
+	if (ret)
+		goto out_put;
+	ret = vmir_chunk_ready(dev, chunk,
+			       nla_get_s32(info->attrs[VMIR_ATTR_STATUS]));
+	if (ret == -ENOENT)
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_CHUNK],
+				    "no MISS is outstanding for this chunk");
+out_put:
+	vmir_dev_put(dev);
+	return ret;
+}
+
+static int vmir_genl_commit_begin(struct sk_buff *skb, struct genl_info *info)
+{
+	struct vmir_device *dev;
+	struct sk_buff *reply;
+	u32 nr_commit;
+	void *hdr;
+	int ret;
+
+	if (!vmir_genl_capable(skb))
+		return -EPERM;
+	dev = vmir_genl_dev(info);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
+	reply = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!reply) {
+		ret = -ENOMEM;
+		goto out_put;
+	}
+	mutex_lock(&dev->ctl_lock);
+	ret = vmir_commit_begin(dev, &nr_commit);
+	mutex_unlock(&dev->ctl_lock);
+	if (ret) {
+		if (ret == -EBUSY)
+			NL_SET_ERR_MSG(info->extack,
+				       "a commit is already active on this device");
+		goto out_free;
+	}
+	hdr = genlmsg_put_reply(reply, info, &vmir_genl_family, 0,
+				VMIR_CMD_COMMIT_BEGIN);
+	if (!hdr || nla_put_u32(reply, VMIR_ATTR_DEV_ID, dev->id) ||
+	    nla_put_u32(reply, VMIR_ATTR_NR_COMMIT, nr_commit)) {
+		WARN_ON_ONCE(1);
+		ret = -EMSGSIZE;
+		goto out_free;
+	}
+	genlmsg_end(reply, hdr);
+	vmir_dev_put(dev);
+	return genlmsg_reply(reply, info);
+
+out_free:
+	nlmsg_free(reply);
+out_put:
+	vmir_dev_put(dev);
+	return ret;
+}
+
+static int vmir_genl_chunk_captured(struct sk_buff *skb,
+				    struct genl_info *info)
+{
+	struct vmir_device *dev;
+	u32 chunk;
+	int ret;
+
+	if (!vmir_genl_capable(skb))
+		return -EPERM;
+	dev = vmir_genl_dev(info);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
+	ret = vmir_genl_chunk(info, dev, &chunk);
+	if (ret)
+		goto out_put;
+	ret = vmir_chunk_captured(dev, chunk);
+	if (ret == -ENOENT)
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_CHUNK],
+				    "no commit is active or the chunk is not in the commit set");
+out_put:
+	vmir_dev_put(dev);
+	return ret;
+}
+
+static void vmir_set_version(struct vmir_device *dev, const char *version)
+{
+	spin_lock(&dev->lock);
+	strscpy(dev->version, version, sizeof(dev->version));
+	spin_unlock(&dev->lock);
+}
+
+static int vmir_genl_commit_end(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *version = info->attrs[VMIR_ATTR_VERSION];
+	struct vmir_device *dev;
+	int status, ret;
+
+	if (!vmir_genl_capable(skb))
+		return -EPERM;
+	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_STATUS))
+		return -EINVAL;
+	status = nla_get_s32(info->attrs[VMIR_ATTR_STATUS]);
+	if (status && version) {
+		NL_SET_ERR_MSG_ATTR(info->extack, version,
+				    "a failed commit sets no version");
+		return -EINVAL;
+	}
+	dev = vmir_genl_dev(info);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
+	mutex_lock(&dev->ctl_lock);
+	ret = vmir_commit_end(dev, status);
+	if (!ret && version)
+		vmir_set_version(dev, nla_data(version));
+	mutex_unlock(&dev->ctl_lock);
+	if (ret == -ENOENT)
+		NL_SET_ERR_MSG(info->extack, "no commit is active on this device");
+	vmir_dev_put(dev);
+	return ret;
+}
+
+static int vmir_genl_set_version(struct sk_buff *skb, struct genl_info *info)
+{
+	struct vmir_device *dev;
+
+	if (!vmir_genl_capable(skb))
+		return -EPERM;
+	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_VERSION))
+		return -EINVAL;
+	dev = vmir_genl_dev(info);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
+	vmir_set_version(dev, nla_data(info->attrs[VMIR_ATTR_VERSION]));
+	vmir_dev_put(dev);
+	return 0;
+}
+
+static struct netlink_range_validation vmir_chunk_size_range = {
+	.min = VMIR_CHUNK_SIZE_MIN,
+	.max = VMIR_CHUNK_SIZE_MAX,
+};
+
+static struct netlink_range_validation vmir_timeout_range = {
+	.min = VMIR_TIMEOUT_MS_MIN,
+	.max = VMIR_TIMEOUT_MS_MAX,
+};
+
+static struct netlink_range_validation vmir_fd_range = {
+	.min = 0,
+	.max = INT_MAX,
+};
+
+/* Attributes only the kernel sends are rejected in requests. */
+static const struct nla_policy vmir_policy[VMIR_ATTR_MAX + 1] = {
+	[VMIR_ATTR_PAD]		= { .type = NLA_REJECT },
+	[VMIR_ATTR_DEV_ID]	= { .type = NLA_U32 },
+	[VMIR_ATTR_DISK_NAME]	= { .type = NLA_REJECT },
+	[VMIR_ATTR_IMAGE]	= { .type = NLA_NUL_STRING,
+				    .len = VMIR_NAME_MAX - 1 },
+	[VMIR_ATTR_VERSION]	= { .type = NLA_NUL_STRING,
+				    .len = VMIR_NAME_MAX - 1 },
+	[VMIR_ATTR_SIZE]	= NLA_POLICY_MIN(NLA_U64, 1),
+	[VMIR_ATTR_CHUNK_SIZE]	= NLA_POLICY_FULL_RANGE(NLA_U32,
+							&vmir_chunk_size_range),
+	[VMIR_ATTR_NCHUNKS]	= { .type = NLA_REJECT },
+	[VMIR_ATTR_MIRROR_FD]	= NLA_POLICY_FULL_RANGE(NLA_U32,
+							&vmir_fd_range),
+	[VMIR_ATTR_TIMEOUT_MS]	= NLA_POLICY_FULL_RANGE(NLA_U32,
+							&vmir_timeout_range),
+	[VMIR_ATTR_FLAGS]	= { .type = NLA_U64 },
+	[VMIR_ATTR_CHUNK]	= { .type = NLA_U32 },
+	[VMIR_ATTR_STATUS]	= NLA_POLICY_RANGE(NLA_S32, -MAX_ERRNO, 0),
+	[VMIR_ATTR_MAP_START]	= { .type = NLA_U32 },
+	[VMIR_ATTR_MAP_PRESENT]	= { .type = NLA_BINARY,
+				    .len = VMIR_MAP_SEG_MAX },
+	[VMIR_ATTR_MAP_DIRTY]	= { .type = NLA_BINARY,
+				    .len = VMIR_MAP_SEG_MAX },
+	[VMIR_ATTR_MAP_COMMIT ... VMIR_ATTR_STATS] = { .type = NLA_REJECT },
+};
+
+static const struct genl_ops vmir_genl_ops[] = {
+	{
+		.cmd	= VMIR_CMD_HELPER_REGISTER,
+		.flags	= GENL_ADMIN_PERM,
+		.doit	= vmir_genl_helper_register,
+	},
+	{
+		.cmd	= VMIR_CMD_HELPER_UNREGISTER,
+		.flags	= GENL_ADMIN_PERM,
+		.doit	= vmir_genl_helper_unregister,
+	},
+	{
+		.cmd	= VMIR_CMD_ADD_DEVICE,
+		.flags	= GENL_ADMIN_PERM,
+		.doit	= vmir_genl_add_device,
+	},
+	{
+		.cmd	= VMIR_CMD_SET_STATE,
+		.flags	= GENL_ADMIN_PERM,
+		.doit	= vmir_genl_set_state,
+	},
+	{
+		.cmd	= VMIR_CMD_START_DEVICE,
+		.flags	= GENL_ADMIN_PERM,
+		.doit	= vmir_genl_start_device,
+	},
+	{
+		.cmd	= VMIR_CMD_REMOVE_DEVICE,
+		.flags	= GENL_ADMIN_PERM,
+		.doit	= vmir_genl_remove_device,
+	},
+	{
+		.cmd	= VMIR_CMD_GET_STATUS,
+		.flags	= GENL_ADMIN_PERM,
+		.doit	= vmir_genl_get_status,
+	},
+	{
+		.cmd	= VMIR_CMD_LIST,
+		.flags	= GENL_ADMIN_PERM,
+		.start	= vmir_genl_dump_start,
+		.dumpit	= vmir_genl_list,
+	},
+	{
+		.cmd	= VMIR_CMD_GET_STATE,
+		.flags	= GENL_ADMIN_PERM,
+		.start	= vmir_genl_get_state_start,
+		.dumpit	= vmir_genl_get_state,
+		.done	= vmir_genl_get_state_done,
+	},
+	{
+		.cmd	= VMIR_CMD_CHUNK_READY,
+		.flags	= GENL_ADMIN_PERM,
+		.doit	= vmir_genl_chunk_ready,
+	},
+	{
+		.cmd	= VMIR_CMD_COMMIT_BEGIN,
+		.flags	= GENL_ADMIN_PERM,
+		.doit	= vmir_genl_commit_begin,
+	},
+	{
+		.cmd	= VMIR_CMD_CHUNK_CAPTURED,
+		.flags	= GENL_ADMIN_PERM,
+		.doit	= vmir_genl_chunk_captured,
+	},
+	{
+		.cmd	= VMIR_CMD_COMMIT_END,
+		.flags	= GENL_ADMIN_PERM,
+		.doit	= vmir_genl_commit_end,
+	},
+	{
+		.cmd	= VMIR_CMD_SET_VERSION,
+		.flags	= GENL_ADMIN_PERM,
+		.doit	= vmir_genl_set_version,
+	},
+};
+
+static struct genl_family vmir_genl_family __ro_after_init = {
+	.name		= VMIR_GENL_NAME,
+	.version	= VMIR_GENL_VERSION,
+	.maxattr	= VMIR_ATTR_MAX,
+	.policy		= vmir_policy,
+	.netnsok	= true,
+	.parallel_ops	= true,
+	.module		= THIS_MODULE,
+	.ops		= vmir_genl_ops,
+	.n_ops		= ARRAY_SIZE(vmir_genl_ops),
+};
+
+int vmir_genl_init(void)
+{
+	int ret;
+
+	ret = netlink_register_notifier(&vmir_netlink_notifier);
+	if (ret)
+		goto out;
+	ret = genl_register_family(&vmir_genl_family);
+	if (ret)
+		goto out_unregister_notifier;
+	return 0;
+
+out_unregister_notifier:
+	netlink_unregister_notifier(&vmir_netlink_notifier);
+out:
+	return ret;
+}
+
+void vmir_genl_exit(void)
+{
+	struct vmir_helper *h, *tmp;
+	LIST_HEAD(gone);
+
+	genl_unregister_family(&vmir_genl_family);
+	netlink_unregister_notifier(&vmir_netlink_notifier);
+	/* Devices still exist: their event work must find no helper. */
+	spin_lock(&vmir_helper_lock);
+	list_splice_init(&vmir_helpers, &gone);
+	spin_unlock(&vmir_helper_lock);
+	list_for_each_entry_safe(h, tmp, &gone, node)
+		kfree(h);
+}
+
+MODULE_ALIAS_GENL_FAMILY(VMIR_GENL_NAME);

@@ -1,0 +1,1458 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmir-genl-test: a test client that speaks the vmir generic netlink
+ * protocol (include/uapi/linux/vmir.h) to the real module, for the kernel
+ * tests in tests/kernel/genl/. Not the production helper: it serves
+ * misses from a local image file instead of the chunk servers.
+ *
+ *   vmir-genl-test add --image NAME --version V --size BYTES
+ *                      --chunk-size BYTES --mirror FILE [--timeout-ms MS]
+ *                      [--all-present] [--defer] [--read-only]
+ *                      [--state-file FILE]      prints the device id
+ *   vmir-genl-test set-state --dev N --state-file FILE
+ *   vmir-genl-test start --dev N
+ *   vmir-genl-test remove --dev N
+ *   vmir-genl-test status --dev N               key=value lines
+ *   vmir-genl-test list                         one line per device
+ *   vmir-genl-test state --dev N [--save FILE]  nchunks, present, dirty,
+ *                                               [commit] as index ranges
+ *   vmir-genl-test ready --dev N --chunk C [--status -ERRNO]
+ *   vmir-genl-test commit-begin --dev N         prints the commit count
+ *   vmir-genl-test captured --dev N --chunk C
+ *   vmir-genl-test capture --dev N --mirror FILE --out DIR
+ *                      copy every commit chunk not in DIR yet to
+ *                      DIR/chunk.C and report it captured
+ *   vmir-genl-test commit-end --dev N [--status -ERRNO] [--version V]
+ *   vmir-genl-test set-version --dev N --version V
+ *   vmir-genl-test register [--takeover]   register, then exit (the socket
+ *                      closes: the module must forget the helper)
+ *   vmir-genl-test helper [--serve N:MIRROR:SOURCE ...]
+ *                      [--log FILE] [--ready-file FILE] [--delay-ms MS]
+ *                      [--fail CHUNK] [--no-answer] [--capture-dir DIR]
+ *                      [--takeover] [--exit-after EVENTS]
+ *   vmir-genl-test malformed --mirror FILE      invalid requests, each
+ *                      must fail with its errno; prints one line each
+ *
+ * Any single-request subcommand takes --expect ERRNO_NAME: it then
+ * succeeds only if the kernel answers with that error.
+ * The helper answers MISS by copying the chunk from SOURCE into MIRROR
+ * (punching a hole for an all-zero chunk), CAPTURE_NEEDED by copying the
+ * chunk from MIRROR to DIR/chunk.C; it logs "MISS dev chunk" /
+ * "CAPTURE dev chunk" lines and exits on SIGTERM or SIGINT.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/falloc.h>
+#include <linux/netlink.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/netlink.h>
+
+#include "uapi/linux/vmir.h"
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+#define VG_MAX_SERVE	64
+#define VG_MAX_EVENTS	65536
+
+static const char *prog = "vmir-genl-test";
+
+struct vg_opts {
+	const char *image, *version, *mirror, *state_file, *save, *out;
+	const char *log, *ready_file, *capture_dir, *expect;
+	uint64_t size;
+	uint32_t chunk_size, timeout_ms, dev, chunk;
+	int status, delay_ms, exit_after;
+	bool has_dev, has_chunk, has_timeout, all_present, defer, read_only;
+	bool no_answer, takeover;
+	int64_t fail[16];
+	int nfail;
+	struct vg_serve {
+		uint32_t dev;
+		const char *mirror, *source;
+		int mfd, sfd;
+		uint32_t chunk_size;
+		uint64_t size;
+	} serve[VG_MAX_SERVE];
+	int nserve;
+};
+
+/* A connection to the family. Events seen while waiting for an answer
+ * are queued for the helper loop.
+ */
+struct vg {
+	struct nl_sock *sk;
+	int family;
+	struct vg_event {
+		uint8_t cmd;
+		uint32_t dev, chunk;
+	} *events;
+	int nevents;
+};
+
+/* One request in flight: its answer and the callback for reply data. */
+struct vg_req {
+	struct vg *g;
+	int err;			/* 0 or -errno from the ack */
+	char msg[256];			/* extack message */
+	bool done;
+	int (*parse)(struct nlattr **tb, void *arg);
+	void *parse_arg;
+};
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+static const struct {
+	const char *name;
+	int err;
+} vg_errnames[] = {
+	{ "EPERM", EPERM }, { "ENOENT", ENOENT }, { "EIO", EIO },
+	{ "EBADF", EBADF }, { "ENOMEM", ENOMEM }, { "EBUSY", EBUSY },
+	{ "EINVAL", EINVAL }, { "ENOSPC", ENOSPC }, { "ERANGE", ERANGE },
+	{ "ENODEV", ENODEV }, { "EOPNOTSUPP", EOPNOTSUPP },
+	{ "EMSGSIZE", EMSGSIZE }, { "EEXIST", EEXIST },
+};
+
+static int vg_errno(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(vg_errnames) / sizeof(vg_errnames[0]); i++)
+		if (!strcmp(vg_errnames[i].name, name))
+			return vg_errnames[i].err;
+	die("unknown errno name '%s'", name);
+	return 0;
+}
+
+static const char *vg_errname(int err)
+{
+	size_t i;
+
+	if (!err)
+		return "success";
+	for (i = 0; i < sizeof(vg_errnames) / sizeof(vg_errnames[0]); i++)
+		if (vg_errnames[i].err == err)
+			return vg_errnames[i].name;
+	return "E?";
+}
+
+static struct nla_policy vg_policy[VMIR_ATTR_MAX + 1] = {
+	[VMIR_ATTR_DEV_ID] = { .type = NLA_U32 },
+	[VMIR_ATTR_DISK_NAME] = { .type = NLA_STRING },
+	[VMIR_ATTR_IMAGE] = { .type = NLA_STRING },
+	[VMIR_ATTR_VERSION] = { .type = NLA_STRING },
+	[VMIR_ATTR_SIZE] = { .type = NLA_U64 },
+	[VMIR_ATTR_CHUNK_SIZE] = { .type = NLA_U32 },
+	[VMIR_ATTR_NCHUNKS] = { .type = NLA_U32 },
+	[VMIR_ATTR_CHUNK] = { .type = NLA_U32 },
+	[VMIR_ATTR_MAP_START] = { .type = NLA_U32 },
+	[VMIR_ATTR_STATS] = { .type = NLA_NESTED },
+};
+
+static int vg_on_valid(struct nl_msg *msg, void *arg)
+{
+	struct vg_req *r = arg;
+	struct genlmsghdr *gh = nlmsg_data(nlmsg_hdr(msg));
+	struct nlattr *tb[VMIR_ATTR_MAX + 1];
+	struct vg *g = r->g;
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, VMIR_ATTR_MAX, vg_policy))
+		return NL_SKIP;
+	if (gh->cmd == VMIR_CMD_MISS || gh->cmd == VMIR_CMD_CAPTURE_NEEDED) {
+		if (!tb[VMIR_ATTR_DEV_ID] || !tb[VMIR_ATTR_CHUNK])
+			die("event %u without DEV_ID/CHUNK", gh->cmd);
+		if (g->nevents == VG_MAX_EVENTS)
+			die("event queue overflow");
+		g->events[g->nevents].cmd = gh->cmd;
+		g->events[g->nevents].dev = nla_get_u32(tb[VMIR_ATTR_DEV_ID]);
+		g->events[g->nevents].chunk = nla_get_u32(tb[VMIR_ATTR_CHUNK]);
+		g->nevents++;
+		return NL_SKIP;
+	}
+	if (r->parse && r->parse(tb, r->parse_arg))
+		return NL_STOP;
+	return NL_SKIP;
+}
+
+static int vg_on_error(struct sockaddr_nl *nla, struct nlmsgerr *err,
+		       void *arg)
+{
+	struct nlmsghdr *nlh = (struct nlmsghdr *)((char *)err - NLMSG_HDRLEN);
+	struct vg_req *r = arg;
+	struct nlattr *a;
+	int off, len, rem;
+
+	r->err = err->error;
+	r->done = true;
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return NL_STOP;
+	off = sizeof(*err);
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+		off += err->msg.nlmsg_len - NLMSG_HDRLEN;
+	len = (int)nlh->nlmsg_len - NLMSG_HDRLEN - off;
+	if (len <= 0)
+		return NL_STOP;
+	nla_for_each_attr(a, (struct nlattr *)((char *)err + off), len, rem) {
+		if (nla_type(a) == NLMSGERR_ATTR_MSG)
+			snprintf(r->msg, sizeof(r->msg), "%s",
+				 (char *)nla_data(a));
+		else if (nla_type(a) == NLMSGERR_ATTR_MISS_TYPE && !r->msg[0])
+			snprintf(r->msg, sizeof(r->msg),
+				 "missing attribute %u", nla_get_u32(a));
+	}
+	return NL_STOP;
+}
+
+static int vg_on_ack(struct nl_msg *msg, void *arg)
+{
+	struct vg_req *r = arg;
+
+	r->err = 0;
+	r->done = true;
+	return NL_STOP;
+}
+
+static int vg_on_finish(struct nl_msg *msg, void *arg)
+{
+	struct vg_req *r = arg;
+
+	r->done = true;
+	return NL_STOP;
+}
+
+static int vg_no_seq_check(struct nl_msg *msg, void *arg)
+{
+	return NL_OK;
+}
+
+static void vg_connect(struct vg *g)
+{
+	int one = 1, fd;
+
+	memset(g, 0, sizeof(*g));
+	g->events = calloc(VG_MAX_EVENTS, sizeof(*g->events));
+	g->sk = nl_socket_alloc();
+	if (!g->events || !g->sk)
+		die("out of memory");
+	if (genl_connect(g->sk))
+		die("cannot open a generic netlink socket");
+	g->family = genl_ctrl_resolve(g->sk, VMIR_GENL_NAME);
+	if (g->family < 0)
+		die("generic netlink family \"%s\" not found: is the vmir module loaded? (insmod kmod/vmir.ko)",
+		    VMIR_GENL_NAME);
+	nl_socket_enable_msg_peek(g->sk);
+	nl_socket_set_buffer_size(g->sk, 1 << 20, 1 << 20);
+	fd = nl_socket_get_fd(g->sk);
+	setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+	setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	/* Events carry sequence number 0. */
+	nl_socket_modify_cb(g->sk, NL_CB_SEQ_CHECK, NL_CB_CUSTOM,
+			    vg_no_seq_check, NULL);
+}
+
+static struct nl_msg *vg_msg(struct vg *g, uint8_t cmd, int flags)
+{
+	struct nl_msg *msg = nlmsg_alloc_size(256 * 1024);
+
+	if (!msg)
+		die("out of memory");
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, g->family, 0,
+			 flags | NLM_F_ACK, cmd, VMIR_GENL_VERSION))
+		die("genlmsg_put failed");
+	return msg;
+}
+
+/* Send @msg, wait for its ack (or NLMSG_DONE of a dump); 0 or -errno. */
+static int vg_send(struct vg *g, struct nl_msg *msg,
+		   int (*parse)(struct nlattr **tb, void *arg), void *arg,
+		   char *errmsg, size_t errlen)
+{
+	struct vg_req r = { .g = g, .parse = parse, .parse_arg = arg };
+	struct nl_cb *cb;
+	int ret;
+
+	cb = nl_cb_clone(nl_socket_get_cb(g->sk));
+	if (!cb)
+		die("out of memory");
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, vg_on_valid, &r);
+	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, vg_on_ack, &r);
+	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, vg_on_finish, &r);
+	nl_cb_err(cb, NL_CB_CUSTOM, vg_on_error, &r);
+	ret = nl_send_auto(g->sk, msg);
+	nlmsg_free(msg);
+	if (ret < 0) {
+		nl_cb_put(cb);
+		if (errmsg)
+			snprintf(errmsg, errlen, "send: %s", nl_geterror(ret));
+		return -EIO;
+	}
+	while (!r.done) {
+		ret = nl_recvmsgs(g->sk, cb);
+		if (ret < 0 && !r.done) {
+			nl_cb_put(cb);
+			if (errmsg)
+				snprintf(errmsg, errlen, "receive: %s",
+					 nl_geterror(ret));
+			return -EIO;
+		}
+	}
+	nl_cb_put(cb);
+	if (errmsg)
+		snprintf(errmsg, errlen, "%s", r.msg);
+	return r.err;
+}
+
+/*
+ * Send and judge by --expect: without it the request must succeed; with
+ * it, it must fail with that errno. Returns true when the request
+ * succeeded (the caller goes on to print results).
+ */
+static bool vg_do(struct vg *g, const struct vg_opts *o, const char *what,
+		  struct nl_msg *msg,
+		  int (*parse)(struct nlattr **tb, void *arg), void *arg)
+{
+	char errmsg[256] = "";
+	int ret;
+
+	ret = vg_send(g, msg, parse, arg, errmsg, sizeof(errmsg));
+	if (o->expect) {
+		if (ret == -vg_errno(o->expect)) {
+			printf("%s failed as expected: %s (%s)\n", what,
+			       o->expect, errmsg);
+			exit(0);
+		}
+		fprintf(stderr, "%s: %s: expected %s, got %s (%s)\n", prog,
+			what, o->expect, ret ? vg_errname(-ret) : "success",
+			errmsg);
+		exit(1);
+	}
+	if (ret) {
+		fprintf(stderr, "%s: %s failed: %s%s%s\n", prog, what,
+			strerror(-ret), errmsg[0] ? ": " : "", errmsg);
+		exit(1);
+	}
+	return true;
+}
+
+static uint64_t vg_num(const char *s, const char *what)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end || !*s)
+		die("bad number '%s' for %s", s, what);
+	return v;
+}
+
+static void vg_parse_opts(int argc, char **argv, struct vg_opts *o)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 0; i < argc; i++) {
+		const char *k = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		bool flag = true;
+
+#define VG_NEEDV() do { if (!v) die("%s needs a value", k); flag = false; } while (0)
+		if (!strcmp(k, "--all-present")) {
+			o->all_present = true;
+		} else if (!strcmp(k, "--defer")) {
+			o->defer = true;
+		} else if (!strcmp(k, "--read-only")) {
+			o->read_only = true;
+		} else if (!strcmp(k, "--no-answer")) {
+			o->no_answer = true;
+		} else if (!strcmp(k, "--takeover")) {
+			o->takeover = true;
+		} else {
+			VG_NEEDV();
+			if (!strcmp(k, "--image"))
+				o->image = v;
+			else if (!strcmp(k, "--version"))
+				o->version = v;
+			else if (!strcmp(k, "--mirror"))
+				o->mirror = v;
+			else if (!strcmp(k, "--state-file"))
+				o->state_file = v;
+			else if (!strcmp(k, "--save"))
+				o->save = v;
+			else if (!strcmp(k, "--out"))
+				o->out = v;
+			else if (!strcmp(k, "--log"))
+				o->log = v;
+			else if (!strcmp(k, "--ready-file"))
+				o->ready_file = v;
+			else if (!strcmp(k, "--capture-dir"))
+				o->capture_dir = v;
+			else if (!strcmp(k, "--expect"))
+				o->expect = v;
+			else if (!strcmp(k, "--size"))
+				o->size = vg_num(v, k);
+			else if (!strcmp(k, "--chunk-size"))
+				o->chunk_size = vg_num(v, k);
+			else if (!strcmp(k, "--timeout-ms")) {
+				o->timeout_ms = vg_num(v, k);
+				o->has_timeout = true;
+			} else if (!strcmp(k, "--dev")) {
+				o->dev = vg_num(v, k);
+				o->has_dev = true;
+			} else if (!strcmp(k, "--chunk")) {
+				o->chunk = vg_num(v, k);
+				o->has_chunk = true;
+			} else if (!strcmp(k, "--status"))
+				o->status = strtol(v, NULL, 0);
+			else if (!strcmp(k, "--delay-ms"))
+				o->delay_ms = vg_num(v, k);
+			else if (!strcmp(k, "--exit-after"))
+				o->exit_after = vg_num(v, k);
+			else if (!strcmp(k, "--fail")) {
+				if (o->nfail == 16)
+					die("too many --fail");
+				o->fail[o->nfail++] = vg_num(v, k);
+			} else if (!strcmp(k, "--serve")) {
+				struct vg_serve *s = &o->serve[o->nserve];
+				char *copy = strdup(v), *c1, *c2;
+
+				if (o->nserve == VG_MAX_SERVE)
+					die("too many --serve");
+				c1 = copy ? strchr(copy, ':') : NULL;
+				c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+				if (!c2)
+					die("--serve wants DEV:MIRROR:SOURCE");
+				*c1 = *c2 = '\0';
+				s->dev = vg_num(copy, k);
+				s->mirror = c1 + 1;
+				s->source = c2 + 1;
+				o->nserve++;
+			} else {
+				die("unknown option %s", k);
+			}
+		}
+		if (!flag)
+			i++;
+#undef VG_NEEDV
+	}
+}
+
+static void vg_need(bool ok, const char *what)
+{
+	if (!ok)
+		die("missing %s", what);
+}
+
+/* ---- bitmaps ---------------------------------------------------------- */
+
+struct vg_state {
+	uint32_t nchunks;
+	uint8_t *present, *dirty, *commit;
+	bool has_commit;
+};
+
+static void vg_state_alloc(struct vg_state *s, uint32_t nchunks)
+{
+	size_t n = (nchunks + 7) / 8;
+
+	s->nchunks = nchunks;
+	s->present = calloc(1, n);
+	s->dirty = calloc(1, n);
+	s->commit = calloc(1, n);
+	if (!s->present || !s->dirty || !s->commit)
+		die("out of memory");
+}
+
+static bool vg_bit(const uint8_t *map, uint32_t i)
+{
+	return map[i / 8] & (1U << (i % 8));
+}
+
+static void vg_print_ranges(const char *name, const uint8_t *map, uint32_t n)
+{
+	uint32_t i = 0, start;
+	bool first = true;
+
+	printf("%s=", name);
+	while (i < n) {
+		if (!vg_bit(map, i)) {
+			i++;
+			continue;
+		}
+		start = i;
+		while (i < n && vg_bit(map, i))
+			i++;
+		printf("%s%u", first ? "" : ",", start);
+		if (i - 1 > start)
+			printf("-%u", i - 1);
+		first = false;
+	}
+	printf("\n");
+}
+
+/* ---- add / state ------------------------------------------------------- */
+
+static int vg_parse_dev_id(struct nlattr **tb, void *arg)
+{
+	uint32_t *id = arg;
+
+	if (tb[VMIR_ATTR_DEV_ID])
+		*id = nla_get_u32(tb[VMIR_ATTR_DEV_ID]);
+	return 0;
+}
+
+/* Put one bitmap segment of @s, chunks [start, start + 8 * len). */
+static void vg_put_segment(struct nl_msg *msg, const struct vg_state *s,
+			   uint32_t start, uint32_t len)
+{
+	if (nla_put_u32(msg, VMIR_ATTR_MAP_START, start) ||
+	    nla_put(msg, VMIR_ATTR_MAP_PRESENT, len, s->present + start / 8) ||
+	    nla_put(msg, VMIR_ATTR_MAP_DIRTY, len, s->dirty + start / 8))
+		die("message too small for a bitmap segment");
+}
+
+/* State file: "nchunks N\n" then the present and dirty bytes. */
+static void vg_load_state(const char *path, struct vg_state *s)
+{
+	FILE *f = fopen(path, "r");
+	uint32_t n;
+	size_t len;
+
+	if (!f || fscanf(f, "nchunks %u\n", &n) != 1)
+		die("cannot read state file %s", path);
+	vg_state_alloc(s, n);
+	len = (n + 7) / 8;
+	if (fread(s->present, 1, len, f) != len ||
+	    fread(s->dirty, 1, len, f) != len)
+		die("state file %s is truncated", path);
+	fclose(f);
+}
+
+static void vg_set_state_segments(struct vg *g, const struct vg_opts *o,
+				  uint32_t dev, const struct vg_state *s,
+				  uint32_t from)
+{
+	uint32_t nbytes = (s->nchunks + 7) / 8, off, len;
+	struct nl_msg *msg;
+
+	for (off = from; off < nbytes; off += len) {
+		len = nbytes - off < VMIR_MAP_SEG_MAX ? nbytes - off :
+			VMIR_MAP_SEG_MAX;
+		msg = vg_msg(g, VMIR_CMD_SET_STATE, 0);
+		nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+		vg_put_segment(msg, s, off * 8, len);
+		vg_do(g, o, "SET_STATE", msg, NULL, NULL);
+	}
+}
+
+static int cmd_add(struct vg *g, struct vg_opts *o)
+{
+	struct vg_state s = { 0 };
+	bool have_state = o->all_present || o->state_file;
+	uint32_t nchunks, nbytes, first = 0, id = UINT32_MAX;
+	uint64_t flags = 0;
+	struct nl_msg *msg;
+	int fd;
+
+	vg_need(o->image && o->version && o->size && o->chunk_size &&
+		o->mirror, "--image/--version/--size/--chunk-size/--mirror");
+	fd = open(o->mirror, O_RDWR);
+	if (fd < 0)
+		die("cannot open mirror %s: %s", o->mirror, strerror(errno));
+	nchunks = (o->size + o->chunk_size - 1) / o->chunk_size;
+	if (o->state_file) {
+		vg_load_state(o->state_file, &s);
+		if (s.nchunks != nchunks)
+			die("state file has %u chunks, the device %u",
+			    s.nchunks, nchunks);
+	} else if (o->all_present) {
+		vg_state_alloc(&s, nchunks);
+		memset(s.present, 0xff, nchunks / 8);
+		if (nchunks % 8)
+			s.present[nchunks / 8] = (1U << (nchunks % 8)) - 1;
+	}
+	nbytes = (nchunks + 7) / 8;
+	/* More state than one segment: start after SET_STATE. */
+	if (o->defer || (have_state && nbytes > VMIR_MAP_SEG_MAX))
+		flags |= VMIR_ADD_F_DEFER_START;
+	if (o->read_only)
+		flags |= VMIR_ADD_F_READ_ONLY;
+
+	msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
+	nla_put_string(msg, VMIR_ATTR_IMAGE, o->image);
+	nla_put_string(msg, VMIR_ATTR_VERSION, o->version);
+	nla_put_u64(msg, VMIR_ATTR_SIZE, o->size);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, o->chunk_size);
+	nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, fd);
+	if (o->has_timeout)
+		nla_put_u32(msg, VMIR_ATTR_TIMEOUT_MS, o->timeout_ms);
+	if (flags)
+		nla_put_u64(msg, VMIR_ATTR_FLAGS, flags);
+	if (have_state) {
+		first = nbytes < VMIR_MAP_SEG_MAX ? nbytes : VMIR_MAP_SEG_MAX;
+		vg_put_segment(msg, &s, 0, first);
+	}
+	vg_do(g, o, "ADD_DEVICE", msg, vg_parse_dev_id, &id);
+	close(fd);
+	if (id == UINT32_MAX)
+		die("ADD_DEVICE reply without DEV_ID");
+	if (have_state && first < nbytes)
+		vg_set_state_segments(g, o, id, &s, first);
+	if ((flags & VMIR_ADD_F_DEFER_START) && !o->defer) {
+		msg = vg_msg(g, VMIR_CMD_START_DEVICE, 0);
+		nla_put_u32(msg, VMIR_ATTR_DEV_ID, id);
+		vg_do(g, o, "START_DEVICE", msg, NULL, NULL);
+	}
+	printf("%u\n", id);
+	return 0;
+}
+
+static int cmd_set_state(struct vg *g, struct vg_opts *o)
+{
+	struct vg_state s;
+
+	vg_need(o->has_dev && o->state_file, "--dev/--state-file");
+	vg_load_state(o->state_file, &s);
+	vg_set_state_segments(g, o, o->dev, &s, 0);
+	return 0;
+}
+
+static int vg_parse_state(struct nlattr **tb, void *arg)
+{
+	struct vg_state *s = arg;
+	uint32_t start, len;
+
+	if (!tb[VMIR_ATTR_NCHUNKS] || !tb[VMIR_ATTR_MAP_START] ||
+	    !tb[VMIR_ATTR_MAP_PRESENT] || !tb[VMIR_ATTR_MAP_DIRTY])
+		die("GET_STATE message lacks attributes");
+	if (!s->present)
+		vg_state_alloc(s, nla_get_u32(tb[VMIR_ATTR_NCHUNKS]));
+	start = nla_get_u32(tb[VMIR_ATTR_MAP_START]);
+	len = nla_len(tb[VMIR_ATTR_MAP_PRESENT]);
+	if (start % 8 || start / 8 + len > (s->nchunks + 7) / 8 ||
+	    nla_len(tb[VMIR_ATTR_MAP_DIRTY]) != (int)len)
+		die("GET_STATE segment out of range: start %u len %u", start,
+		    len);
+	memcpy(s->present + start / 8, nla_data(tb[VMIR_ATTR_MAP_PRESENT]),
+	       len);
+	memcpy(s->dirty + start / 8, nla_data(tb[VMIR_ATTR_MAP_DIRTY]), len);
+	if (tb[VMIR_ATTR_MAP_COMMIT]) {
+		if (nla_len(tb[VMIR_ATTR_MAP_COMMIT]) != (int)len)
+			die("MAP_COMMIT length differs");
+		memcpy(s->commit + start / 8,
+		       nla_data(tb[VMIR_ATTR_MAP_COMMIT]), len);
+		s->has_commit = true;
+	}
+	return 0;
+}
+
+static void vg_get_state(struct vg *g, const struct vg_opts *o, uint32_t dev,
+			 struct vg_state *s)
+{
+	struct nl_msg *msg;
+
+	memset(s, 0, sizeof(*s));
+	msg = vg_msg(g, VMIR_CMD_GET_STATE, NLM_F_DUMP);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	vg_do(g, o, "GET_STATE", msg, vg_parse_state, s);
+	if (!s->present)
+		die("GET_STATE returned no segment");
+}
+
+static int cmd_state(struct vg *g, struct vg_opts *o)
+{
+	struct vg_state s;
+	FILE *f;
+
+	vg_need(o->has_dev, "--dev");
+	vg_get_state(g, o, o->dev, &s);
+	printf("nchunks=%u\n", s.nchunks);
+	vg_print_ranges("present", s.present, s.nchunks);
+	vg_print_ranges("dirty", s.dirty, s.nchunks);
+	if (s.has_commit)
+		vg_print_ranges("commit", s.commit, s.nchunks);
+	if (o->save) {
+		f = fopen(o->save, "w");
+		if (!f || fprintf(f, "nchunks %u\n", s.nchunks) < 0 ||
+		    fwrite(s.present, 1, (s.nchunks + 7) / 8, f) !=
+		    (s.nchunks + 7) / 8 ||
+		    fwrite(s.dirty, 1, (s.nchunks + 7) / 8, f) !=
+		    (s.nchunks + 7) / 8 || fclose(f))
+			die("cannot write %s", o->save);
+	}
+	return 0;
+}
+
+/* ---- status / list ------------------------------------------------------ */
+
+static const char *const vg_stat_names[VMIR_STAT_MAX + 1] = {
+	[VMIR_STAT_MISSES] = "misses",
+	[VMIR_STAT_MISS_WAITS] = "miss_waits",
+	[VMIR_STAT_FETCHED_CHUNKS] = "fetched_chunks",
+	[VMIR_STAT_FETCHED_BYTES] = "fetched_bytes",
+	[VMIR_STAT_FETCH_ERRORS] = "fetch_errors",
+	[VMIR_STAT_FETCH_LAT_SUM_NS] = "fetch_lat_sum_ns",
+	[VMIR_STAT_FETCH_LAT_COUNT] = "fetch_lat_count",
+	[VMIR_STAT_TIMEOUTS] = "timeouts",
+	[VMIR_STAT_CAPTURE_WAITS] = "capture_waits",
+	[VMIR_STAT_EVENTS_SENT] = "events_sent",
+	[VMIR_STAT_EVENT_RETRIES] = "event_retries",
+};
+
+static int vg_print_info(struct nlattr **tb, void *arg)
+{
+	static const struct {
+		int attr;
+		const char *name;
+	} u32s[] = {
+		{ VMIR_ATTR_DEV_ID, "dev" },
+		{ VMIR_ATTR_CHUNK_SIZE, "chunk_size" },
+		{ VMIR_ATTR_NCHUNKS, "nchunks" },
+		{ VMIR_ATTR_TIMEOUT_MS, "timeout_ms" },
+		{ VMIR_ATTR_STATE, "state" },
+		{ VMIR_ATTR_NR_PRESENT, "present" },
+		{ VMIR_ATTR_NR_DIRTY, "dirty" },
+		{ VMIR_ATTR_NR_FETCHING, "fetching" },
+		{ VMIR_ATTR_NR_PARKED, "parked" },
+		{ VMIR_ATTR_NR_COMMIT, "commit" },
+		{ VMIR_ATTR_NR_FROZEN, "frozen" },
+	};
+	bool oneline = arg != NULL;
+	const char *sep = oneline ? " " : "\n";
+	struct nlattr *a;
+	size_t i;
+	int rem;
+
+	for (i = 0; i < sizeof(u32s) / sizeof(u32s[0]); i++)
+		if (tb[u32s[i].attr])
+			printf("%s=%u%s", u32s[i].name,
+			       nla_get_u32(tb[u32s[i].attr]), sep);
+	if (tb[VMIR_ATTR_DISK_NAME])
+		printf("disk=%s%s", nla_get_string(tb[VMIR_ATTR_DISK_NAME]), sep);
+	if (tb[VMIR_ATTR_IMAGE])
+		printf("image=%s%s", nla_get_string(tb[VMIR_ATTR_IMAGE]), sep);
+	if (tb[VMIR_ATTR_VERSION])
+		printf("version=%s%s", nla_get_string(tb[VMIR_ATTR_VERSION]),
+		       sep);
+	if (tb[VMIR_ATTR_SIZE])
+		printf("size=%" PRIu64 "%s", nla_get_u64(tb[VMIR_ATTR_SIZE]),
+		       sep);
+	if (tb[VMIR_ATTR_DEV_FLAGS])
+		printf("flags=0x%" PRIx64 "%s",
+		       nla_get_u64(tb[VMIR_ATTR_DEV_FLAGS]), sep);
+	if (tb[VMIR_ATTR_STATS]) {
+		nla_for_each_nested(a, tb[VMIR_ATTR_STATS], rem) {
+			int t = nla_type(a);
+
+			if (t > VMIR_STAT_MAX || !vg_stat_names[t])
+				continue;
+			printf("%s=%" PRIu64 "%s", vg_stat_names[t],
+			       nla_get_u64(a), sep);
+		}
+	}
+	if (oneline)
+		printf("\n");
+	return 0;
+}
+
+static int cmd_status(struct vg *g, struct vg_opts *o)
+{
+	struct nl_msg *msg;
+
+	vg_need(o->has_dev, "--dev");
+	msg = vg_msg(g, VMIR_CMD_GET_STATUS, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, o->dev);
+	vg_do(g, o, "GET_STATUS", msg, vg_print_info, NULL);
+	return 0;
+}
+
+static int cmd_list(struct vg *g, struct vg_opts *o)
+{
+	vg_do(g, o, "LIST", vg_msg(g, VMIR_CMD_LIST, NLM_F_DUMP),
+	      vg_print_info, (void *)1);
+	return 0;
+}
+
+/* ---- single-request commands --------------------------------------------- */
+
+static int cmd_simple(struct vg *g, struct vg_opts *o, uint8_t cmd,
+		      const char *what)
+{
+	struct nl_msg *msg = vg_msg(g, cmd, 0);
+
+	if (o->has_dev)
+		nla_put_u32(msg, VMIR_ATTR_DEV_ID, o->dev);
+	if (o->has_chunk)
+		nla_put_u32(msg, VMIR_ATTR_CHUNK, o->chunk);
+	if (cmd == VMIR_CMD_CHUNK_READY || cmd == VMIR_CMD_COMMIT_END)
+		nla_put_s32(msg, VMIR_ATTR_STATUS, o->status);
+	if (o->version)
+		nla_put_string(msg, VMIR_ATTR_VERSION, o->version);
+	if (cmd == VMIR_CMD_HELPER_REGISTER && o->takeover)
+		nla_put_u64(msg, VMIR_ATTR_FLAGS, VMIR_REGISTER_F_TAKEOVER);
+	vg_do(g, o, what, msg, NULL, NULL);
+	return 0;
+}
+
+static int vg_parse_commit(struct nlattr **tb, void *arg)
+{
+	if (tb[VMIR_ATTR_NR_COMMIT])
+		*(uint32_t *)arg = nla_get_u32(tb[VMIR_ATTR_NR_COMMIT]);
+	return 0;
+}
+
+static int cmd_commit_begin(struct vg *g, struct vg_opts *o)
+{
+	struct nl_msg *msg = vg_msg(g, VMIR_CMD_COMMIT_BEGIN, 0);
+	uint32_t n = UINT32_MAX;
+
+	vg_need(o->has_dev, "--dev");
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, o->dev);
+	vg_do(g, o, "COMMIT_BEGIN", msg, vg_parse_commit, &n);
+	if (n == UINT32_MAX)
+		die("COMMIT_BEGIN reply without NR_COMMIT");
+	printf("%u\n", n);
+	return 0;
+}
+
+/* ---- chunk copies -------------------------------------------------------- */
+
+static void vg_pread_full(int fd, void *buf, size_t len, off_t off,
+			  const char *what)
+{
+	ssize_t n;
+
+	memset(buf, 0, len);
+	while (len) {
+		n = pread(fd, buf, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die("read of %s at %lld failed: %s", what,
+			    (long long)off, strerror(errno));
+		if (n == 0)
+			return;		/* past EOF: zeros */
+		buf = (char *)buf + n;
+		len -= n;
+		off += n;
+	}
+}
+
+static void vg_pwrite_full(int fd, const void *buf, size_t len, off_t off,
+			   const char *what)
+{
+	ssize_t n;
+
+	while (len) {
+		n = pwrite(fd, buf, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die("write of %s at %lld failed: %s", what,
+			    (long long)off, strerror(errno));
+		buf = (const char *)buf + n;
+		len -= n;
+		off += n;
+	}
+}
+
+static void vg_write_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0)
+		die("cannot create %s: %s", path, strerror(errno));
+	vg_pwrite_full(fd, buf, len, 0, path);
+	close(fd);
+}
+
+static int vg_parse_geometry(struct nlattr **tb, void *arg);
+
+static int cmd_capture(struct vg *g, struct vg_opts *o)
+{
+	struct vg_serve st = { 0 };
+	struct vg_state s;
+	struct nl_msg *msg;
+	char path[4096];
+	uint32_t i, n = 0;
+	uint64_t len;
+	char *buf;
+	int fd;
+
+	vg_need(o->has_dev && o->mirror && o->out, "--dev/--mirror/--out");
+	msg = vg_msg(g, VMIR_CMD_GET_STATUS, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, o->dev);
+	vg_do(g, o, "GET_STATUS", msg, vg_parse_geometry, &st);
+	vg_get_state(g, o, o->dev, &s);
+	if (!s.has_commit)
+		die("no commit is active on device %u", o->dev);
+	fd = open(o->mirror, O_RDONLY);
+	buf = malloc(st.chunk_size);
+	if (fd < 0 || !buf)
+		die("cannot open %s: %s", o->mirror, strerror(errno));
+	for (i = 0; i < s.nchunks; i++) {
+		if (!vg_bit(s.commit, i))
+			continue;
+		len = st.size - (uint64_t)i * st.chunk_size;
+		if (len > st.chunk_size)
+			len = st.chunk_size;
+		vg_pread_full(fd, buf, len, (off_t)i * st.chunk_size, o->mirror);
+		snprintf(path, sizeof(path), "%s/chunk.%u", o->out, i);
+		/* A chunk the helper captured already keeps its copy. */
+		if (access(path, F_OK) == 0)
+			continue;
+		vg_write_file(path, buf, len);
+		msg = vg_msg(g, VMIR_CMD_CHUNK_CAPTURED, 0);
+		nla_put_u32(msg, VMIR_ATTR_DEV_ID, o->dev);
+		nla_put_u32(msg, VMIR_ATTR_CHUNK, i);
+		vg_do(g, o, "CHUNK_CAPTURED", msg, NULL, NULL);
+		n++;
+	}
+	printf("%u\n", n);
+	return 0;
+}
+
+/* ---- helper ----------------------------------------------------------------- */
+
+static volatile sig_atomic_t vg_stop;
+
+/* libnl restarts interrupted receives: leave at once (the log is
+ * flushed line by line).
+ */
+static void vg_on_signal(int sig)
+{
+	_exit(0);
+}
+
+static int vg_parse_geometry(struct nlattr **tb, void *arg)
+{
+	struct vg_serve *s = arg;
+
+	if (!tb[VMIR_ATTR_CHUNK_SIZE] || !tb[VMIR_ATTR_SIZE])
+		die("GET_STATUS reply lacks CHUNK_SIZE/SIZE");
+	s->chunk_size = nla_get_u32(tb[VMIR_ATTR_CHUNK_SIZE]);
+	s->size = nla_get_u64(tb[VMIR_ATTR_SIZE]);
+	return 0;
+}
+
+static struct vg_serve *vg_find_serve(struct vg_opts *o, uint32_t dev)
+{
+	int i;
+
+	for (i = 0; i < o->nserve; i++)
+		if (o->serve[i].dev == dev)
+			return &o->serve[i];
+	return NULL;
+}
+
+static bool vg_all_zero(const char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (buf[i])
+			return false;
+	return true;
+}
+
+static void vg_log(FILE *log, const char *what, uint32_t dev, uint32_t chunk)
+{
+	if (!log)
+		return;
+	fprintf(log, "%s %u %u\n", what, dev, chunk);
+	fflush(log);
+}
+
+static void vg_answer(struct vg *g, struct vg_opts *o, uint8_t cmd,
+		      uint32_t dev, uint32_t chunk, int status)
+{
+	struct nl_msg *msg = vg_msg(g, cmd, 0);
+	char errmsg[256] = "";
+	int ret;
+
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK, chunk);
+	if (cmd == VMIR_CMD_CHUNK_READY)
+		nla_put_s32(msg, VMIR_ATTR_STATUS, status);
+	ret = vg_send(g, msg, NULL, NULL, errmsg, sizeof(errmsg));
+	if (ret)
+		fprintf(stderr, "%s: answer %u for dev %u chunk %u failed: %s (%s)\n",
+			prog, cmd, dev, chunk, strerror(-ret), errmsg);
+}
+
+static void vg_handle_event(struct vg *g, struct vg_opts *o, FILE *log,
+			    const struct vg_event *e, char *buf)
+{
+	struct vg_serve *s = vg_find_serve(o, e->dev);
+	char path[4096];
+	uint64_t off, len;
+	int i, status = 0;
+
+	vg_log(log, e->cmd == VMIR_CMD_MISS ? "MISS" : "CAPTURE", e->dev,
+	       e->chunk);
+	if (!s) {
+		fprintf(stderr, "%s: event for device %u, which is not served\n",
+			prog, e->dev);
+		return;
+	}
+	if (o->no_answer)
+		return;
+	if (o->delay_ms)
+		usleep(o->delay_ms * 1000);
+	off = (uint64_t)e->chunk * s->chunk_size;
+	len = s->size - off;
+	if (len > s->chunk_size)
+		len = s->chunk_size;
+
+	if (e->cmd == VMIR_CMD_CAPTURE_NEEDED) {
+		if (!o->capture_dir) {
+			fprintf(stderr, "%s: CAPTURE_NEEDED without --capture-dir\n",
+				prog);
+			return;
+		}
+		vg_pread_full(s->mfd, buf, len, off, s->mirror);
+		snprintf(path, sizeof(path), "%s/chunk.%u", o->capture_dir,
+			 e->chunk);
+		vg_write_file(path, buf, len);
+		vg_answer(g, o, VMIR_CMD_CHUNK_CAPTURED, e->dev, e->chunk, 0);
+		return;
+	}
+
+	for (i = 0; i < o->nfail; i++)
+		if (o->fail[i] == e->chunk)
+			status = -EIO;
+	if (!status) {
+		vg_pread_full(s->sfd, buf, len, off, s->source);
+		if (vg_all_zero(buf, len)) {
+			if (fallocate(s->mfd, FALLOC_FL_PUNCH_HOLE |
+				      FALLOC_FL_KEEP_SIZE, off, len))
+				vg_pwrite_full(s->mfd, buf, len, off, s->mirror);
+		} else {
+			vg_pwrite_full(s->mfd, buf, len, off, s->mirror);
+		}
+	}
+	vg_answer(g, o, VMIR_CMD_CHUNK_READY, e->dev, e->chunk, status);
+}
+
+static int cmd_helper(struct vg *g, struct vg_opts *o)
+{
+	struct sigaction sa = { .sa_handler = vg_on_signal };
+	struct vg_event e;
+	uint32_t maxcs = 0;
+	struct nl_msg *msg;
+	FILE *log = NULL;
+	int i, handled = 0, ret;
+	char *buf;
+
+	for (i = 0; i < o->nserve; i++) {
+		struct vg_serve *s = &o->serve[i];
+
+		s->mfd = open(s->mirror, O_RDWR);
+		s->sfd = open(s->source, O_RDONLY);
+		if (s->mfd < 0 || s->sfd < 0)
+			die("cannot open %s or %s: %s", s->mirror, s->source,
+			    strerror(errno));
+		msg = vg_msg(g, VMIR_CMD_GET_STATUS, 0);
+		nla_put_u32(msg, VMIR_ATTR_DEV_ID, s->dev);
+		vg_do(g, o, "GET_STATUS", msg, vg_parse_geometry, s);
+		if (s->chunk_size > maxcs)
+			maxcs = s->chunk_size;
+	}
+	buf = malloc(maxcs ? maxcs : 1);
+	if (!buf)
+		die("out of memory");
+	if (o->log) {
+		log = fopen(o->log, "a");
+		if (!log)
+			die("cannot open %s: %s", o->log, strerror(errno));
+	}
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	msg = vg_msg(g, VMIR_CMD_HELPER_REGISTER, 0);
+	if (o->takeover)
+		nla_put_u64(msg, VMIR_ATTR_FLAGS, VMIR_REGISTER_F_TAKEOVER);
+	vg_do(g, o, "HELPER_REGISTER", msg, NULL, NULL);
+	if (o->ready_file)
+		vg_write_file(o->ready_file, "ready\n", 6);
+
+	while (!vg_stop) {
+		if (g->nevents) {
+			e = g->events[0];
+			memmove(g->events, g->events + 1,
+				--g->nevents * sizeof(*g->events));
+			vg_handle_event(g, o, log, &e, buf);
+			if (o->exit_after && ++handled >= o->exit_after)
+				break;
+			continue;
+		}
+		{
+			struct vg_req r = { .g = g };
+			struct nl_cb *cb = nl_cb_clone(nl_socket_get_cb(g->sk));
+
+			nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, vg_on_valid, &r);
+			ret = nl_recvmsgs(g->sk, cb);
+			nl_cb_put(cb);
+			if (ret < 0 && ret != -NLE_INTR && !vg_stop) {
+				/* ENOBUFS: events were dropped; the module
+				 * retries them, keep going.
+				 */
+				if (ret == -NLE_NOMEM)
+					continue;
+				fprintf(stderr, "%s: receive failed: %s\n", prog,
+					nl_geterror(ret));
+			}
+		}
+	}
+	if (log)
+		fclose(log);
+	return 0;
+}
+
+/* ---- malformed requests ----------------------------------------------------- */
+
+struct vg_case {
+	const char *name;
+	int expect;			/* errno */
+};
+
+static int vg_failures;
+
+static void vg_check(struct vg *g, struct nl_msg *msg, const char *name,
+		     int expect)
+{
+	char errmsg[256] = "";
+	int ret = vg_send(g, msg, NULL, NULL, errmsg, sizeof(errmsg));
+
+	if (ret == -expect) {
+		printf("ok   %-44s %s (%s)\n", name, vg_errname(expect), errmsg);
+	} else {
+		printf("FAIL %-44s expected %s, got %s (%s)\n", name,
+		       vg_errname(expect), ret ? vg_errname(-ret) : "success",
+		       errmsg);
+		vg_failures++;
+	}
+}
+
+static struct nl_msg *vg_add_msg(struct vg *g, int fd)
+{
+	struct nl_msg *msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
+
+	nla_put_string(msg, VMIR_ATTR_IMAGE, "bad");
+	nla_put_string(msg, VMIR_ATTR_VERSION, "v1");
+	nla_put_u64(msg, VMIR_ATTR_SIZE, 1 << 20);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, 65536);
+	nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, fd);
+	return msg;
+}
+
+static int cmd_malformed(struct vg *g, struct vg_opts *o)
+{
+	struct nl_msg *msg;
+	char big[VMIR_NAME_MAX + 16];
+	uint8_t bits[64];
+	uint32_t dev = UINT32_MAX;
+	int fd, rofd, dirfd;
+	struct vg g2;
+
+	vg_need(o->mirror, "--mirror");
+	fd = open(o->mirror, O_RDWR | O_CREAT, 0600);
+	rofd = open(o->mirror, O_RDONLY);
+	dirfd = open("/", O_RDONLY | O_DIRECTORY);
+	if (fd < 0 || rofd < 0 || dirfd < 0)
+		die("cannot open %s: %s", o->mirror, strerror(errno));
+	memset(big, 'x', sizeof(big));
+	big[sizeof(big) - 1] = '\0';
+
+	/* ADD_DEVICE */
+	msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
+	vg_check(g, msg, "add: no attributes", EINVAL);
+	msg = vg_add_msg(g, fd);
+	nla_put_u32(msg, VMIR_ATTR_TIMEOUT_MS, 10);
+	vg_check(g, msg, "add: timeout below minimum", ERANGE);
+	msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
+	nla_put_string(msg, VMIR_ATTR_IMAGE, "bad");
+	nla_put_string(msg, VMIR_ATTR_VERSION, "v1");
+	nla_put_u64(msg, VMIR_ATTR_SIZE, 1 << 20);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, 65536);
+	vg_check(g, msg, "add: no mirror fd", EINVAL);
+	msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
+	nla_put_string(msg, VMIR_ATTR_IMAGE, "bad");
+	nla_put_string(msg, VMIR_ATTR_VERSION, "v1");
+	nla_put_u64(msg, VMIR_ATTR_SIZE, 1 << 20);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, 3 * 4096);
+	nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, fd);
+	vg_check(g, msg, "add: chunk size not a power of two", EINVAL);
+	msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
+	nla_put_string(msg, VMIR_ATTR_IMAGE, "bad");
+	nla_put_string(msg, VMIR_ATTR_VERSION, "v1");
+	nla_put_u64(msg, VMIR_ATTR_SIZE, 1 << 20);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, 2048);
+	nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, fd);
+	vg_check(g, msg, "add: chunk size below 4K", ERANGE);
+	msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
+	nla_put_string(msg, VMIR_ATTR_IMAGE, "bad");
+	nla_put_string(msg, VMIR_ATTR_VERSION, "v1");
+	nla_put_u64(msg, VMIR_ATTR_SIZE, 1ULL << 50);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, 4096);
+	nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, fd);
+	vg_check(g, msg, "add: more than 2^24 chunks", EINVAL);
+	msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
+	nla_put_string(msg, VMIR_ATTR_IMAGE, "bad");
+	nla_put_string(msg, VMIR_ATTR_VERSION, "v1");
+	nla_put_u64(msg, VMIR_ATTR_SIZE, 0);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, 4096);
+	nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, fd);
+	vg_check(g, msg, "add: size 0", ERANGE);
+	msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
+	nla_put_string(msg, VMIR_ATTR_IMAGE, big);
+	nla_put_string(msg, VMIR_ATTR_VERSION, "v1");
+	nla_put_u64(msg, VMIR_ATTR_SIZE, 1 << 20);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, 4096);
+	nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, fd);
+	vg_check(g, msg, "add: image name too long", EINVAL);
+	vg_check(g, vg_add_msg(g, 987), "add: fd not open", EBADF);
+	vg_check(g, vg_add_msg(g, rofd), "add: mirror opened read-only",
+		 EBADF);
+	vg_check(g, vg_add_msg(g, dirfd), "add: mirror is a directory",
+		 EINVAL);
+	msg = vg_add_msg(g, fd);
+	nla_put_u64(msg, VMIR_ATTR_FLAGS, 1ULL << 40);
+	vg_check(g, msg, "add: unknown flag", EINVAL);
+	msg = vg_add_msg(g, fd);
+	nla_put_u32(msg, VMIR_ATTR_NCHUNKS, 16);
+	vg_check(g, msg, "add: reply-only attribute", EINVAL);
+	msg = vg_add_msg(g, fd);
+	nla_put_u8(msg, VMIR_ATTR_CHUNK_SIZE + 0, 1);
+	vg_check(g, msg, "add: attribute of the wrong size", EINVAL);
+	msg = vg_add_msg(g, fd);
+	nla_put_u32(msg, VMIR_ATTR_MAX + 5, 1);
+	vg_check(g, msg, "add: unknown attribute", EINVAL);
+	memset(bits, 0xff, sizeof(bits));
+	msg = vg_add_msg(g, fd);
+	nla_put(msg, VMIR_ATTR_MAP_PRESENT, 3, bits);	/* 16 chunks: 2 bytes */
+	vg_check(g, msg, "add: bitmap longer than the chunks", EINVAL);
+	msg = vg_add_msg(g, fd);
+	nla_put_u32(msg, VMIR_ATTR_MAP_START, 4);
+	nla_put(msg, VMIR_ATTR_MAP_PRESENT, 1, bits);
+	vg_check(g, msg, "add: bitmap start not a multiple of 8", EINVAL);
+	msg = vg_add_msg(g, fd);
+	bits[0] = 0x01;
+	nla_put(msg, VMIR_ATTR_MAP_PRESENT, 1, bits);
+	bits[1] = 0x03;
+	nla_put(msg, VMIR_ATTR_MAP_DIRTY, 1, bits + 1);
+	vg_check(g, msg, "add: dirty chunk not present", EINVAL);
+	msg = vg_add_msg(g, fd);
+	nla_put(msg, VMIR_ATTR_MAP_DIRTY, 1, bits);
+	vg_check(g, msg, "add: dirty map without present map", EINVAL);
+
+	/* Commands on devices */
+	msg = vg_msg(g, VMIR_CMD_GET_STATUS, 0);
+	vg_check(g, msg, "status: no device id", EINVAL);
+	msg = vg_msg(g, VMIR_CMD_GET_STATUS, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, 60000);
+	vg_check(g, msg, "status: unknown device", ENODEV);
+	msg = vg_msg(g, VMIR_CMD_REMOVE_DEVICE, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, 60000);
+	vg_check(g, msg, "remove: unknown device", ENODEV);
+	msg = vg_msg(g, VMIR_CMD_CHUNK_READY, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, 60000);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK, 0);
+	nla_put_s32(msg, VMIR_ATTR_STATUS, 0);
+	vg_check(g, msg, "ready: unknown device", ENODEV);
+	msg = vg_msg(g, VMIR_CMD_GET_STATE, NLM_F_DUMP);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, 60000);
+	vg_check(g, msg, "get-state: unknown device", ENODEV);
+	msg = vg_msg(g, VMIR_CMD_GET_STATE, NLM_F_DUMP);
+	vg_check(g, msg, "get-state: no device id", EINVAL);
+	msg = vg_msg(g, VMIR_CMD_MISS, 0);
+	vg_check(g, msg, "event command sent by userspace", EOPNOTSUPP);
+	msg = vg_msg(g, 200, 0);
+	vg_check(g, msg, "unknown command", EOPNOTSUPP);
+
+	/* A real device for the per-chunk checks: 16 chunks of 64K. */
+	msg = vg_add_msg(g, fd);
+	nla_put_u64(msg, VMIR_ATTR_FLAGS, VMIR_ADD_F_DEFER_START);
+	vg_send(g, msg, vg_parse_dev_id, &dev, NULL, 0);
+	if (dev == UINT32_MAX)
+		die("ADD_DEVICE of a valid device failed");
+	msg = vg_msg(g, VMIR_CMD_CHUNK_READY, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK, 16);
+	nla_put_s32(msg, VMIR_ATTR_STATUS, 0);
+	vg_check(g, msg, "ready: chunk index out of range", ERANGE);
+	msg = vg_msg(g, VMIR_CMD_CHUNK_READY, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK, 3);
+	vg_check(g, msg, "ready: no status", EINVAL);
+	msg = vg_msg(g, VMIR_CMD_CHUNK_READY, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK, 3);
+	nla_put_s32(msg, VMIR_ATTR_STATUS, 5);
+	vg_check(g, msg, "ready: positive status", ERANGE);
+	msg = vg_msg(g, VMIR_CMD_CHUNK_READY, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK, 3);
+	nla_put_s32(msg, VMIR_ATTR_STATUS, 0);
+	vg_check(g, msg, "ready: no MISS outstanding", ENOENT);
+	msg = vg_msg(g, VMIR_CMD_CHUNK_CAPTURED, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK, 3);
+	vg_check(g, msg, "captured: no commit active", ENOENT);
+	msg = vg_msg(g, VMIR_CMD_COMMIT_END, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_s32(msg, VMIR_ATTR_STATUS, 0);
+	vg_check(g, msg, "commit-end: no commit active", ENOENT);
+	msg = vg_msg(g, VMIR_CMD_COMMIT_END, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_s32(msg, VMIR_ATTR_STATUS, -EIO);
+	nla_put_string(msg, VMIR_ATTR_VERSION, "v2");
+	vg_check(g, msg, "commit-end: failure with a version", EINVAL);
+	msg = vg_msg(g, VMIR_CMD_COMMIT_BEGIN, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	vg_check(g, msg, "commit-begin: first one succeeds", 0);
+	msg = vg_msg(g, VMIR_CMD_COMMIT_BEGIN, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	vg_check(g, msg, "commit-begin: second one is refused", EBUSY);
+	msg = vg_msg(g, VMIR_CMD_CHUNK_CAPTURED, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK, 3);
+	vg_check(g, msg, "captured: chunk not in the commit set", ENOENT);
+	msg = vg_msg(g, VMIR_CMD_COMMIT_END, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_s32(msg, VMIR_ATTR_STATUS, 0);
+	vg_check(g, msg, "commit-end: succeeds", 0);
+	msg = vg_msg(g, VMIR_CMD_SET_STATE, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_u32(msg, VMIR_ATTR_MAP_START, 16);
+	bits[0] = 1;
+	nla_put(msg, VMIR_ATTR_MAP_PRESENT, 1, bits);
+	vg_check(g, msg, "set-state: start past the last chunk", EINVAL);
+	msg = vg_msg(g, VMIR_CMD_SET_STATE, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_u32(msg, VMIR_ATTR_MAP_START, 0);
+	vg_check(g, msg, "set-state: no present map", EINVAL);
+	msg = vg_msg(g, VMIR_CMD_START_DEVICE, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	vg_check(g, msg, "start: succeeds", 0);
+	msg = vg_msg(g, VMIR_CMD_START_DEVICE, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	vg_check(g, msg, "start: second start is refused", EBUSY);
+	msg = vg_msg(g, VMIR_CMD_SET_STATE, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_u32(msg, VMIR_ATTR_MAP_START, 0);
+	nla_put(msg, VMIR_ATTR_MAP_PRESENT, 1, bits);
+	vg_check(g, msg, "set-state: device already started", EBUSY);
+
+	/* Helper registry: a second socket may not take over silently. */
+	msg = vg_msg(g, VMIR_CMD_HELPER_UNREGISTER, 0);
+	vg_check(g, msg, "unregister: not registered", ENOENT);
+	msg = vg_msg(g, VMIR_CMD_HELPER_REGISTER, 0);
+	vg_check(g, msg, "register: first helper", 0);
+	vg_connect(&g2);
+	msg = vg_msg(&g2, VMIR_CMD_HELPER_REGISTER, 0);
+	vg_check(&g2, msg, "register: second helper refused", EBUSY);
+	msg = vg_msg(&g2, VMIR_CMD_HELPER_REGISTER, 0);
+	nla_put_u64(msg, VMIR_ATTR_FLAGS, 1ULL << 9);
+	vg_check(&g2, msg, "register: unknown flag", EINVAL);
+	msg = vg_msg(&g2, VMIR_CMD_HELPER_REGISTER, 0);
+	nla_put_u64(msg, VMIR_ATTR_FLAGS, VMIR_REGISTER_F_TAKEOVER);
+	vg_check(&g2, msg, "register: takeover", 0);
+	msg = vg_msg(g, VMIR_CMD_HELPER_UNREGISTER, 0);
+	vg_check(g, msg, "unregister: replaced helper", ENOENT);
+	msg = vg_msg(&g2, VMIR_CMD_HELPER_UNREGISTER, 0);
+	vg_check(&g2, msg, "unregister: current helper", 0);
+	nl_socket_free(g2.sk);
+
+	msg = vg_msg(g, VMIR_CMD_REMOVE_DEVICE, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	vg_check(g, msg, "remove: succeeds", 0);
+	msg = vg_msg(g, VMIR_CMD_REMOVE_DEVICE, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	vg_check(g, msg, "remove: removed device is gone", ENODEV);
+
+	close(fd);
+	close(rofd);
+	close(dirfd);
+	printf("%d failures\n", vg_failures);
+	return vg_failures ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct vg_opts o;
+	struct vg g;
+	const char *cmd;
+
+	if (argc < 2)
+		die("usage: %s COMMAND [OPTIONS] (see the comment at the top of the source)",
+		    prog);
+	cmd = argv[1];
+	vg_parse_opts(argc - 2, argv + 2, &o);
+	signal(SIGPIPE, SIG_IGN);
+	vg_connect(&g);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	if (!strcmp(cmd, "add"))
+		return cmd_add(&g, &o);
+	if (!strcmp(cmd, "set-state"))
+		return cmd_set_state(&g, &o);
+	if (!strcmp(cmd, "start"))
+		return cmd_simple(&g, &o, VMIR_CMD_START_DEVICE, "START_DEVICE");
+	if (!strcmp(cmd, "remove"))
+		return cmd_simple(&g, &o, VMIR_CMD_REMOVE_DEVICE,
+				  "REMOVE_DEVICE");
+	if (!strcmp(cmd, "status"))
+		return cmd_status(&g, &o);
+	if (!strcmp(cmd, "list"))
+		return cmd_list(&g, &o);
+	if (!strcmp(cmd, "state"))
+		return cmd_state(&g, &o);
+	if (!strcmp(cmd, "ready"))
+		return cmd_simple(&g, &o, VMIR_CMD_CHUNK_READY, "CHUNK_READY");
+	if (!strcmp(cmd, "commit-begin"))
+		return cmd_commit_begin(&g, &o);
+	if (!strcmp(cmd, "captured"))
+		return cmd_simple(&g, &o, VMIR_CMD_CHUNK_CAPTURED,
+				  "CHUNK_CAPTURED");
+	if (!strcmp(cmd, "capture"))
+		return cmd_capture(&g, &o);
+	if (!strcmp(cmd, "commit-end"))
+		return cmd_simple(&g, &o, VMIR_CMD_COMMIT_END, "COMMIT_END");
+	if (!strcmp(cmd, "set-version"))
+		return cmd_simple(&g, &o, VMIR_CMD_SET_VERSION, "SET_VERSION");
+	if (!strcmp(cmd, "register"))
+		return cmd_simple(&g, &o, VMIR_CMD_HELPER_REGISTER,
+				  "HELPER_REGISTER");
+	if (!strcmp(cmd, "helper"))
+		return cmd_helper(&g, &o);
+	if (!strcmp(cmd, "malformed"))
+		return cmd_malformed(&g, &o);
+	die("unknown command '%s'", cmd);
+	return 2;
+}
