@@ -200,10 +200,23 @@ struct vmir_publish_req {
 	struct vmir_id root;
 };
 
+/* clone_req flags */
+#define VMIR_CLONE_F_CONTENT	(1u << 0)	/* dst v1 gets size + root */
+#define VMIR_CLONE_F_ALL	(VMIR_CLONE_F_CONTENT)
+
+/*
+ * CLONE: a new image dst whose version 1 shares src@src_version's root.
+ * With VMIR_CLONE_F_CONTENT, version 1 instead has the given size and root
+ * (parent still src@version): a device commit published as a new image in
+ * one atomic step. Without it, size and root must be zero.
+ */
 struct vmir_clone_req {
 	char src[VMIR_NAME_MAX + 1];
 	uint32_t src_version;	/* 0 = latest */
 	char dst[VMIR_NAME_MAX + 1];
+	uint32_t flags;		/* VMIR_CLONE_F_* */
+	uint64_t size;
+	struct vmir_id root;
 };
 
 /* name + version, used by LOOKUP, DELETE (and VERSIONS with version 0) */

@@ -24,7 +24,9 @@
 
 #include "vmir_priv.h"
 
-#define PIPE_BYTES	(48u << 20)	/* chunk slots of one pipeline */
+#define PIPE_BYTES	(48u << 20)	/* chunk slots of one write pipeline */
+/* export: few enough slots that their buffers stay in cache */
+#define EXPORT_BYTES	(12u << 20)
 #define PIPE_SLOTS_MIN	16
 #define PIPE_SLOTS_MAX	2048
 #define NODE_BACKLOG	(16u << 20)	/* tree nodes queued for upload */
@@ -496,8 +498,10 @@ out_free:
 	return ret;
 }
 
+/* content NULL: dst@1 shares src@version's root; else it gets *content */
 static int do_clone(struct vmir_client *c, const char *src, uint32_t version,
-		    const char *dst, struct vmir_version_info *out)
+		    const char *dst, const struct vmir_version_info *content,
+		    struct vmir_version_info *out)
 {
 	struct vmir_clone_req q;
 	struct vmir_req *r;
@@ -516,6 +520,11 @@ static int do_clone(struct vmir_client *c, const char *src, uint32_t version,
 	snprintf(q.src, sizeof(q.src), "%s", src);
 	q.src_version = version;
 	snprintf(q.dst, sizeof(q.dst), "%s", dst);
+	if (content) {
+		q.flags = VMIR_CLONE_F_CONTENT;
+		q.size = content->size;
+		q.root = content->root;
+	}
 	vmir_put_clone_req(&r->meta, &q);
 	if (version)
 		snprintf(what, sizeof(what), "clone of %s@%u to '%s'", src,
@@ -541,7 +550,7 @@ int vmir_image_clone(struct vmir_client *c, const char *src, uint32_t version,
 		     const char *dst, struct vmir_version_info *out)
 {
 	op_begin(c);
-	return do_clone(c, src, version, dst, out);
+	return do_clone(c, src, version, dst, NULL, out);
 }
 
 static int do_delete(struct vmir_client *c, const char *name,
@@ -1519,8 +1528,13 @@ int vmir_image_export(struct vmir_client *c, const char *name,
 	}
 	regular = S_ISREG(sb.st_mode);
 	if (regular) {
-		/* zero chunks stay holes: the file is sparse */
-		if (ftruncate(x.fd, 0) < 0 ||
+		/*
+		 * Zero chunks stay holes: the file is sparse. Truncate to 0
+		 * only what has content: ext4 flushes a file truncated to 0
+		 * on close (auto_da_alloc), which would put the writeback
+		 * of the whole export into our close().
+		 */
+		if ((sb.st_size && ftruncate(x.fd, 0) < 0) ||
 		    ftruncate(x.fd, (off_t)vi.size) < 0) {
 			ret = seterr(c, -errno, "cannot resize %s to %llu bytes: %s",
 				     path, (unsigned long long)vi.size,
@@ -1557,7 +1571,7 @@ int vmir_image_export(struct vmir_client *c, const char *name,
 	/* identical chunks are fetched once and written everywhere */
 	qsort(x.items, x.nitems, sizeof(*x.items), ex_item_cmp);
 
-	ns = PIPE_BYTES / vi.chunk_size;
+	ns = EXPORT_BYTES / vi.chunk_size;
 	if (ns < PIPE_SLOTS_MIN)
 		ns = PIPE_SLOTS_MIN;
 	if (ns > PIPE_SLOTS_MAX)
@@ -1902,21 +1916,13 @@ int vmir_version_commit(struct vmir_version *v, const uint64_t *idx, size_t n,
 		if (ret)
 			goto out_wr;
 	} else {
+		/* one atomic CLONE: to_image@1 is the committed content */
+		cl = v->info;
+		cl.root = *root;
 		ret = do_clone(c, v->info.image, v->info.version, to_image,
-			       &cl);
+			       &cl, &vi);
 		if (ret)
 			goto out_wr;
-		ret = do_publish(c, to_image, cl.version, v->info.size, root,
-				 &vi);
-		if (ret) {
-			/* nothing published: drop the clone made for it */
-			char msg[sizeof(c->err)];
-
-			memcpy(msg, c->err, sizeof(msg));
-			do_delete(c, to_image, 0);
-			memcpy(c->err, msg, sizeof(msg));
-			goto out_wr;
-		}
 	}
 	vmir_tree_free(v->tree);
 	v->tree = w.tree;

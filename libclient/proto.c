@@ -649,6 +649,9 @@ void vmir_put_clone_req(struct vmir_wbuf *w, const struct vmir_clone_req *q)
 	vmir_put_str(w, q->src);
 	vmir_put_u32(w, q->src_version);
 	vmir_put_str(w, q->dst);
+	vmir_put_u32(w, q->flags);
+	vmir_put_u64(w, q->size);
+	vmir_put_id(w, &q->root);
 }
 
 void vmir_get_clone_req(struct vmir_rbuf *r, struct vmir_clone_req *q)
@@ -657,8 +660,16 @@ void vmir_get_clone_req(struct vmir_rbuf *r, struct vmir_clone_req *q)
 	vmir_get_str(r, q->src, sizeof(q->src));
 	q->src_version = vmir_get_u32(r);
 	vmir_get_str(r, q->dst, sizeof(q->dst));
+	q->flags = vmir_get_u32(r);
+	q->size = vmir_get_u64(r);
+	vmir_get_id(r, &q->root);
 	vmir_rbuf_check(r, vmir_name_valid(q->src) == 0);
 	vmir_rbuf_check(r, vmir_name_valid(q->dst) == 0);
+	vmir_rbuf_check(r, !(q->flags & ~VMIR_CLONE_F_ALL));
+	if (q->flags & VMIR_CLONE_F_CONTENT)
+		vmir_rbuf_check(r, q->size > 0);
+	else
+		vmir_rbuf_check(r, !q->size && vmir_id_is_zero(&q->root));
 }
 
 void vmir_put_ref_req(struct vmir_wbuf *w, const struct vmir_ref_req *q)

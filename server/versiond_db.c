@@ -198,9 +198,14 @@ int versiond_db_clone(struct versiond_db *db, const struct vmir_clone_req *q,
 	memset(&rec, 0, sizeof(rec));
 	rec.type = VERSIOND_REC_CREATE;
 	strcpy(rec.name, q->dst);
-	rec.size = v->size;
 	rec.chunk_size = im->chunk_size;
-	rec.root = v->root;
+	if (q->flags & VMIR_CLONE_F_CONTENT) {
+		rec.size = q->size;
+		rec.root = q->root;
+	} else {
+		rec.size = v->size;
+		rec.root = v->root;
+	}
 	strcpy(rec.parent, q->src);
 	rec.parent_version = v->version;
 	rec.ctime_ns = vmir_now_ns();

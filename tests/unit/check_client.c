@@ -854,7 +854,7 @@ START_TEST(commit_on_stale_base_is_refused_and_changes_nothing)
 }
 END_TEST
 
-START_TEST(commit_to_image_clones_then_publishes)
+START_TEST(commit_to_image_is_version_1_of_the_new_image)
 {
 	struct vmir_version_info vi, out;
 	struct vmir_client *c = client();
@@ -868,9 +868,11 @@ START_TEST(commit_to_image_clones_then_publishes)
 	ck_assert_int_eq(vmir_version_commit(v, &idx, 1, src_fn, &s, "snap",
 					     &out), 0);
 	ck_assert_str_eq(out.image, "snap");
-	ck_assert_uint_eq(out.version, 2);
+	ck_assert_uint_eq(out.version, 1);
 	ck_assert_str_eq(vmir_version_get_info(v)->image, "snap");
-	ck_assert_int_eq(vmir_image_lookup(c, "snap", 1, &vi), 0);
+	ck_assert_int_eq(vmir_image_lookup(c, "snap", 0, &vi), 0);
+	ck_assert_uint_eq(vi.version, 1);
+	ck_assert(vmir_id_eq(&vi.root, &out.root));
 	ck_assert_str_eq(vi.parent_image, "base");
 	ck_assert_uint_eq(vi.parent_version, 1);
 	ck_assert_int_eq(vmir_image_lookup(c, "base", 0, &vi), 0);
@@ -966,7 +968,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, commit_uploads_changed_chunks_and_their_path_only);
 	tcase_add_test(tc, commit_of_zero_content_makes_a_zero_chunk);
 	tcase_add_test(tc, commit_on_stale_base_is_refused_and_changes_nothing);
-	tcase_add_test(tc, commit_to_image_clones_then_publishes);
+	tcase_add_test(tc, commit_to_image_is_version_1_of_the_new_image);
 	tcase_add_test(tc, failing_chunk_source_publishes_nothing);
 	suite_add_tcase(s, tc);
 	return s;

@@ -867,6 +867,9 @@ static void fill_clone_req(void *p)
 	strcpy(q->src, "base-image");
 	q->src_version = 4;
 	strcpy(q->dst, "base-image-copy");
+	q->flags = VMIR_CLONE_F_CONTENT;
+	q->size = 123456789;
+	memset(q->root.b, 0x5a, sizeof(q->root.b));
 }
 
 static void fill_ref_req(void *p)

@@ -327,6 +327,30 @@ START_TEST(clone_shares_root_size_and_chunk_size)
 }
 END_TEST
 
+START_TEST(clone_with_content_makes_version_1_of_new_image)
+{
+	struct vmir_clone_req q = { .src_version = 1 };
+	struct vmir_version_info src, vi, look;
+
+	ck_assert_int_eq(create("base", 4096, CS, "r1", &src), 0);
+	strcpy(q.src, "base");
+	strcpy(q.dst, "snap");
+	q.flags = VMIR_CLONE_F_CONTENT;
+	q.size = 8192;
+	q.root = id_of_str("committed");
+	ck_assert_int_eq(versiond_db_clone(db, &q, &vi), 0);
+	ck_assert_uint_eq(vi.version, 1);
+	ck_assert_uint_eq(vi.size, 8192);
+	ck_assert(vmir_id_eq(&vi.root, &q.root));
+	ck_assert_str_eq(vi.parent_image, "base");
+	ck_assert_uint_eq(vi.parent_version, 1);
+	/* the source is untouched */
+	ck_assert_int_eq(versiond_db_lookup(db, "base", 0, &look), 0);
+	ck_assert_uint_eq(look.version, 1);
+	ck_assert(vmir_id_eq(&look.root, &src.root));
+}
+END_TEST
+
 START_TEST(clone_errors)
 {
 	ck_assert_int_eq(clone_img("nope", 0, "x", NULL), -ENOENT);
@@ -837,6 +861,7 @@ static Suite *versiond_suite(void)
 	tcase_add_test(tc, publish_on_stale_base_is_refused);
 	tcase_add_test(tc, publish_errors);
 	tcase_add_test(tc, clone_shares_root_size_and_chunk_size);
+	tcase_add_test(tc, clone_with_content_makes_version_1_of_new_image);
 	tcase_add_test(tc, clone_errors);
 	tcase_add_test(tc, delete_removes_versions_and_images);
 	tcase_add_test(tc, version_numbers_are_not_reused_after_delete);
