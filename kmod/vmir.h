@@ -174,7 +174,7 @@ struct vmir_device {
 	struct list_head parked;	/* struct vmir_cmd, dev->lock */
 	bool dying;			/* no more parking; dev->lock */
 	struct vmir_stats stats;	/* dev->lock */
-	char image[VMIR_NAME_MAX];	/* constant */
+	char image[VMIR_NAME_MAX];	/* dev->lock (commit --to renames) */
 	char version[VMIR_NAME_MAX];	/* dev->lock */
 
 	/* Held for read by requests that modify the mirror, for write by

@@ -550,6 +550,7 @@ static int vmir_genl_remove_device(struct sk_buff *skb,
 
 /* What a device info reports, copied under dev->lock. */
 struct vmir_info {
+	char image[VMIR_NAME_MAX];
 	char version[VMIR_NAME_MAX];
 	struct vmir_stats stats;
 	u32 nr_present;
@@ -567,6 +568,7 @@ static void vmir_info_snapshot(struct vmir_device *dev, struct vmir_info *in)
 	struct vmir_cmd *cmd;
 
 	spin_lock(&dev->lock);
+	memcpy(in->image, dev->image, sizeof(in->image));
 	memcpy(in->version, dev->version, sizeof(in->version));
 	in->stats = dev->stats;
 	in->nr_present = bitmap_weight(c->present, c->nchunks);
@@ -649,7 +651,7 @@ static int vmir_genl_fill_info(struct sk_buff *skb, struct vmir_device *dev,
 		goto out_free;
 	if (nla_put_u32(skb, VMIR_ATTR_DEV_ID, dev->id) ||
 	    nla_put_string(skb, VMIR_ATTR_DISK_NAME, name) ||
-	    nla_put_string(skb, VMIR_ATTR_IMAGE, dev->image) ||
+	    nla_put_string(skb, VMIR_ATTR_IMAGE, in->image) ||
 	    nla_put_string(skb, VMIR_ATTR_VERSION, in->version) ||
 	    nla_put_u64_64bit(skb, VMIR_ATTR_SIZE, dev->chunks.size,
 			      VMIR_ATTR_PAD) ||
@@ -946,11 +948,22 @@ out_put:
 	return ret;
 }
 
-static void vmir_set_version(struct vmir_device *dev, const char *version)
+/* image may be NULL: only the version changes */
+static void vmir_set_version(struct vmir_device *dev, const char *image,
+			     const char *version)
 {
 	spin_lock(&dev->lock);
+	if (image)
+		strscpy(dev->image, image, sizeof(dev->image));
 	strscpy(dev->version, version, sizeof(dev->version));
 	spin_unlock(&dev->lock);
+}
+
+static const char *vmir_genl_image(struct genl_info *info)
+{
+	struct nlattr *image = info->attrs[VMIR_ATTR_IMAGE];
+
+	return image ? nla_data(image) : NULL;
 }
 
 static int vmir_genl_commit_end(struct sk_buff *skb, struct genl_info *info)
@@ -969,13 +982,18 @@ static int vmir_genl_commit_end(struct sk_buff *skb, struct genl_info *info)
 				    "a failed commit sets no version");
 		return -EINVAL;
 	}
+	if (info->attrs[VMIR_ATTR_IMAGE] && !version) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_IMAGE],
+				    "an image name needs a version");
+		return -EINVAL;
+	}
 	dev = vmir_genl_dev(info);
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
 	mutex_lock(&dev->ctl_lock);
 	ret = vmir_commit_end(dev, status);
 	if (!ret && version)
-		vmir_set_version(dev, nla_data(version));
+		vmir_set_version(dev, vmir_genl_image(info), nla_data(version));
 	mutex_unlock(&dev->ctl_lock);
 	if (ret == -ENOENT)
 		NL_SET_ERR_MSG(info->extack, "no commit is active on this device");
@@ -994,7 +1012,8 @@ static int vmir_genl_set_version(struct sk_buff *skb, struct genl_info *info)
 	dev = vmir_genl_dev(info);
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
-	vmir_set_version(dev, nla_data(info->attrs[VMIR_ATTR_VERSION]));
+	vmir_set_version(dev, vmir_genl_image(info),
+			 nla_data(info->attrs[VMIR_ATTR_VERSION]));
 	vmir_dev_put(dev);
 	return 0;
 }

@@ -75,7 +75,8 @@
  *      module sends CAPTURE_NEEDED(dev, chunk) once per such chunk. Capture
  *      those first. Chunks not in the commit set are never blocked.
  *   4. COMMIT_END(dev, status 0, optional VERSION): the commit set is
- *      forgotten, waiting writes proceed, VERSION becomes the device version.
+ *      forgotten, waiting writes proceed, VERSION becomes the device version
+ *      (and IMAGE its image name, for a commit published as a new image).
  *      COMMIT_END(dev, status -errno): the commit set is merged back into
  *      the dirty set (nothing is lost; a later commit publishes it again).
  *   Chunks written during the commit are dirty afterwards. Reads never wait
@@ -112,8 +113,8 @@
  *   CHUNK_READY       -> DEV_ID, CHUNK, STATUS (0 or -errno)
  *   COMMIT_BEGIN      -> DEV_ID       <- DEV_ID, NR_COMMIT
  *   CHUNK_CAPTURED    -> DEV_ID, CHUNK
- *   COMMIT_END        -> DEV_ID, STATUS (0 or -errno), [VERSION]
- *   SET_VERSION       -> DEV_ID, VERSION
+ *   COMMIT_END        -> DEV_ID, STATUS (0 or -errno), [VERSION, [IMAGE]]
+ *   SET_VERSION       -> DEV_ID, VERSION, [IMAGE]
  *   MISS              event <- DEV_ID, CHUNK
  *   CAPTURE_NEEDED    event <- DEV_ID, CHUNK
  *
