@@ -110,6 +110,9 @@ demo: all
 bench-repo: all
 	@tests/bench/bench-repo
 
+bench-device: all
+	@tests/bench/bench-device
+
 clean:
 	rm -rf $(BUILD)
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean 2>/dev/null
