@@ -23,6 +23,8 @@ dev_cleanup() {
 		tail -n 30 "$hlog"
 	fi
 	[ -n "$vmir_helper_pid" ] && kill -9 "$vmir_helper_pid" 2>/dev/null
+	# devices a failed test left attached; detached ones just fail here
+	[ -f "$scratch/attached" ] && test_devs="$test_devs $(cat "$scratch/attached")"
 	vmir-cluster down "$cl" >/dev/null 2>&1
 	cleanup
 }
@@ -60,7 +62,8 @@ attach() {
 	local dev
 	dev=$(vmirctl attach "$@") || fail "vmirctl attach $* failed"
 	case $dev in /dev/vmir[0-9]*) ;; *) fail "attach printed '$dev'" ;; esac
-	test_devs="$test_devs ${dev#/dev/vmir}"
+	# attach runs in $(...): record the device in a file, not a variable
+	echo "${dev#/dev/vmir}" >>"$scratch/attached"
 	wait_for "[ -b $dev ]" 5 || fail "$dev did not appear"
 	echo "$dev"
 }
