@@ -397,13 +397,51 @@ int vmir_image_create(struct vmir_client *c, const char *name, uint64_t size,
 	return do_create(c, name, size, chunk_size, &zero_id, out);
 }
 
+/*
+ * Decode a counted array reply (u32 n, then n records) into a malloc()ed
+ * array of n elements of size elem, each decoded by get.
+ */
+static int parse_array(struct vmir_client *c, struct vmir_req *r,
+		       const char *op, size_t elem,
+		       void (*get)(struct vmir_rbuf *, void *),
+		       void **out, size_t *n)
+{
+	struct vmir_rbuf rb;
+	uint32_t cnt, i;
+	char *arr;
+
+	vmir_rbuf_init(&rb, r->rmeta, r->rmeta_len);
+	cnt = vmir_get_u32(&rb);
+	if (rb.err || cnt > r->rmeta_len)
+		return bad_reply(c, op);
+	arr = calloc(cnt ? cnt : 1, elem);
+	if (!arr)
+		return seterr(c, -ENOMEM, "out of memory");
+	for (i = 0; i < cnt; i++)
+		get(&rb, arr + (size_t)i * elem);
+	if (vmir_rbuf_end(&rb)) {
+		free(arr);
+		return bad_reply(c, op);
+	}
+	*out = arr;
+	*n = cnt;
+	return 0;
+}
+
+static void get_image_info(struct vmir_rbuf *rb, void *p)
+{
+	vmir_get_image_info(rb, p);
+}
+
+static void get_version_info(struct vmir_rbuf *rb, void *p)
+{
+	vmir_get_version_info(rb, p);
+}
+
 int vmir_image_list(struct vmir_client *c, struct vmir_image_info **out,
 		    size_t *n)
 {
-	struct vmir_image_info *arr;
-	struct vmir_rbuf rb;
 	struct vmir_req *r;
-	uint32_t cnt, i;
 	int ret;
 
 	op_begin(c);
@@ -418,26 +456,8 @@ int vmir_image_list(struct vmir_client *c, struct vmir_image_info **out,
 			ret = ns_status(c, ret, "listing images", "", 0);
 		goto out_free;
 	}
-	vmir_rbuf_init(&rb, r->rmeta, r->rmeta_len);
-	cnt = vmir_get_u32(&rb);
-	if (rb.err || cnt > r->rmeta_len) {
-		ret = bad_reply(c, "LIST");
-		goto out_free;
-	}
-	arr = calloc(cnt ? cnt : 1, sizeof(*arr));
-	if (!arr) {
-		ret = seterr(c, -ENOMEM, "out of memory");
-		goto out_free;
-	}
-	for (i = 0; i < cnt; i++)
-		vmir_get_image_info(&rb, &arr[i]);
-	if (vmir_rbuf_end(&rb)) {
-		free(arr);
-		ret = bad_reply(c, "LIST");
-		goto out_free;
-	}
-	*out = arr;
-	*n = cnt;
+	ret = parse_array(c, r, "LIST", sizeof(**out), get_image_info,
+			  (void **)out, n);
 out_free:
 	vmir_req_free(r);
 	return ret;
@@ -446,12 +466,9 @@ out_free:
 int vmir_image_versions(struct vmir_client *c, const char *name,
 			struct vmir_version_info **out, size_t *n)
 {
-	struct vmir_version_info *arr;
 	struct vmir_ref_req q;
-	struct vmir_rbuf rb;
 	struct vmir_req *r;
 	char what[VMIR_NAME_MAX + 64];
-	uint32_t cnt, i;
 	int ret;
 
 	op_begin(c);
@@ -473,32 +490,13 @@ int vmir_image_versions(struct vmir_client *c, const char *name,
 			ret = ns_status(c, ret, what, name, 0);
 		goto out_free;
 	}
-	vmir_rbuf_init(&rb, r->rmeta, r->rmeta_len);
-	cnt = vmir_get_u32(&rb);
-	if (rb.err || cnt > r->rmeta_len) {
-		ret = bad_reply(c, "VERSIONS");
-		goto out_free;
-	}
-	arr = calloc(cnt ? cnt : 1, sizeof(*arr));
-	if (!arr) {
-		ret = seterr(c, -ENOMEM, "out of memory");
-		goto out_free;
-	}
-	for (i = 0; i < cnt; i++)
-		vmir_get_version_info(&rb, &arr[i]);
-	if (vmir_rbuf_end(&rb)) {
-		free(arr);
-		ret = bad_reply(c, "VERSIONS");
-		goto out_free;
-	}
-	*out = arr;
-	*n = cnt;
+	ret = parse_array(c, r, "VERSIONS", sizeof(**out), get_version_info,
+			  (void **)out, n);
 out_free:
 	vmir_req_free(r);
 	return ret;
 }
 
-/* content NULL: dst@1 shares src@version's root; else it gets *content */
 static int do_clone(struct vmir_client *c, const char *src, uint32_t version,
 		    const char *dst, const struct vmir_version_info *content,
 		    struct vmir_version_info *out)
