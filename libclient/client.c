@@ -310,24 +310,36 @@ static int ns_status(struct vmir_client *c, int ret, const char *what,
 		      estr(ret, eb, sizeof(eb)));
 }
 
-static int do_lookup(struct vmir_client *c, const char *name,
-		     uint32_t version, struct vmir_version_info *out)
+/* a version server request whose body is a ref_req (name, version) */
+static int ref_vreq(struct vmir_client *c, uint16_t op, const char *name,
+		    uint32_t version, struct vmir_req **rp)
 {
 	struct vmir_ref_req q;
-	struct vmir_req *r;
-	char what[VMIR_NAME_MAX + 64];
 	int ret;
 
 	ret = check_name(c, name);
 	if (ret)
 		return ret;
-	r = vreq(c, VMIR_OP_LOOKUP);
-	if (!r)
+	*rp = vreq(c, op);
+	if (!*rp)
 		return -ENOMEM;
 	memset(&q, 0, sizeof(q));
 	snprintf(q.name, sizeof(q.name), "%s", name);
 	q.version = version;
-	vmir_put_ref_req(&r->meta, &q);
+	vmir_put_ref_req(&(*rp)->meta, &q);
+	return 0;
+}
+
+static int do_lookup(struct vmir_client *c, const char *name,
+		     uint32_t version, struct vmir_version_info *out)
+{
+	struct vmir_req *r;
+	char what[VMIR_NAME_MAX + 64];
+	int ret;
+
+	ret = ref_vreq(c, VMIR_OP_LOOKUP, name, version, &r);
+	if (ret)
+		return ret;
 	snprintf(what, sizeof(what), "lookup of image '%s'", name);
 	ret = rpc(c, r, what);
 	if (ret == 0)
@@ -466,7 +478,6 @@ out_free:
 int vmir_image_versions(struct vmir_client *c, const char *name,
 			struct vmir_version_info **out, size_t *n)
 {
-	struct vmir_ref_req q;
 	struct vmir_req *r;
 	char what[VMIR_NAME_MAX + 64];
 	int ret;
@@ -474,15 +485,9 @@ int vmir_image_versions(struct vmir_client *c, const char *name,
 	op_begin(c);
 	*out = NULL;
 	*n = 0;
-	ret = check_name(c, name);
+	ret = ref_vreq(c, VMIR_OP_VERSIONS, name, 0, &r);
 	if (ret)
 		return ret;
-	r = vreq(c, VMIR_OP_VERSIONS);
-	if (!r)
-		return -ENOMEM;
-	memset(&q, 0, sizeof(q));
-	snprintf(q.name, sizeof(q.name), "%s", name);
-	vmir_put_ref_req(&r->meta, &q);
 	snprintf(what, sizeof(what), "listing versions of image '%s'", name);
 	ret = rpc(c, r, what);
 	if (ret) {
@@ -554,21 +559,13 @@ int vmir_image_clone(struct vmir_client *c, const char *src, uint32_t version,
 static int do_delete(struct vmir_client *c, const char *name,
 		     uint32_t version)
 {
-	struct vmir_ref_req q;
 	struct vmir_req *r;
 	char what[VMIR_NAME_MAX + 64];
 	int ret;
 
-	ret = check_name(c, name);
+	ret = ref_vreq(c, VMIR_OP_DELETE, name, version, &r);
 	if (ret)
 		return ret;
-	r = vreq(c, VMIR_OP_DELETE);
-	if (!r)
-		return -ENOMEM;
-	memset(&q, 0, sizeof(q));
-	snprintf(q.name, sizeof(q.name), "%s", name);
-	q.version = version;
-	vmir_put_ref_req(&r->meta, &q);
 	if (version)
 		snprintf(what, sizeof(what), "delete of %s@%u", name, version);
 	else
