@@ -96,6 +96,14 @@ int vmir_version_read_async(struct vmir_version *v, uint64_t idx, void *buf,
 			    vmir_read_cb cb, void *arg);
 /* run the engine: wait up to timeout_ms (-1: until something completes) */
 int vmir_client_poll(struct vmir_client *c, int timeout_ms);
+/*
+ * For an application's own poll() loop: returns an fd that turns readable
+ * (POLLIN) when the engine has something to complete, and in *timeout_ms
+ * the longest the caller may sleep before calling vmir_client_poll(c, 0)
+ * (-1: no limit, 0: call it now). Call it again after every
+ * vmir_client_poll() or new async operation; it also submits queued work.
+ */
+int vmir_client_pollfd(struct vmir_client *c, int *timeout_ms);
 /* number of async operations still in flight */
 unsigned int vmir_client_inflight(const struct vmir_client *c);
 /* blocking: read n chunks, many in flight at once */

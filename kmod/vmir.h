@@ -8,7 +8,7 @@
  *                 admission of requests, wake-ups, event outbox
  *   vmir_genl.c   generic netlink family "vmir" and the helper registry
  *
- * Locking order: vmir_lock (mutex) > dev->ctl_lock (mutex) >
+ * Locking order: dev->ctl_lock (mutex) > vmir_lock (mutex) >
  * dev->gate (percpu rwsem, writers only in the commit path) >
  * dev->lock (spinlock) ; vmir_helper_lock (spinlock) is a leaf.
  */
@@ -49,6 +49,12 @@ enum vmir_lifetime {
 	VMIR_LIFE_SETUP,
 	/* In the registry, disk added: the block layer issues requests. */
 	VMIR_LIFE_LIVE,
+	/* In the registry, disk deleted (STOP_DEVICE): no request exists
+	 * any more, the chunk state is final and readable until
+	 * REMOVE_DEVICE. Set with dev->ctl_lock held, which also guards
+	 * dev->stopped for the control commands.
+	 */
+	VMIR_LIFE_STOPPED,
 	/* Out of the registry (its id maps to NULL). Owned by the remover,
 	 * which fails parked requests, deletes the disk and drops the
 	 * registry reference; other holders of a reference may still read
@@ -168,6 +174,7 @@ struct vmir_device {
 
 	struct mutex ctl_lock;		/* serializes control commands */
 	bool disk_added;		/* ctl_lock */
+	bool stopped;			/* ctl_lock: STOP_DEVICE ran */
 
 	spinlock_t lock;		/* chunk state, parked, stats, names */
 	struct vmir_chunks chunks;
@@ -219,6 +226,7 @@ struct vmir_device *vmir_dev_create(const struct vmir_add_params *p);
 void vmir_dev_publish(struct vmir_device *dev);
 int vmir_dev_start(struct vmir_device *dev);
 void vmir_dev_abort(struct vmir_device *dev);
+int vmir_dev_stop(struct vmir_device *dev);
 int vmir_dev_remove(struct vmir_device *dev);
 void vmir_kick_net(struct net *net);
 struct vmir_device *vmir_dev_get_next(struct net *net, int *pos);

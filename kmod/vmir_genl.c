@@ -497,9 +497,9 @@ static int vmir_genl_set_state(struct sk_buff *skb, struct genl_info *info)
 	if (ret)
 		goto out_put;
 	mutex_lock(&dev->ctl_lock);
-	if (dev->disk_added) {
+	if (dev->disk_added || dev->stopped) {
 		NL_SET_ERR_MSG(info->extack,
-			       "the device is started: its state can no longer be set");
+			       "the device is started or stopped: its state can no longer be set");
 		ret = -EBUSY;
 	} else {
 		ret = vmir_chunks_set_segment(&dev->chunks, seg.start,
@@ -525,15 +525,16 @@ static int vmir_genl_start_device(struct sk_buff *skb, struct genl_info *info)
 	ret = vmir_dev_start(dev);
 	mutex_unlock(&dev->ctl_lock);
 	if (ret == -EBUSY)
-		NL_SET_ERR_MSG(info->extack, "the device is already started");
+		NL_SET_ERR_MSG(info->extack,
+			       "the device is already started or stopped");
 	else if (ret)
 		NL_SET_ERR_MSG(info->extack, "adding the disk failed");
 	vmir_dev_put(dev);
 	return ret;
 }
 
-static int vmir_genl_remove_device(struct sk_buff *skb,
-				   struct genl_info *info)
+/* STOP_DEVICE and REMOVE_DEVICE */
+static int vmir_genl_stop_device(struct sk_buff *skb, struct genl_info *info)
 {
 	struct vmir_device *dev;
 	int ret;
@@ -543,7 +544,14 @@ static int vmir_genl_remove_device(struct sk_buff *skb,
 	dev = vmir_genl_dev(info);
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
-	ret = vmir_dev_remove(dev);
+	if (info->genlhdr->cmd == VMIR_CMD_REMOVE_DEVICE) {
+		ret = vmir_dev_remove(dev);
+	} else {
+		ret = vmir_dev_stop(dev);
+		if (ret == -EALREADY)
+			NL_SET_ERR_MSG(info->extack,
+				       "the device is already stopped");
+	}
 	vmir_dev_put(dev);
 	return ret;
 }
@@ -586,6 +594,7 @@ static void vmir_info_snapshot(struct vmir_device *dev, struct vmir_info *in)
 static const u32 vmir_uapi_state[] = {
 	[VMIR_LIFE_SETUP] = VMIR_DEV_STATE_SETUP,
 	[VMIR_LIFE_LIVE] = VMIR_DEV_STATE_LIVE,
+	[VMIR_LIFE_STOPPED] = VMIR_DEV_STATE_STOPPED,
 	[VMIR_LIFE_REMOVING] = VMIR_DEV_STATE_REMOVING,
 };
 
@@ -897,6 +906,12 @@ static int vmir_genl_commit_begin(struct sk_buff *skb, struct genl_info *info)
 		goto out_put;
 	}
 	mutex_lock(&dev->ctl_lock);
+	if (dev->stopped) {
+		mutex_unlock(&dev->ctl_lock);
+		NL_SET_ERR_MSG(info->extack, "the device is stopped");
+		ret = -EBUSY;
+		goto out_free;
+	}
 	ret = vmir_commit_begin(dev, &nr_commit);
 	mutex_unlock(&dev->ctl_lock);
 	if (ret) {
@@ -1088,9 +1103,14 @@ static const struct genl_ops vmir_genl_ops[] = {
 		.doit	= vmir_genl_start_device,
 	},
 	{
+		.cmd	= VMIR_CMD_STOP_DEVICE,
+		.flags	= GENL_ADMIN_PERM,
+		.doit	= vmir_genl_stop_device,
+	},
+	{
 		.cmd	= VMIR_CMD_REMOVE_DEVICE,
 		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_remove_device,
+		.doit	= vmir_genl_stop_device,
 	},
 	{
 		.cmd	= VMIR_CMD_GET_STATUS,

@@ -163,7 +163,7 @@ int vmir_dev_start(struct vmir_device *dev)
 	int ret;
 
 	lockdep_assert_held(&dev->ctl_lock);
-	if (dev->disk_added)
+	if (dev->disk_added || dev->stopped)
 		return -EBUSY;
 	mutex_lock(&vmir_lock);
 	removing = dev->lifetime == VMIR_LIFE_REMOVING;
@@ -183,6 +183,16 @@ int vmir_dev_start(struct vmir_device *dev)
 	return 0;
 }
 
+/* Fail parked requests, then delete the disk once the rest completed. */
+static void vmir_dev_quiesce(struct vmir_device *dev)
+{
+	lockdep_assert_held(&dev->ctl_lock);
+	vmir_chunks_fail_all(dev);
+	if (dev->disk_added)
+		del_gendisk(dev->disk);
+	dev->disk_added = false;
+}
+
 /*
  * Release everything but the memory. The device is out of the registry
  * (its id maps to NULL); requests may still be in flight. Parked ones fail
@@ -191,10 +201,7 @@ int vmir_dev_start(struct vmir_device *dev)
 static void vmir_dev_teardown(struct vmir_device *dev)
 {
 	mutex_lock(&dev->ctl_lock);
-	vmir_chunks_fail_all(dev);
-	if (dev->disk_added)
-		del_gendisk(dev->disk);
-	dev->disk_added = false;
+	vmir_dev_quiesce(dev);
 	mutex_unlock(&dev->ctl_lock);
 
 	/* No request is left: nothing queues work or kicks events now. */
@@ -208,6 +215,40 @@ static void vmir_dev_teardown(struct vmir_device *dev)
 	mutex_lock(&vmir_lock);
 	idr_remove(&vmir_idr, dev->id);
 	mutex_unlock(&vmir_lock);
+}
+
+/**
+ * vmir_dev_stop - STOP_DEVICE: SETUP or LIVE -> STOPPED
+ * @dev: a device the caller holds a reference on
+ *
+ * Like the first half of REMOVE_DEVICE: parked requests fail with EIO,
+ * the others complete, the disk goes away. The device and its chunk state
+ * stay in the registry, final, so that GET_STATE reports every write that
+ * completed. Returns 0, -EALREADY if stopped, -ENODEV if being removed.
+ */
+int vmir_dev_stop(struct vmir_device *dev)
+{
+	int ret = 0;
+
+	mutex_lock(&dev->ctl_lock);
+	mutex_lock(&vmir_lock);
+	if (dev->lifetime == VMIR_LIFE_REMOVING)
+		ret = -ENODEV;
+	else if (dev->stopped)
+		ret = -EALREADY;
+	mutex_unlock(&vmir_lock);
+	if (ret)
+		goto out_unlock;
+
+	dev->stopped = true;
+	vmir_dev_quiesce(dev);
+	mutex_lock(&vmir_lock);
+	if (dev->lifetime != VMIR_LIFE_REMOVING)
+		dev->lifetime = VMIR_LIFE_STOPPED;
+	mutex_unlock(&vmir_lock);
+out_unlock:
+	mutex_unlock(&dev->ctl_lock);
+	return ret;
 }
 
 /* Undo vmir_dev_create() of a device that was never published. */

@@ -1780,6 +1780,11 @@ int vmir_client_poll(struct vmir_client *c, int timeout_ms)
 	return 0;
 }
 
+int vmir_client_pollfd(struct vmir_client *c, int *timeout_ms)
+{
+	return vmir_engine_pollfd(c->e, timeout_ms);
+}
+
 unsigned int vmir_client_inflight(const struct vmir_client *c)
 {
 	return c->async;

@@ -1335,6 +1335,33 @@ int vmir_engine_poll(struct vmir_engine *e, int timeout_ms)
 	return 0;
 }
 
+/*
+ * For a caller's own poll loop: the ring fd turns readable when a
+ * completion arrives (worker results come through the eventfd read, a
+ * completion too). Everything queued is submitted first, so nothing waits
+ * for a later vmir_engine_poll() to leave. *timeout_ms: 0 when there is
+ * work to run now, else until the next request deadline, -1 for none.
+ */
+int vmir_engine_pollfd(struct vmir_engine *e, int *timeout_ms)
+{
+	uint64_t next, now, ms;
+
+	pool_collect(e);
+	next = engine_timeouts(e);
+	engine_kick(e);
+	io_uring_submit(&e->ring);
+	if (!vmir_list_empty(&e->doneq) || io_uring_cq_ready(&e->ring)) {
+		*timeout_ms = 0;
+	} else if (next == UINT64_MAX) {
+		*timeout_ms = -1;
+	} else {
+		now = vmir_mono_ns();
+		ms = next > now ? (next - now + 999999) / 1000000 : 0;
+		*timeout_ms = ms > INT32_MAX ? INT32_MAX : (int)ms;
+	}
+	return e->ring.ring_fd;
+}
+
 void vmir_engine_reset_down(struct vmir_engine *e)
 {
 	unsigned int i;

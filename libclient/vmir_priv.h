@@ -140,6 +140,8 @@ void vmir_task_submit(struct vmir_engine *e, struct vmir_task *t);
  * nothing is pending. 0 or -errno (ring failure).
  */
 int vmir_engine_poll(struct vmir_engine *e, int timeout_ms);
+/* ring fd for an outside poll(); *timeout_ms until the next deadline */
+int vmir_engine_pollfd(struct vmir_engine *e, int *timeout_ms);
 /* anything submitted and not yet completed */
 bool vmir_engine_busy(const struct vmir_engine *e);
 /* forget which servers failed: the next operation tries them all again */

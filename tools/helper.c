@@ -9,12 +9,15 @@
  * It registers with the module over generic netlink, fetches the chunks
  * the module misses from the cluster (libvmir) into each device's mirror
  * file, publishes commits, and answers vmirctl on the control socket
- * (protocol in helper.h). Everything runs in one thread: one poll() loop
- * over the netlink event socket and the control socket, driving the
- * libvmir engine with short vmir_client_poll() calls while fetches are in
- * flight. Control requests (attach, detach, commit) run to completion
- * inside the loop; fetch completions that arrive meanwhile are handled by
- * libvmir callbacks from within the blocking libvmir calls.
+ * (protocol in helper.h). The main thread runs one poll() loop over the
+ * netlink event socket, the control socket, the libvmir engine
+ * (vmir_client_pollfd) and the commit completion eventfd. Attach and
+ * detach run to completion inside the loop (fetch completions arriving
+ * meanwhile are handled by libvmir callbacks from within the blocking
+ * libvmir calls). A commit captures its chunks in the loop, then uploads
+ * them from a thread of its own with its own libvmir client, so misses of
+ * every device keep being served; the loop finishes the commit (COMMIT_END,
+ * the reply to vmirctl) when the thread reports back.
  *
  * Files of a device:
  *   MIRROR_DIR/mirror      the mirror (chunk i at offset i * chunk_size)
@@ -29,12 +32,14 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/eventfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -79,10 +84,14 @@ struct helper_dev {
 	uint64_t nchunks;
 	char dir[PATH_MAX];		/* mirror directory */
 	int mirror_fd;
-	struct vmir_version *v;
+	struct vmir_version *v;		/* new fetches read through it */
 	unsigned int inflight;		/* fetches started, not completed */
+	/* replaced by a commit while fetches still read through it */
+	struct vmir_version *v_old;
+	unsigned int old_inflight;	/* of inflight, those through v_old */
 	bool dead;			/* removed: free once inflight is 0 */
 	/* during a commit run by this helper */
+	struct helper_job *job;		/* its upload, once started */
 	uint8_t *commit_map;		/* commit set */
 	uint8_t *captured;		/* reported captured */
 	int capture_fd;			/* MIRROR_DIR/commit.tmp */
@@ -90,12 +99,39 @@ struct helper_dev {
 
 struct helper_fetch {
 	struct helper_dev *d;
+	struct vmir_version *v;		/* d->v when it started */
 	uint64_t idx;
 	uint64_t start_ns;
 	void *buf;
 };
 
+/*
+ * The upload of one commit, run by its own thread with its own libvmir
+ * client. The thread only reads the inputs and the captured chunks and
+ * writes the outcome; the main thread owns everything else.
+ */
+struct helper_job {
+	struct helper_job *next;	/* on helper.done, under job_lock */
+	struct helper_dev *d;
+	int ctl_fd;			/* vmirctl waiting for the reply */
+	pthread_t thread;
+	/* inputs */
+	const char *conf;
+	char image[VMIR_NAME_MAX + 1];
+	uint32_t version;
+	char to[VMIR_NAME_MAX + 1];	/* "" = next version of image */
+	uint64_t *idx;
+	size_t n;
+	int capture_fd;
+	struct vmir_version *v;		/* the thread's, for chunk lengths */
+	/* outcome */
+	int ret;
+	struct vmir_version_info vi;
+	char err[1024];
+};
+
 struct helper {
+	const char *conf;
 	struct vmir_client *c;
 	struct nl_sock *cmd;		/* requests with acks */
 	struct nl_sock *ev;		/* registered: receives events */
@@ -106,6 +142,11 @@ struct helper {
 	const char *reg_dir;
 	uint32_t timeout_ms;		/* 0: module default */
 	uint64_t fetches, fetch_errors;
+	/* commit uploads */
+	int job_efd;			/* counts finished uploads */
+	pthread_mutex_t job_lock;
+	struct helper_job *done;	/* finished, not reaped; job_lock */
+	unsigned int jobs;		/* started, not reaped */
 };
 
 static volatile sig_atomic_t helper_stop;
@@ -144,6 +185,8 @@ static void helper_dev_free(struct helper_dev *d)
 {
 	if (d->v)
 		vmir_version_close(d->v);
+	if (d->v_old)
+		vmir_version_close(d->v_old);
 	if (d->mirror_fd >= 0)
 		close(d->mirror_fd);
 	free(d->commit_map);
@@ -282,6 +325,7 @@ static void helper_fetch_cb(void *arg, uint64_t idx, int err)
 	struct helper_fetch *f = arg;
 	struct helper_dev *d = f->d;
 	struct helper *h = helper_self;
+	uint32_t len = vmir_version_chunk_len(f->v, idx);
 	int ret = err;
 
 	d->inflight--;
@@ -290,18 +334,15 @@ static void helper_fetch_cb(void *arg, uint64_t idx, int err)
 			helper_dev_drop(h, d);
 		goto out;
 	}
-	if (!ret && vmir_version_chunk_is_zero(d->v, idx)) {
+	if (!ret && vmir_version_chunk_is_zero(f->v, idx)) {
 		/* the range may hold stale bytes: make it a hole */
 		if (fallocate(d->mirror_fd,
 			      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      (off_t)(idx * d->chunk_size),
-			      (off_t)vmir_version_chunk_len(d->v, idx)))
-			ret = vmir_pwrite_full(d->mirror_fd, f->buf,
-					       vmir_version_chunk_len(d->v, idx),
+			      (off_t)(idx * d->chunk_size), (off_t)len))
+			ret = vmir_pwrite_full(d->mirror_fd, f->buf, len,
 					       idx * d->chunk_size);
 	} else if (!ret) {
-		ret = vmir_pwrite_full(d->mirror_fd, f->buf,
-				       vmir_version_chunk_len(d->v, idx),
+		ret = vmir_pwrite_full(d->mirror_fd, f->buf, len,
 				       idx * d->chunk_size);
 		if (ret)
 			vmir_err("writing chunk %" PRIu64 " into %s/mirror failed: %s",
@@ -319,6 +360,10 @@ static void helper_fetch_cb(void *arg, uint64_t idx, int err)
 		h->fetches++;
 	helper_simple(h, VMIR_CMD_CHUNK_READY, d->id, (int64_t)idx,
 		      ret ? -EIO : 0, "CHUNK_READY");
+	if (f->v == d->v_old && !--d->old_inflight) {
+		vmir_version_close(d->v_old);
+		d->v_old = NULL;
+	}
 out:
 	free(f->buf);
 	free(f);
@@ -346,6 +391,7 @@ static void helper_on_miss(struct helper *h, uint32_t id, uint32_t idx)
 	if (!f)
 		goto out_fail;
 	f->d = d;
+	f->v = d->v;
 	f->idx = idx;
 	f->start_ns = vmir_mono_ns();
 	f->buf = malloc(d->chunk_size);
@@ -918,12 +964,18 @@ out_free:
 
 /* --- detach ------------------------------------------------------------------------------- */
 
+/*
+ * STOP_DEVICE first: once it returns no write can reach the mirror, so
+ * the dirty map read next is final and the saved state misses nothing.
+ * A device left stopped by a failure here (or by a helper that died in
+ * between) is detached by running this again.
+ */
 static int helper_detach(struct helper *h, uint32_t id, char *out,
 			 size_t outlen)
 {
 	struct helper_dev *d = helper_dev_find(h, id);
-	uint8_t *present, *dirty;
-	size_t mb;
+	uint8_t *present, *dirty, *commit;
+	size_t mb, i;
 	int ret;
 
 	if (!d) {
@@ -931,30 +983,49 @@ static int helper_detach(struct helper *h, uint32_t id, char *out,
 			 id);
 		return -ENODEV;
 	}
+	if (d->commit_map) {
+		snprintf(out, outlen,
+			 "a commit of /dev/vmir%u is in progress: detach it when the commit has ended",
+			 id);
+		return -EBUSY;
+	}
 	mb = map_bytes(d->nchunks);
 	present = calloc(1, mb);
 	dirty = calloc(1, mb);
-	if (!present || !dirty) {
+	commit = calloc(1, mb);
+	if (!present || !dirty || !commit) {
 		ret = -ENOMEM;
 		snprintf(out, outlen, "out of memory");
 		goto out_free;
 	}
-	if (fsync(d->mirror_fd)) {
-		ret = -errno;
-		snprintf(out, outlen, "fsync of %s/mirror failed: %s", d->dir,
-			 strerror(errno));
+	ret = helper_simple(h, VMIR_CMD_STOP_DEVICE, id, -1, 0, NULL);
+	if (ret && ret != -EALREADY) {
+		snprintf(out, outlen, "STOP_DEVICE of vmir%u failed: %s", id,
+			 strerror(-ret));
 		goto out_free;
 	}
-	ret = helper_get_state(h, d, present, dirty, NULL);
+	if (fsync(d->mirror_fd)) {
+		ret = -errno;
+		snprintf(out, outlen,
+			 "fsync of %s/mirror failed: %s (vmir%u is stopped; detach it again)",
+			 d->dir, strerror(errno), id);
+		goto out_free;
+	}
+	ret = helper_get_state(h, d, present, dirty, commit);
 	if (ret) {
-		snprintf(out, outlen, "reading the state of vmir%u failed: %s",
+		snprintf(out, outlen,
+			 "reading the state of vmir%u failed: %s (it is stopped; detach it again)",
 			 id, strerror(-ret));
 		goto out_free;
 	}
+	/* a commit that never ended: its chunks are still to publish */
+	for (i = 0; i < mb; i++)
+		dirty[i] |= commit[i];
 	ret = helper_state_save(d, present, dirty);
 	if (ret) {
-		snprintf(out, outlen, "writing %s/state failed: %s", d->dir,
-			 strerror(-ret));
+		snprintf(out, outlen,
+			 "writing %s/state failed: %s (vmir%u is stopped; detach it again)",
+			 d->dir, strerror(-ret), id);
 		goto out_free;
 	}
 	ret = helper_simple(h, VMIR_CMD_REMOVE_DEVICE, id, -1, 0, NULL);
@@ -971,6 +1042,7 @@ static int helper_detach(struct helper *h, uint32_t id, char *out,
 out_free:
 	free(present);
 	free(dirty);
+	free(commit);
 	return ret;
 }
 
@@ -990,20 +1062,6 @@ static int helper_parse_begin(struct nl_msg *msg, void *arg)
 	if (tb[VMIR_ATTR_NR_COMMIT])
 		p->nr = nla_get_u32(tb[VMIR_ATTR_NR_COMMIT]);
 	return 0;
-}
-
-static int helper_commit_source(void *arg, uint64_t idx, void *buf)
-{
-	struct helper_dev *d = arg;
-	uint32_t len = vmir_version_chunk_len(d->v, idx);
-	int ret;
-
-	memset(buf, 0, d->chunk_size);
-	ret = vmir_pread_full(d->capture_fd, buf, len, idx * d->chunk_size);
-	if (ret)
-		vmir_err("reading captured chunk %" PRIu64 " from %s/commit.tmp failed: %s",
-			 idx, d->dir, strerror(-ret));
-	return ret;
 }
 
 /* image: the device's new image name (commit --to), NULL if unchanged */
@@ -1031,31 +1089,223 @@ static int helper_commit_end(struct helper *h, struct helper_dev *d,
 	return ret;
 }
 
+/* chunk source of the upload thread: the captured bytes */
+static int helper_job_source(void *arg, uint64_t idx, void *buf)
+{
+	struct helper_job *j = arg;
+	uint32_t len = vmir_version_chunk_len(j->v, idx);
+	int ret;
+
+	memset(buf, 0, vmir_version_get_info(j->v)->chunk_size);
+	ret = vmir_pread_full(j->capture_fd, buf, len,
+			      idx * vmir_version_get_info(j->v)->chunk_size);
+	if (ret)
+		snprintf(j->err, sizeof(j->err),
+			 "reading captured chunk %" PRIu64 " from commit.tmp failed: %s",
+			 idx, strerror(-ret));
+	return ret;
+}
+
+static void *helper_job_main(void *arg)
+{
+	struct helper_job *j = arg;
+	struct helper *h = helper_self;
+	struct vmir_client *c = NULL;
+	uint64_t one = 1;
+	int ret;
+
+	ret = vmir_client_open(j->conf, &c);
+	if (ret) {
+		snprintf(j->err, sizeof(j->err), "%s", vmir_client_error(NULL));
+		goto out;
+	}
+	ret = vmir_version_open(c, j->image, j->version, &j->v);
+	if (!ret)
+		ret = vmir_version_commit(j->v, j->idx, j->n, helper_job_source,
+					  j, j->to[0] ? j->to : NULL, &j->vi);
+	if (ret && !j->err[0])
+		snprintf(j->err, sizeof(j->err), "%s", vmir_client_error(c));
+	if (j->v)
+		vmir_version_close(j->v);
+	j->v = NULL;
+	vmir_client_close(c);
+out:
+	j->ret = ret;
+	pthread_mutex_lock(&h->job_lock);
+	j->next = h->done;
+	h->done = j;
+	pthread_mutex_unlock(&h->job_lock);
+	if (write(h->job_efd, &one, sizeof(one)) != sizeof(one))
+		vmir_err("cannot signal the end of a commit upload: %s",
+			 strerror(errno));
+	return NULL;
+}
+
+static void helper_ctl_reply(int fd, int ret, const char *out)
+{
+	char reply[HELPER_MSG_MAX];
+
+	if (ret)
+		snprintf(reply, sizeof(reply), "ERR\t%d\t%s", -ret, out);
+	else
+		snprintf(reply, sizeof(reply), "OK\t%s", out);
+	if (ret)
+		vmir_err("%s", out);
+	if (send(fd, reply, strlen(reply), MSG_NOSIGNAL) < 0)
+		vmir_warn("cannot send the control reply: %s", strerror(errno));
+}
+
+/* forget the commit of d in the helper (the module's side is done) */
+static void helper_commit_clear(struct helper_dev *d)
+{
+	char path[PATH_MAX + 16];
+
+	if (d->capture_fd >= 0) {
+		close(d->capture_fd);
+		snprintf(path, sizeof(path), "%s/commit.tmp", d->dir);
+		unlink(path);
+	}
+	d->capture_fd = -1;
+	free(d->commit_map);
+	free(d->captured);
+	d->commit_map = NULL;
+	d->captured = NULL;
+	d->job = NULL;
+}
+
+/*
+ * After a commit the device is at the new version: misses read through it
+ * from now on. Its missing chunks are the same in both versions (every
+ * committed chunk is present), so fetches in flight through the old one
+ * finish there; the old one is closed with the last of them.
+ */
+static void helper_dev_advance(struct helper *h, struct helper_dev *d)
+{
+	struct vmir_version *nv;
+
+	if (vmir_version_open(h->c, d->image, d->version, &nv)) {
+		vmir_warn("vmir%u: cannot open %s@%u (%s): misses read the same chunks through %s's previous version",
+			  d->id, d->image, d->version,
+			  vmir_client_error(h->c), d->image);
+		return;
+	}
+	/* an earlier replacement still has fetches: let them end first */
+	while (d->v_old) {
+		if (vmir_client_poll(h->c, 100)) {
+			vmir_version_close(nv);
+			return;
+		}
+	}
+	if (d->inflight) {
+		d->v_old = d->v;
+		d->old_inflight = d->inflight;
+	} else {
+		vmir_version_close(d->v);
+	}
+	d->v = nv;
+}
+
+/* the upload thread of j reported back: end the commit, answer vmirctl */
+static void helper_commit_finish(struct helper *h, struct helper_job *j)
+{
+	struct helper_dev *d = j->d;
+	char out[HELPER_MSG_MAX - 32];
+	int ret = j->ret;
+
+	pthread_join(j->thread, NULL);
+	h->jobs--;
+	if (ret) {
+		snprintf(out, sizeof(out), "%s", j->err);
+		helper_commit_end(h, d, ret, 0, NULL);
+		goto out;
+	}
+	ret = helper_commit_end(h, d, 0, j->vi.version,
+				j->to[0] ? j->vi.image : NULL);
+	if (ret) {
+		/* the version exists; the device keeps its dirty set */
+		snprintf(out, sizeof(out),
+			 "%s@%u was published but COMMIT_END of vmir%u failed: %s",
+			 j->vi.image, j->vi.version, d->id, strerror(-ret));
+		goto out;
+	}
+	snprintf(d->image, sizeof(d->image), "%s", j->vi.image);
+	d->version = j->vi.version;
+	if (helper_reg_write(h, d))
+		vmir_warn("cannot update %s/vmir%u after the commit", h->reg_dir,
+			  d->id);
+	helper_dev_advance(h, d);
+	vmir_info("committed vmir%u (%zu chunks) as %s@%u", d->id, j->n,
+		  j->vi.image, j->vi.version);
+	snprintf(out, sizeof(out), "%s@%u", j->vi.image, j->vi.version);
+out:
+	helper_commit_clear(d);
+	if (j->ctl_fd >= 0) {
+		helper_ctl_reply(j->ctl_fd, ret, out);
+		close(j->ctl_fd);
+	}
+	free(j->idx);
+	free(j);
+}
+
+/* reap the uploads that finished */
+static void helper_jobs_reap(struct helper *h)
+{
+	struct helper_job *j, *next;
+	uint64_t cnt;
+
+	if (read(h->job_efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		vmir_warn("reading the commit eventfd failed: %s",
+			  strerror(errno));
+	pthread_mutex_lock(&h->job_lock);
+	j = h->done;
+	h->done = NULL;
+	pthread_mutex_unlock(&h->job_lock);
+	for (; j; j = next) {
+		next = j->next;
+		helper_commit_finish(h, j);
+	}
+}
+
+/*
+ * COMMIT: COMMIT_BEGIN, capture the commit set into commit.tmp (writes
+ * waiting on a chunk go first), then start the upload thread. Returns 1
+ * when the thread owns the reply to ctl_fd, else 0 or -errno with out set.
+ */
 static int helper_commit(struct helper *h, uint32_t id, const char *to,
-			 char *out, size_t outlen)
+			 int ctl_fd, char *out, size_t outlen)
 {
 	struct helper_dev *d = helper_dev_find(h, id);
 	struct helper_commit_parse p = { 0 };
 	struct helper_nl_req r = { .parse = helper_parse_begin, .arg = &p };
-	struct vmir_version_info vi;
+	struct helper_job *j = NULL;
 	char path[PATH_MAX + 16];
-	uint64_t *idx = NULL, i, n = 0;
+	uint64_t i, n = 0;
 	struct nl_msg *msg;
 	size_t mb;
-	int ret, eret;
+	int ret;
 
 	if (!d) {
 		snprintf(out, outlen, "/dev/vmir%u is not served by this helper",
 			 id);
 		return -ENODEV;
 	}
+	if (d->commit_map) {
+		snprintf(out, outlen, "a commit of /dev/vmir%u is already in progress",
+			 id);
+		return -EBUSY;
+	}
+	if (strlen(to) > VMIR_NAME_MAX) {
+		snprintf(out, outlen, "image name '%.64s...' is too long", to);
+		return -ENAMETOOLONG;
+	}
 	mb = map_bytes(d->nchunks);
+	j = calloc(1, sizeof(*j));
 	d->commit_map = calloc(1, mb);
 	d->captured = calloc(1, mb);
-	if (!d->commit_map || !d->captured) {
+	if (!j || !d->commit_map || !d->captured) {
 		ret = -ENOMEM;
 		snprintf(out, outlen, "out of memory");
-		goto out_maps;
+		goto out_clear;
 	}
 	snprintf(path, sizeof(path), "%s/commit.tmp", d->dir);
 	d->capture_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
@@ -1064,18 +1314,18 @@ static int helper_commit(struct helper *h, uint32_t id, const char *to,
 		ret = -errno;
 		snprintf(out, outlen, "cannot create %s: %s", path,
 			 strerror(errno));
-		goto out_maps;
+		goto out_clear;
 	}
 	msg = helper_msg(h, VMIR_CMD_COMMIT_BEGIN, id);
 	if (!msg) {
 		ret = -ENOMEM;
-		goto out_capture;
+		goto out_clear;
 	}
 	ret = helper_nl_call(h->cmd, msg, &r);
 	if (ret) {
 		snprintf(out, outlen, "COMMIT_BEGIN of vmir%u failed: %s%s%s",
 			 id, strerror(-ret), r.msg[0] ? ": " : "", r.msg);
-		goto out_capture;
+		goto out_clear;
 	}
 	ret = helper_get_state(h, d, NULL, NULL, d->commit_map);
 	if (ret) {
@@ -1083,8 +1333,8 @@ static int helper_commit(struct helper *h, uint32_t id, const char *to,
 			 id, strerror(-ret));
 		goto out_end;
 	}
-	idx = malloc(sizeof(*idx) * (p.nr ? p.nr : 1));
-	if (!idx) {
+	j->idx = malloc(sizeof(*j->idx) * (p.nr ? p.nr : 1));
+	if (!j->idx) {
 		ret = -ENOMEM;
 		snprintf(out, outlen, "out of memory");
 		goto out_end;
@@ -1099,59 +1349,45 @@ static int helper_commit(struct helper *h, uint32_t id, const char *to,
 				 id, p.nr);
 			goto out_end;
 		}
-		idx[n++] = i;
+		j->idx[n++] = i;
 	}
 	/* capture everything; writes waiting on a chunk go first */
 	for (i = 0; i < n; i++) {
 		helper_drain_events(h);
-		ret = helper_capture(h, d, idx[i]);
+		ret = helper_capture(h, d, j->idx[i]);
 		if (ret) {
 			snprintf(out, outlen,
 				 "capturing chunk %" PRIu64 " of vmir%u failed: %s",
-				 idx[i], id, strerror(-ret));
+				 j->idx[i], id, strerror(-ret));
 			goto out_end;
 		}
 	}
-	ret = vmir_version_commit(d->v, idx, n, helper_commit_source, d,
-				  to && *to ? to : NULL, &vi);
+	j->d = d;
+	j->ctl_fd = ctl_fd;
+	j->conf = h->conf;
+	snprintf(j->image, sizeof(j->image), "%s", d->image);
+	j->version = d->version;
+	snprintf(j->to, sizeof(j->to), "%s", to);
+	j->n = n;
+	j->capture_fd = d->capture_fd;
+	ret = -pthread_create(&j->thread, NULL, helper_job_main, j);
 	if (ret) {
-		snprintf(out, outlen, "%s", vmir_client_error(h->c));
+		snprintf(out, outlen, "cannot start the upload thread: %s",
+			 strerror(-ret));
 		goto out_end;
 	}
-	ret = helper_commit_end(h, d, 0, vi.version,
-				to && *to ? vi.image : NULL);
-	if (ret) {
-		snprintf(out, outlen,
-			 "%s@%u was published but COMMIT_END of vmir%u failed: %s",
-			 vi.image, vi.version, id, strerror(-ret));
-		/* the version exists; the device keeps its dirty set */
-		goto out_idx;
-	}
-	snprintf(d->image, sizeof(d->image), "%s", vi.image);
-	d->version = vi.version;
-	if (helper_reg_write(h, d))
-		vmir_warn("cannot update %s/vmir%u after the commit", h->reg_dir,
-			  id);
-	vmir_info("committed vmir%u (%" PRIu64 " chunks) as %s@%u", id, n,
-		  vi.image, vi.version);
-	snprintf(out, outlen, "%s@%u", vi.image, vi.version);
-	ret = 0;
-	goto out_idx;
+	d->job = j;
+	h->jobs++;
+	vmir_info("vmir%u: %" PRIu64 " chunks captured, uploading", id, n);
+	return 1;
 
 out_end:
-	eret = helper_commit_end(h, d, ret, 0, NULL);
-	(void)eret;
-out_idx:
-	free(idx);
-out_capture:
-	close(d->capture_fd);
-	d->capture_fd = -1;
-	unlink(path);
-out_maps:
-	free(d->commit_map);
-	free(d->captured);
-	d->commit_map = NULL;
-	d->captured = NULL;
+	helper_commit_end(h, d, ret, 0, NULL);
+out_clear:
+	helper_commit_clear(d);
+	if (j)
+		free(j->idx);
+	free(j);
 	return ret;
 }
 
@@ -1208,10 +1444,10 @@ static int helper_parse_u32(const char *s, uint32_t *v)
 	return 0;
 }
 
-static void helper_ctl_handle(struct helper *h, int fd)
+/* one control request; returns true when a commit thread owns fd now */
+static bool helper_ctl_handle(struct helper *h, int fd)
 {
 	char req[HELPER_MSG_MAX + 1], out[HELPER_MSG_MAX - 32];
-	char reply[HELPER_MSG_MAX];
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
 	struct timeval tv = { 5, 0 };
@@ -1230,7 +1466,7 @@ static void helper_ctl_handle(struct helper *h, int fd)
 	}
 	n = recv(fd, req, HELPER_MSG_MAX, 0);
 	if (n <= 0)
-		return;
+		return false;
 	req[n] = '\0';
 	nf = helper_split(req, f, 4);
 	vmir_dbg("control request %s (%d fields) from pid %d", f[0], nf,
@@ -1246,20 +1482,16 @@ static void helper_ctl_handle(struct helper *h, int fd)
 		ret = helper_detach(h, a, out, sizeof(out));
 	} else if (!strcmp(f[0], "COMMIT") && nf == 3 &&
 		   !helper_parse_u32(f[1], &a)) {
-		ret = helper_commit(h, a, f[2], out, sizeof(out));
+		ret = helper_commit(h, a, f[2], fd, out, sizeof(out));
+		if (ret == 1)
+			return true;
 	} else {
 		snprintf(out, sizeof(out), "malformed control request '%s'",
 			 f[0]);
 	}
 reply:
-	if (ret)
-		snprintf(reply, sizeof(reply), "ERR\t%d\t%s", -ret, out);
-	else
-		snprintf(reply, sizeof(reply), "OK\t%s", out);
-	if (ret)
-		vmir_err("%s", out);
-	if (send(fd, reply, strlen(reply), MSG_NOSIGNAL) < 0)
-		vmir_warn("cannot send the control reply: %s", strerror(errno));
+	helper_ctl_reply(fd, ret, out);
+	return false;
 }
 
 static void helper_ctl_accept(struct helper *h)
@@ -1270,8 +1502,8 @@ static void helper_ctl_accept(struct helper *h)
 		fd = accept4(h->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
-		helper_ctl_handle(h, fd);
-		close(fd);
+		if (!helper_ctl_handle(h, fd))
+			close(fd);
 	}
 }
 
@@ -1280,6 +1512,7 @@ static void helper_ctl_accept(struct helper *h)
 struct helper_list_ent {
 	uint32_t id;
 	uint32_t version;
+	uint32_t state;
 	bool commit;
 };
 
@@ -1315,6 +1548,8 @@ static int helper_parse_list(struct nl_msg *msg, void *arg)
 	if (tb[VMIR_ATTR_DEV_FLAGS])
 		e->commit = nla_get_u64(tb[VMIR_ATTR_DEV_FLAGS]) &
 			    VMIR_DEV_F_COMMIT;
+	if (tb[VMIR_ATTR_STATE])
+		e->state = nla_get_u32(tb[VMIR_ATTR_STATE]);
 	return 0;
 }
 
@@ -1377,6 +1612,15 @@ static int helper_adopt(struct helper *h)
 		/* a commit of the previous helper cannot finish: undo it */
 		if (l.e[i].commit)
 			helper_commit_end(h, d, -ECANCELED, 0, NULL);
+		if (l.e[i].state == VMIR_DEV_STATE_STOPPED) {
+			char out[512];
+
+			/* the previous helper died in the middle of a detach */
+			vmir_info("finishing the detach of /dev/vmir%u", d->id);
+			if (helper_detach(h, d->id, out, sizeof(out)))
+				vmir_err("%s", out);
+			continue;
+		}
 		vmir_info("serving existing /dev/vmir%u (%s@%u, mirror %s)",
 			  d->id, d->image, d->version, d->dir);
 	}
@@ -1447,17 +1691,17 @@ static void helper_usage(FILE *f)
 
 static int helper_loop(struct helper *h)
 {
-	struct pollfd pfd[2];
-	int ret;
+	struct pollfd pfd[4];
+	int ret, timeout;
 
 	pfd[0].fd = nl_socket_get_fd(h->ev);
-	pfd[0].events = POLLIN;
 	pfd[1].fd = h->ctl_fd;
-	pfd[1].events = POLLIN;
+	pfd[3].fd = h->job_efd;
+	for (ret = 0; ret < 4; ret++)
+		pfd[ret].events = POLLIN;
 	while (!helper_stop) {
-		bool busy = vmir_client_inflight(h->c) > 0;
-
-		ret = poll(pfd, 2, busy ? 0 : -1);
+		pfd[2].fd = vmir_client_pollfd(h->c, &timeout);
+		ret = poll(pfd, 4, timeout);
 		if (ret < 0 && errno != EINTR) {
 			vmir_err("poll failed: %s", strerror(errno));
 			return -errno;
@@ -1466,11 +1710,17 @@ static int helper_loop(struct helper *h)
 			helper_drain_events(h);
 		if (ret > 0 && pfd[1].revents)
 			helper_ctl_accept(h);
-		if (vmir_client_inflight(h->c) > 0) {
-			ret = vmir_client_poll(h->c, 1);
-			if (ret)
-				vmir_err("%s", vmir_client_error(h->c));
-		}
+		if (ret > 0 && pfd[3].revents)
+			helper_jobs_reap(h);
+		if (vmir_client_poll(h->c, 0))
+			vmir_err("%s", vmir_client_error(h->c));
+	}
+	/* uploads in progress end normally: their devices stay consistent */
+	while (h->jobs) {
+		vmir_info("waiting for %u commit upload(s) to end", h->jobs);
+		pfd[3].revents = 0;
+		if (poll(&pfd[3], 1, -1) > 0)
+			helper_jobs_reap(h);
 	}
 	return 0;
 }
@@ -1486,6 +1736,8 @@ int main(int argc, char **argv)
 	vmir_log_init("vmir-helper");
 	memset(&h, 0, sizeof(h));
 	h.ctl_fd = -1;
+	h.job_efd = -1;
+	pthread_mutex_init(&h.job_lock, NULL);
 	h.mirror_root = HELPER_MIRROR_ROOT;
 	h.reg_dir = HELPER_REG_DIR;
 	for (i = 1; i < argc; i++) {
@@ -1539,6 +1791,12 @@ int main(int argc, char **argv)
 		vmir_err("%s", vmir_client_error(NULL));
 		return 1;
 	}
+	h.conf = conf;
+	h.job_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (h.job_efd < 0) {
+		vmir_err("eventfd failed: %s", strerror(errno));
+		goto out;
+	}
 	ret = helper_nl_open(&h.cmd, &h.family, err, sizeof(err));
 	if (!ret)
 		ret = helper_nl_open(&h.ev, &h.family, err, sizeof(err));
@@ -1571,6 +1829,8 @@ int main(int argc, char **argv)
 	vmir_info("stopping (signal %d); devices stay attached",
 		  (int)helper_stop);
 out:
+	if (h.job_efd >= 0)
+		close(h.job_efd);
 	if (h.ctl_fd >= 0)
 		close(h.ctl_fd);
 	if (h.ev)

@@ -306,6 +306,8 @@ static const char *dev_state_name(uint32_t s)
 		return "live";
 	case VMIR_DEV_STATE_REMOVING:
 		return "removing";
+	case VMIR_DEV_STATE_STOPPED:
+		return "stopped";
 	default:
 		return "unknown";
 	}

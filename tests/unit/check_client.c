@@ -12,6 +12,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -690,6 +691,59 @@ START_TEST(zero_chunk_read_completes_from_poll_only)
 }
 END_TEST
 
+struct rd_many {
+	unsigned int calls;
+	int err;
+};
+
+static void rd_many_cb(void *arg, uint64_t idx, int err)
+{
+	struct rd_many *r = arg;
+
+	r->calls++;
+	if (err)
+		r->err = err;
+}
+
+START_TEST(reads_complete_from_an_outside_poll_loop)
+{
+	struct vmir_version_info vi;
+	struct vmir_client *c = client();
+	struct vmir_version *v;
+	struct rd_many r = { 0 };
+	struct pollfd pfd;
+	unsigned int i, loops = 0;
+	uint8_t *want, *mem;
+	int fd, t;
+
+	want = import(c, "img", 8 * CS, 11, &vi);
+	ck_assert_int_eq(vmir_version_open(c, "img", 0, &v), 0);
+	/* idle: nothing to wait for */
+	ck_assert_int_ge(vmir_client_pollfd(c, &t), 0);
+	ck_assert_int_eq(t, -1);
+	mem = calloc(8, CS);
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(vmir_version_read_async(v, i, mem + i * CS,
+							 rd_many_cb, &r), 0);
+	while (r.calls < 8) {
+		fd = vmir_client_pollfd(c, &t);
+		ck_assert_int_ge(fd, 0);
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		ck_assert_int_ge(poll(&pfd, 1, t), 0);
+		ck_assert_int_eq(vmir_client_poll(c, 0), 0);
+		ck_assert_uint_lt(++loops, 100000);
+	}
+	ck_assert_int_eq(r.err, 0);
+	ck_assert_uint_eq(vmir_client_inflight(c), 0);
+	ck_assert(memcmp(mem, want, 8 * CS) == 0);
+	free(mem);
+	free(want);
+	vmir_version_close(v);
+	vmir_client_close(c);
+}
+END_TEST
+
 START_TEST(reads_return_content_and_zero_fill_short_tail)
 {
 	const uint64_t size = 20 * CS + 100;
@@ -959,6 +1013,7 @@ static Suite *client_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, zero_chunk_read_completes_from_poll_only);
 	tcase_add_test(tc, reads_return_content_and_zero_fill_short_tail);
+	tcase_add_test(tc, reads_complete_from_an_outside_poll_loop);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("commit");

@@ -83,8 +83,13 @@
  *   for a commit.
  *
  * State save and restore (re-attaching a mirror that survived a detach)
- *   Save: stop I/O on the device, GET_STATE dump (present + dirty), then
- *   REMOVE_DEVICE. Restore: ADD_DEVICE with VMIR_ADD_F_DEFER_START and the
+ *   Save: STOP_DEVICE (parked requests fail, the disk goes away once the
+ *   requests in flight have completed: no write can follow, the dirty map
+ *   is final; present only gains chunks whose outstanding MISS the helper
+ *   still answers), GET_STATE dump
+ *   (present + dirty, and MAP_COMMIT while a commit is active: those chunks
+ *   are dirty too), then REMOVE_DEVICE. Reading the state of a device that
+ *   is still live leaves a window in which a write is not in the dump. Restore: ADD_DEVICE with VMIR_ADD_F_DEFER_START and the
  *   first segment inline, SET_STATE for further segments, START_DEVICE. A
  *   small device restores in one ADD_DEVICE (segment at 0, no flag).
  *   No I/O reaches the device before START_DEVICE, so no fetch can
@@ -102,8 +107,12 @@
  *                        (device in VMIR_DEV_STATE_SETUP only; the segment
  *                        replaces the covered bits)
  *   START_DEVICE      -> DEV_ID (SETUP -> LIVE: the disk appears)
- *   REMOVE_DEVICE     -> DEV_ID (parked requests fail with EIO, the disk
- *                        goes away; safe with I/O in flight and the disk open)
+ *   STOP_DEVICE       -> DEV_ID (SETUP or LIVE -> STOPPED: parked requests
+ *                        fail with EIO, the disk goes away after the requests
+ *                        in flight; the chunk state stays for GET_STATE.
+ *                        Safe with I/O in flight and the disk open)
+ *   REMOVE_DEVICE     -> DEV_ID (any state: as STOP_DEVICE, then the device
+ *                        and its state are gone)
  *   GET_STATUS        -> DEV_ID       <- device info (below)
  *   LIST              dump, no attributes; one message per device of the
  *                     caller's namespace, each a device info
@@ -133,7 +142,9 @@
  * attribute): EPERM no CAP_SYS_ADMIN; EINVAL missing or malformed
  * attribute; ENODEV no such device in the caller's namespace; ERANGE chunk
  * index >= nchunks; EBADF fd not open; EBUSY helper already registered,
- * commit already active, device not in the state the command needs;
+ * commit already active, device not in the state the command needs
+ * (SET_STATE/START_DEVICE on a started or stopped device, COMMIT_BEGIN on a
+ * stopped one); EALREADY STOP_DEVICE of a stopped device;
  * ENOENT no MISS outstanding (CHUNK_READY), chunk not frozen
  * (CHUNK_CAPTURED), no commit active (COMMIT_END); ENOSPC too many devices;
  * EOPNOTSUPP a userspace message with an event command.
@@ -178,6 +189,7 @@ enum vmir_dev_state {
 	VMIR_DEV_STATE_SETUP,		/* added, no disk yet: SET_STATE ok */
 	VMIR_DEV_STATE_LIVE,		/* /dev/vmirN serves I/O */
 	VMIR_DEV_STATE_REMOVING,	/* REMOVE_DEVICE in progress */
+	VMIR_DEV_STATE_STOPPED,		/* no disk; state kept for GET_STATE */
 };
 
 enum vmir_genl_cmd {
@@ -198,6 +210,7 @@ enum vmir_genl_cmd {
 	VMIR_CMD_SET_VERSION,
 	VMIR_CMD_MISS,			/* event, kernel -> helper */
 	VMIR_CMD_CAPTURE_NEEDED,	/* event, kernel -> helper */
+	VMIR_CMD_STOP_DEVICE,
 
 	__VMIR_CMD_MAX,
 };

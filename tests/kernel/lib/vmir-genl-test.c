@@ -11,6 +11,7 @@
  *                      [--state-file FILE]      prints the device id
  *   vmir-genl-test set-state --dev N --state-file FILE
  *   vmir-genl-test start --dev N
+ *   vmir-genl-test stop --dev N
  *   vmir-genl-test remove --dev N
  *   vmir-genl-test status --dev N               key=value lines
  *   vmir-genl-test list                         one line per device
@@ -136,6 +137,7 @@ static const struct {
 	{ "EINVAL", EINVAL }, { "ENOSPC", ENOSPC }, { "ERANGE", ERANGE },
 	{ "ENODEV", ENODEV }, { "EOPNOTSUPP", EOPNOTSUPP },
 	{ "EMSGSIZE", EMSGSIZE }, { "EEXIST", EEXIST },
+	{ "EALREADY", EALREADY },
 };
 
 static int vg_errno(const char *name)
@@ -1280,6 +1282,11 @@ static int cmd_malformed(struct vg *g, struct vg_opts *o)
 	msg = vg_msg(g, VMIR_CMD_REMOVE_DEVICE, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, 60000);
 	vg_check(g, msg, "remove: unknown device", ENODEV);
+	msg = vg_msg(g, VMIR_CMD_STOP_DEVICE, 0);
+	vg_check(g, msg, "stop: no device id", EINVAL);
+	msg = vg_msg(g, VMIR_CMD_STOP_DEVICE, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, 60000);
+	vg_check(g, msg, "stop: unknown device", ENODEV);
 	msg = vg_msg(g, VMIR_CMD_CHUNK_READY, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, 60000);
 	nla_put_u32(msg, VMIR_ATTR_CHUNK, 0);
@@ -1424,6 +1431,8 @@ int main(int argc, char **argv)
 		return cmd_set_state(&g, &o);
 	if (!strcmp(cmd, "start"))
 		return cmd_simple(&g, &o, VMIR_CMD_START_DEVICE, "START_DEVICE");
+	if (!strcmp(cmd, "stop"))
+		return cmd_simple(&g, &o, VMIR_CMD_STOP_DEVICE, "STOP_DEVICE");
 	if (!strcmp(cmd, "remove"))
 		return cmd_simple(&g, &o, VMIR_CMD_REMOVE_DEVICE,
 				  "REMOVE_DEVICE");
