@@ -77,7 +77,10 @@ $(BIN)/vmir-helper: $(call obj,$(HELPER_SRCS)) $(LIBVMIR)
 
 # Unit tests may link the servers' object files they test (all but main).
 SRV_LIB_OBJS = $(call obj,$(filter-out server/chunkd.c server/versiond.c,$(CHUNKD_SRCS) $(VERSIOND_SRCS) $(SRV_SRCS)))
-$(BUILD)/tests/%: tests/unit/%.c $(SRV_LIB_OBJS) $(LIBVMIR)
+# Objects a test needs beyond those, listed before libvmir.a on the link.
+UNIT_EXTRA_check_helper_state := $(call obj,tools/helper_state.c)
+.SECONDEXPANSION:
+$(BUILD)/tests/%: tests/unit/%.c $(SRV_LIB_OBJS) $$(UNIT_EXTRA_$$*) $(LIBVMIR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lpthread
 
@@ -112,6 +115,12 @@ bench-repo: all
 
 bench-device: all
 	@tests/bench/bench-device
+
+# Quick multi-deployment run (N = 1, 2) in one guest; the full one is
+# bench/multideploy (docs/performance.md). Results in build/bench-deploy.
+bench-deploy: all
+	@bench/multideploy --nodes 1,2 --mem 4096 --timeout 900 \
+		--out $(BUILD)/bench-deploy/results
 
 clean:
 	rm -rf $(BUILD)

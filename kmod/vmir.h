@@ -77,8 +77,9 @@ enum vmir_cmd_state {
 	 * waker queues it, a failure/timeout/remove path completes it).
 	 */
 	VMIR_CMD_PARKED,
-	/* Unlinked by a waker, its work queued on dev->wq; owned by that
-	 * work, which re-runs admission (it may park again).
+	/* Unlinked by a waker (or punted by queue_rq), its work queued on
+	 * dev->wq; owned by that work, which runs admission (it may park
+	 * again).
 	 */
 	VMIR_CMD_QUEUED,
 };
@@ -118,6 +119,7 @@ struct vmir_stats {
 	u64 capture_waits;
 	u64 events_sent;
 	u64 event_retries;
+	u64 prefetches;
 };
 
 /*
@@ -245,6 +247,7 @@ enum vmir_admit vmir_chunks_admit(struct vmir_device *dev,
 				  struct vmir_cmd *cmd, u64 pos, u64 len,
 				  bool write);
 int vmir_chunk_ready(struct vmir_device *dev, u32 chunk, int status);
+int vmir_chunk_prefetch(struct vmir_device *dev, u32 chunk);
 int vmir_chunk_captured(struct vmir_device *dev, u32 chunk);
 int vmir_commit_begin(struct vmir_device *dev, u32 *nr_commit);
 int vmir_commit_end(struct vmir_device *dev, int status);

@@ -293,6 +293,37 @@ enum vmir_admit vmir_chunks_admit(struct vmir_device *dev,
  *
  * Returns 0, or -ENOENT when no MISS is outstanding for @chunk.
  */
+/**
+ * vmir_chunk_prefetch - PREFETCH: the helper claims a missing chunk
+ * @dev: the device
+ * @chunk: chunk index, < nchunks
+ *
+ * The chunk becomes fetching without a MISS event: requests touching it
+ * wait for the helper's CHUNK_READY like after a miss, and a helper that
+ * registers later gets a MISS for it. Returns 0, -EEXIST if present,
+ * -EALREADY if already fetching, -ENODEV if the device is stopping.
+ */
+int vmir_chunk_prefetch(struct vmir_device *dev, u32 chunk)
+{
+	struct vmir_chunks *c = &dev->chunks;
+	int ret = 0;
+
+	spin_lock(&dev->lock);
+	if (dev->dying) {
+		ret = -ENODEV;
+	} else if (test_bit(chunk, c->present)) {
+		ret = -EEXIST;
+	} else if (test_bit(chunk, c->fetching)) {
+		ret = -EALREADY;
+	} else {
+		__set_bit(chunk, c->fetching);
+		c->nr_fetching++;
+		dev->stats.prefetches++;
+	}
+	spin_unlock(&dev->lock);
+	return ret;
+}
+
 int vmir_chunk_ready(struct vmir_device *dev, u32 chunk, int status)
 {
 	struct vmir_chunks *c = &dev->chunks;

@@ -197,6 +197,31 @@ static int vmir_genl_chunk(struct genl_info *info, struct vmir_device *dev,
 	return 0;
 }
 
+/*
+ * The device and chunk a per-chunk command (CHUNK_READY, PREFETCH,
+ * CHUNK_CAPTURED) names, after the capability check; a reference on the
+ * device, or an ERR_PTR.
+ */
+static struct vmir_device *vmir_genl_dev_chunk(struct sk_buff *skb,
+					       struct genl_info *info,
+					       u32 *chunk)
+{
+	struct vmir_device *dev;
+	int ret;
+
+	if (!vmir_genl_capable(skb))
+		return ERR_PTR(-EPERM);
+	dev = vmir_genl_dev(info);
+	if (IS_ERR(dev))
+		return dev;
+	ret = vmir_genl_chunk(info, dev, chunk);
+	if (ret) {
+		vmir_dev_put(dev);
+		return ERR_PTR(ret);
+	}
+	return dev;
+}
+
 /* A bitmap segment of ADD_DEVICE or SET_STATE, validated. */
 struct vmir_segment {
 	u32 start;
@@ -626,6 +651,8 @@ static int vmir_put_stats(struct sk_buff *skb, const struct vmir_stats *s)
 	    nla_put_u64_64bit(skb, VMIR_STAT_EVENTS_SENT, s->events_sent,
 			      VMIR_STAT_PAD) ||
 	    nla_put_u64_64bit(skb, VMIR_STAT_EVENT_RETRIES, s->event_retries,
+			      VMIR_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIR_STAT_PREFETCHES, s->prefetches,
 			      VMIR_STAT_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
@@ -871,18 +898,34 @@ static int vmir_genl_chunk_ready(struct sk_buff *skb, struct genl_info *info)
 		return -EPERM;
 	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_STATUS))
 		return -EINVAL;
-	dev = vmir_genl_dev(info);
+	dev = vmir_genl_dev_chunk(skb, info, &chunk);
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
-	ret = vmir_genl_chunk(info, dev, &chunk);
-	if (ret)
-		goto out_put;
 	ret = vmir_chunk_ready(dev, chunk,
 			       nla_get_s32(info->attrs[VMIR_ATTR_STATUS]));
 	if (ret == -ENOENT)
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_CHUNK],
 				    "no MISS is outstanding for this chunk");
-out_put:
+	vmir_dev_put(dev);
+	return ret;
+}
+
+static int vmir_genl_prefetch(struct sk_buff *skb, struct genl_info *info)
+{
+	struct vmir_device *dev;
+	u32 chunk;
+	int ret;
+
+	dev = vmir_genl_dev_chunk(skb, info, &chunk);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
+	ret = vmir_chunk_prefetch(dev, chunk);
+	if (ret == -EEXIST)
+		NL_SET_ERR_MSG(info->extack, "the chunk is present");
+	else if (ret == -EALREADY)
+		NL_SET_ERR_MSG(info->extack, "the chunk is being fetched");
+	else if (ret == -ENODEV)
+		NL_SET_ERR_MSG(info->extack, "the device is stopping");
 	vmir_dev_put(dev);
 	return ret;
 }
@@ -946,19 +989,13 @@ static int vmir_genl_chunk_captured(struct sk_buff *skb,
 	u32 chunk;
 	int ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
-	dev = vmir_genl_dev(info);
+	dev = vmir_genl_dev_chunk(skb, info, &chunk);
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
-	ret = vmir_genl_chunk(info, dev, &chunk);
-	if (ret)
-		goto out_put;
 	ret = vmir_chunk_captured(dev, chunk);
 	if (ret == -ENOENT)
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_CHUNK],
 				    "no commit is active or the chunk is not in the commit set");
-out_put:
 	vmir_dev_put(dev);
 	return ret;
 }
@@ -1134,6 +1171,11 @@ static const struct genl_ops vmir_genl_ops[] = {
 		.cmd	= VMIR_CMD_CHUNK_READY,
 		.flags	= GENL_ADMIN_PERM,
 		.doit	= vmir_genl_chunk_ready,
+	},
+	{
+		.cmd	= VMIR_CMD_PREFETCH,
+		.flags	= GENL_ADMIN_PERM,
+		.doit	= vmir_genl_prefetch,
 	},
 	{
 		.cmd	= VMIR_CMD_COMMIT_BEGIN,

@@ -4,7 +4,7 @@
  * network namespace).
  *
  *   vmir-helper --conf FILE [--mirror-root DIR] [--reg-dir DIR]
- *               [--timeout-ms MS] [-v]
+ *               [--timeout-ms MS] [--read-ahead-kib N] [-v]
  *
  * It registers with the module over generic netlink, fetches the chunks
  * the module misses from the cluster (libvmir) into each device's mirror
@@ -19,7 +19,7 @@
  * every device keep being served; the loop finishes the commit (COMMIT_END,
  * the reply to vmirctl) when the thread reports back.
  *
- * Files of a device:
+ * Files of a device (state and registry: helper_state.c):
  *   MIRROR_DIR/mirror      the mirror (chunk i at offset i * chunk_size)
  *   MIRROR_DIR/state       saved at detach: bitmaps to resume from
  *   MIRROR_DIR/commit.tmp  the captured commit set during a commit
@@ -46,31 +46,9 @@
 #include <sodium.h>
 
 #include "helper.h"
+#include "helper_state.h"
 #include "vmir.h"
 #include "vmir_util.h"
-
-/* --- state file ------------------------------------------------------------ */
-
-#define HELPER_STATE_MAGIC	0x54534d56u	/* "VMST" little endian */
-#define HELPER_STATE_FORMAT	1
-
-/*
- * DIR/state: this header, then the present bitmap, then the dirty bitmap
- * (DIV_ROUND_UP(nchunks, 8) bytes each, LSB first). length is the whole
- * file; sum is BLAKE2b-256 of the file with sum zeroed.
- */
-struct helper_state_hdr {
-	uint32_t magic;
-	uint32_t format;
-	uint64_t length;
-	char image[VMIR_NAME_MAX + 1];
-	char pad[7];
-	uint32_t version;
-	uint32_t chunk_size;
-	uint64_t size;
-	uint64_t nchunks;
-	uint8_t sum[32];
-};
 
 /* --- devices ------------------------------------------------------------------ */
 
@@ -90,6 +68,8 @@ struct helper_dev {
 	struct vmir_version *v_old;
 	unsigned int old_inflight;	/* of inflight, those through v_old */
 	bool dead;			/* removed: free once inflight is 0 */
+	/* chunks this helper missed or claimed (read-ahead) */
+	uint8_t *seen;
 	/* during a commit run by this helper */
 	struct helper_job *job;		/* its upload, once started */
 	uint8_t *commit_map;		/* commit set */
@@ -141,6 +121,7 @@ struct helper {
 	const char *mirror_root;
 	const char *reg_dir;
 	uint32_t timeout_ms;		/* 0: module default */
+	uint32_t read_ahead_kib;	/* 0: no read-ahead */
 	uint64_t fetches, fetch_errors;
 	/* commit uploads */
 	int job_efd;			/* counts finished uploads */
@@ -149,26 +130,13 @@ struct helper {
 	unsigned int jobs;		/* started, not reaped */
 };
 
+#define HELPER_READ_AHEAD_KIB	2048
+
 static volatile sig_atomic_t helper_stop;
 
 static void helper_on_signal(int sig)
 {
 	helper_stop = sig;
-}
-
-static inline bool map_test(const uint8_t *m, uint64_t i)
-{
-	return m[i >> 3] & (1u << (i & 7));
-}
-
-static inline void map_set(uint8_t *m, uint64_t i)
-{
-	m[i >> 3] |= (uint8_t)(1u << (i & 7));
-}
-
-static inline size_t map_bytes(uint64_t nchunks)
-{
-	return (size_t)((nchunks + 7) / 8);
 }
 
 static struct helper_dev *helper_dev_find(struct helper *h, uint32_t id)
@@ -191,7 +159,25 @@ static void helper_dev_free(struct helper_dev *d)
 		close(d->mirror_fd);
 	free(d->commit_map);
 	free(d->captured);
+	free(d->seen);
 	free(d);
+}
+
+/* what d's mirror holds: its state file is checked against it */
+static void helper_dev_mirror(const struct helper_dev *d,
+			      struct helper_mirror *m)
+{
+	snprintf(m->image, sizeof(m->image), "%s", d->image);
+	m->version = d->version;
+	m->chunk_size = d->chunk_size;
+	m->size = d->size;
+	m->nchunks = d->nchunks;
+}
+
+static int helper_dev_reg_write(struct helper *h, struct helper_dev *d)
+{
+	return helper_reg_write(h->reg_dir, d->id, d->dir, d->image,
+				d->version);
 }
 
 /* take d off the list; freed now or when its last fetch completes */
@@ -267,7 +253,7 @@ struct helper_state_dump {
 static void helper_copy_seg(uint8_t *map, uint64_t nchunks, uint32_t start,
 			    struct nlattr *a)
 {
-	size_t off = start / 8, len, total = map_bytes(nchunks);
+	size_t off = start / 8, len, total = helper_map_bytes(nchunks);
 
 	if (!map || !a || off >= total)
 		return;
@@ -369,11 +355,91 @@ out:
 	free(f);
 }
 
+/* fetch chunk idx of d (missed or claimed); 0 or -errno */
+static int helper_fetch_start(struct helper *h, struct helper_dev *d,
+			      uint32_t idx)
+{
+	struct helper_fetch *f;
+	int ret = -ENOMEM;
+
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->d = d;
+	f->v = d->v;
+	f->idx = idx;
+	f->start_ns = vmir_mono_ns();
+	f->buf = malloc(d->chunk_size);
+	if (!f->buf)
+		goto out_free;
+	d->inflight++;
+	ret = vmir_version_read_async(d->v, idx, f->buf, helper_fetch_cb, f);
+	if (ret) {
+		d->inflight--;
+		vmir_err("cannot start fetching chunk %u of vmir%u: %s", idx,
+			 d->id, vmir_client_error(h->c));
+		goto out_free;
+	}
+	if (d->seen)
+		helper_map_set(d->seen, idx);
+	return 0;
+
+out_free:
+	free(f->buf);
+	free(f);
+	return ret;
+}
+
+/* most fetches the read-ahead starts while others are in flight */
+#define HELPER_READ_AHEAD_INFLIGHT	256
+
+/*
+ * A miss of chunk idx right after a chunk this helper fetched: the reader
+ * is sequential. Claim (PREFETCH) and fetch the missing chunks of the
+ * next read_ahead_kib, so its next reads find them fetched or in flight.
+ * (A chunk present at attach says nothing about the reader.)
+ */
+static void helper_read_ahead(struct helper *h, struct helper_dev *d,
+			      uint32_t idx)
+{
+	uint64_t n, k, end;
+	int ret;
+
+	if (!h->read_ahead_kib || !d->seen || !idx)
+		return;
+	n = (uint64_t)h->read_ahead_kib * 1024 / d->chunk_size;
+	if (!n)
+		n = 1;
+	/* the chunk before, zero chunks (never fetched) passed over */
+	for (k = idx - 1; k > 0 && idx - k <= n &&
+	     vmir_version_chunk_is_zero(d->v, k); k--)
+		;
+	if (!helper_map_test(d->seen, k))
+		return;
+	end = idx + 1 + n < d->nchunks ? idx + 1 + n : d->nchunks;
+	for (k = idx + 1; k < end; k++) {
+		if (helper_map_test(d->seen, k) ||
+		    vmir_version_chunk_is_zero(d->v, k))
+			continue;
+		if (vmir_client_inflight(h->c) >= HELPER_READ_AHEAD_INFLIGHT)
+			return;
+		helper_map_set(d->seen, k);
+		ret = helper_simple(h, VMIR_CMD_PREFETCH, d->id, (int64_t)k, 0,
+				    NULL);
+		if (ret == -EEXIST || ret == -EALREADY)
+			continue;	/* present, or a MISS is on its way */
+		if (ret)
+			return;		/* stopping: no more claims */
+		ret = helper_fetch_start(h, d, (uint32_t)k);
+		if (ret)
+			helper_simple(h, VMIR_CMD_CHUNK_READY, d->id,
+				      (int64_t)k, -EIO, "CHUNK_READY");
+	}
+}
+
 static void helper_on_miss(struct helper *h, uint32_t id, uint32_t idx)
 {
 	struct helper_dev *d = helper_dev_find(h, id);
-	struct helper_fetch *f;
-	int ret = -ENOMEM;
 
 	if (!d) {
 		vmir_err("MISS for chunk %u of vmir%u, a device this helper does not serve (no entry in %s): failing it",
@@ -387,31 +453,12 @@ static void helper_on_miss(struct helper *h, uint32_t id, uint32_t idx)
 			 idx, id, d->nchunks);
 		return;
 	}
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		goto out_fail;
-	f->d = d;
-	f->v = d->v;
-	f->idx = idx;
-	f->start_ns = vmir_mono_ns();
-	f->buf = malloc(d->chunk_size);
-	if (!f->buf)
-		goto out_free;
-	d->inflight++;
-	ret = vmir_version_read_async(d->v, idx, f->buf, helper_fetch_cb, f);
-	if (ret) {
-		d->inflight--;
-		vmir_err("cannot start fetching chunk %u of vmir%u: %s", idx,
-			 id, vmir_client_error(h->c));
-		goto out_free;
+	if (helper_fetch_start(h, d, idx)) {
+		helper_simple(h, VMIR_CMD_CHUNK_READY, id, idx, -EIO,
+			      "CHUNK_READY");
+		return;
 	}
-	return;
-
-out_free:
-	free(f->buf);
-	free(f);
-out_fail:
-	helper_simple(h, VMIR_CMD_CHUNK_READY, id, idx, -EIO, "CHUNK_READY");
+	helper_read_ahead(h, d, idx);
 }
 
 /* --- commit capture ----------------------------------------------------------------- */
@@ -423,8 +470,8 @@ static int helper_capture(struct helper *h, struct helper_dev *d, uint64_t idx)
 	void *buf;
 	int ret;
 
-	if (!d->commit_map || !map_test(d->commit_map, idx) ||
-	    map_test(d->captured, idx))
+	if (!d->commit_map || !helper_map_test(d->commit_map, idx) ||
+	    helper_map_test(d->captured, idx))
 		return 0;
 	buf = malloc(d->chunk_size);
 	if (!buf)
@@ -447,7 +494,7 @@ static int helper_capture(struct helper *h, struct helper_dev *d, uint64_t idx)
 			 idx, d->id, d->dir, strerror(-ret));
 		return ret;
 	}
-	map_set(d->captured, idx);
+	helper_map_set(d->captured, idx);
 	return helper_simple(h, VMIR_CMD_CHUNK_CAPTURED, d->id, (int64_t)idx,
 			     0, "CHUNK_CAPTURED");
 }
@@ -513,212 +560,6 @@ static void helper_drain_events(struct helper *h)
 	}
 }
 
-/* --- small file helpers ------------------------------------------------------------ */
-
-/* copy src to dst of size n, truncating */
-static void helper_copy(char *dst, size_t n, const char *src)
-{
-	size_t len = strlen(src);
-
-	if (len >= n)
-		len = n - 1;
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-}
-
-static int helper_mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	char *p;
-
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	for (p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, mode) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-/* write path atomically: path.tmp, fsync, rename, fsync the directory */
-static int helper_write_file(const char *dir, const char *name,
-			     const void *a, size_t alen, const void *b,
-			     size_t blen, const void *c, size_t clen)
-{
-	char path[PATH_MAX + 64], tmp[PATH_MAX + 64];
-	int fd, ret;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	ret = vmir_write_full(fd, a, alen);
-	if (!ret && blen)
-		ret = vmir_write_full(fd, b, blen);
-	if (!ret && clen)
-		ret = vmir_write_full(fd, c, clen);
-	if (!ret && fsync(fd))
-		ret = -errno;
-	close(fd);
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (!ret)
-		ret = vmir_fsync_dir(dir);
-	if (ret)
-		unlink(tmp);
-	return ret;
-}
-
-static void helper_state_sum(struct helper_state_hdr *hd, const uint8_t *p,
-			     const uint8_t *dm, size_t mb, uint8_t out[32])
-{
-	crypto_generichash_state st;
-	uint8_t saved[32], sum[32];
-
-	memcpy(saved, hd->sum, 32);
-	memset(hd->sum, 0, 32);
-	crypto_generichash_init(&st, NULL, 0, 32);
-	crypto_generichash_update(&st, (const void *)hd, sizeof(*hd));
-	crypto_generichash_update(&st, p, mb);
-	crypto_generichash_update(&st, dm, mb);
-	crypto_generichash_final(&st, sum, 32);
-	memcpy(hd->sum, saved, 32);
-	memcpy(out, sum, 32);	/* out may be hd->sum */
-}
-
-static int helper_state_save(struct helper_dev *d, const uint8_t *present,
-			     const uint8_t *dirty)
-{
-	struct helper_state_hdr hd;
-	size_t mb = map_bytes(d->nchunks);
-
-	memset(&hd, 0, sizeof(hd));
-	hd.magic = HELPER_STATE_MAGIC;
-	hd.format = HELPER_STATE_FORMAT;
-	hd.length = sizeof(hd) + 2 * mb;
-	snprintf(hd.image, sizeof(hd.image), "%s", d->image);
-	hd.version = d->version;
-	hd.chunk_size = d->chunk_size;
-	hd.size = d->size;
-	hd.nchunks = d->nchunks;
-	helper_state_sum(&hd, present, dirty, mb, hd.sum);
-	return helper_write_file(d->dir, "state", &hd, sizeof(hd), present, mb,
-				 dirty, mb);
-}
-
-/*
- * Load DIR/state into present/dirty. 1: loaded; 0: no state file;
- * -errno with msg: unusable (corrupt, or another image or version).
- */
-static int helper_state_load(struct helper_dev *d, uint8_t *present,
-			     uint8_t *dirty, char *msg, size_t msglen)
-{
-	struct helper_state_hdr hd;
-	size_t mb = map_bytes(d->nchunks);
-	char path[PATH_MAX + 16];
-	uint8_t sum[32];
-	int fd, ret;
-
-	snprintf(path, sizeof(path), "%s/state", d->dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		ret = -errno;
-		snprintf(msg, msglen, "cannot open %s: %s", path, strerror(errno));
-		return ret;
-	}
-	ret = vmir_read_full(fd, &hd, sizeof(hd));
-	if (!ret && (hd.magic != HELPER_STATE_MAGIC ||
-		     hd.format != HELPER_STATE_FORMAT ||
-		     hd.length != sizeof(hd) + 2 * mb))
-		ret = -EBADMSG;
-	if (!ret)
-		ret = vmir_read_full(fd, present, mb);
-	if (!ret)
-		ret = vmir_read_full(fd, dirty, mb);
-	close(fd);
-	if (!ret) {
-		helper_state_sum(&hd, present, dirty, mb, sum);
-		if (memcmp(sum, hd.sum, 32))
-			ret = -EBADMSG;
-	}
-	if (ret) {
-		snprintf(msg, msglen,
-			 "%s is damaged or of another size (%s): remove its directory to start over",
-			 path, strerror(-ret));
-		return ret;
-	}
-	hd.image[VMIR_NAME_MAX] = '\0';
-	if (strcmp(hd.image, d->image) || hd.version != d->version ||
-	    hd.size != d->size || hd.chunk_size != d->chunk_size) {
-		snprintf(msg, msglen,
-			 "%s holds a mirror of %s@%u, not %s@%u: attach that version or use another mirror directory",
-			 path, hd.image, hd.version, d->image, d->version);
-		return -EEXIST;
-	}
-	return 1;
-}
-
-/* REG_DIR/vmirN: "dir=...\nimage=...\nversion=N\n" */
-static int helper_reg_write(struct helper *h, struct helper_dev *d)
-{
-	char name[32], text[PATH_MAX + VMIR_NAME_MAX + 64];
-	int len, ret;
-
-	ret = helper_mkdir_p(h->reg_dir, 0700);
-	if (ret)
-		return ret;
-	snprintf(name, sizeof(name), "vmir%u", d->id);
-	len = snprintf(text, sizeof(text), "dir=%s\nimage=%s\nversion=%u\n",
-		       d->dir, d->image, d->version);
-	return helper_write_file(h->reg_dir, name, text, (size_t)len, NULL, 0,
-				 NULL, 0);
-}
-
-static int helper_reg_read(struct helper *h, uint32_t id, char *dir,
-			   char *image, uint32_t *version)
-{
-	char path[PATH_MAX], line[PATH_MAX + 16];
-	int got = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/vmir%u", h->reg_dir, id);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (!strncmp(line, "dir=", 4)) {
-			helper_copy(dir, PATH_MAX, line + 4);
-			got |= 1;
-		} else if (!strncmp(line, "image=", 6)) {
-			helper_copy(image, VMIR_NAME_MAX + 1, line + 6);
-			got |= 2;
-		} else if (!strncmp(line, "version=", 8)) {
-			*version = (uint32_t)strtoul(line + 8, NULL, 10);
-			got |= 4;
-		}
-	}
-	fclose(f);
-	return got == 7 ? 0 : -EBADMSG;
-}
-
-static void helper_reg_remove(struct helper *h, uint32_t id)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/vmir%u", h->reg_dir, id);
-	unlink(path);
-}
-
 /* --- attach -------------------------------------------------------------------------- */
 
 struct helper_add_reply {
@@ -767,7 +608,7 @@ static int helper_add_device(struct helper *h, struct helper_dev *d,
 {
 	struct helper_add_reply a = { 0 };
 	struct helper_nl_req r = { .parse = helper_parse_add, .arg = &a };
-	size_t mb = map_bytes(d->nchunks), off;
+	size_t mb = helper_map_bytes(d->nchunks), off;
 	struct nl_msg *msg;
 	char ver[16];
 	int ret;
@@ -828,6 +669,7 @@ static int helper_attach(struct helper *h, const char *name, uint32_t version,
 {
 	const struct vmir_version_info *vi;
 	struct helper_dev *d;
+	struct helper_mirror m;
 	uint8_t *present = NULL, *dirty = NULL;
 	char path[PATH_MAX + 16];
 	struct stat st;
@@ -858,6 +700,14 @@ static int helper_attach(struct helper *h, const char *name, uint32_t version,
 			 d->image, d->version, d->nchunks, VMIR_MAX_CHUNKS);
 		goto out_free;
 	}
+	if (mirror && (strlen(mirror) >= sizeof(d->dir) ||
+		       strchr(mirror, '\n'))) {
+		ret = -EINVAL;
+		snprintf(out, outlen,
+			 "the mirror directory name is longer than %zu bytes or holds a newline: use another",
+			 sizeof(d->dir) - 1);
+		goto out_free;
+	}
 	if (mirror && *mirror) {
 		helper_copy(d->dir, sizeof(d->dir), mirror);
 	} else {
@@ -871,7 +721,7 @@ static int helper_attach(struct helper *h, const char *name, uint32_t version,
 			 d->dir, strerror(-ret));
 		goto out_free;
 	}
-	mb = map_bytes(d->nchunks);
+	mb = helper_map_bytes(d->nchunks);
 	present = calloc(1, mb);
 	dirty = calloc(1, mb);
 	if (!present || !dirty) {
@@ -879,7 +729,8 @@ static int helper_attach(struct helper *h, const char *name, uint32_t version,
 		snprintf(out, outlen, "out of memory");
 		goto out_maps;
 	}
-	loaded = helper_state_load(d, present, dirty, out, outlen);
+	helper_dev_mirror(d, &m);
+	loaded = helper_state_load(d->dir, &m, present, dirty, out, outlen);
 	if (loaded < 0) {
 		ret = loaded;
 		goto out_maps;
@@ -914,14 +765,20 @@ static int helper_attach(struct helper *h, const char *name, uint32_t version,
 	/* zero chunks read as the mirror's hole: never a miss */
 	for (i = 0; i < d->nchunks; i++)
 		if (!loaded && vmir_version_chunk_is_zero(d->v, i))
-			map_set(present, i);
+			helper_map_set(present, i);
+	d->seen = calloc(1, mb);
+	if (!d->seen) {
+		ret = -ENOMEM;
+		snprintf(out, outlen, "out of memory");
+		goto out_maps;
+	}
 	ret = helper_add_device(h, d, present, dirty, out, outlen);
 	if (ret)
 		goto out_maps;
 	/* known before START: no MISS can arrive for an unknown device */
 	d->next = h->devs;
 	h->devs = d;
-	ret = helper_reg_write(h, d);
+	ret = helper_dev_reg_write(h, d);
 	if (ret) {
 		snprintf(out, outlen, "cannot write the registry entry %s/vmir%u: %s",
 			 h->reg_dir, d->id, strerror(-ret));
@@ -934,10 +791,12 @@ static int helper_attach(struct helper *h, const char *name, uint32_t version,
 			 d->id, strerror(-ret));
 		goto out_reg;
 	}
+	/* the bitmaps now live in the module; stale once used */
 	if (loaded) {
-		/* the bitmaps now live in the module; stale once used */
-		snprintf(path, sizeof(path), "%s/state", d->dir);
-		unlink(path);
+		ret = helper_state_remove(d->dir);
+		if (ret)
+			vmir_warn("cannot remove %s/state: %s", d->dir,
+				  strerror(-ret));
 	}
 	free(present);
 	free(dirty);
@@ -947,7 +806,7 @@ static int helper_attach(struct helper *h, const char *name, uint32_t version,
 	return 0;
 
 out_reg:
-	helper_reg_remove(h, d->id);
+	helper_reg_remove(h->reg_dir, d->id);
 out_remove:
 	helper_simple(h, VMIR_CMD_REMOVE_DEVICE, d->id, -1, 0, NULL);
 	free(present);
@@ -974,6 +833,7 @@ static int helper_detach(struct helper *h, uint32_t id, char *out,
 			 size_t outlen)
 {
 	struct helper_dev *d = helper_dev_find(h, id);
+	struct helper_mirror m;
 	uint8_t *present, *dirty, *commit;
 	size_t mb, i;
 	int ret;
@@ -989,7 +849,7 @@ static int helper_detach(struct helper *h, uint32_t id, char *out,
 			 id);
 		return -EBUSY;
 	}
-	mb = map_bytes(d->nchunks);
+	mb = helper_map_bytes(d->nchunks);
 	present = calloc(1, mb);
 	dirty = calloc(1, mb);
 	commit = calloc(1, mb);
@@ -1021,7 +881,8 @@ static int helper_detach(struct helper *h, uint32_t id, char *out,
 	/* a commit that never ended: its chunks are still to publish */
 	for (i = 0; i < mb; i++)
 		dirty[i] |= commit[i];
-	ret = helper_state_save(d, present, dirty);
+	helper_dev_mirror(d, &m);
+	ret = helper_state_save(d->dir, &m, present, dirty);
 	if (ret) {
 		snprintf(out, outlen,
 			 "writing %s/state failed: %s (vmir%u is stopped; detach it again)",
@@ -1034,7 +895,7 @@ static int helper_detach(struct helper *h, uint32_t id, char *out,
 			 strerror(-ret));
 		goto out_free;
 	}
-	helper_reg_remove(h, id);
+	helper_reg_remove(h->reg_dir, id);
 	vmir_info("detached /dev/vmir%u; mirror and state kept in %s", id,
 		  d->dir);
 	helper_copy(out, outlen, d->dir);
@@ -1230,7 +1091,7 @@ static void helper_commit_finish(struct helper *h, struct helper_job *j)
 	}
 	snprintf(d->image, sizeof(d->image), "%s", j->vi.image);
 	d->version = j->vi.version;
-	if (helper_reg_write(h, d))
+	if (helper_dev_reg_write(h, d))
 		vmir_warn("cannot update %s/vmir%u after the commit", h->reg_dir,
 			  d->id);
 	helper_dev_advance(h, d);
@@ -1298,7 +1159,7 @@ static int helper_commit(struct helper *h, uint32_t id, const char *to,
 		snprintf(out, outlen, "image name '%.64s...' is too long", to);
 		return -ENAMETOOLONG;
 	}
-	mb = map_bytes(d->nchunks);
+	mb = helper_map_bytes(d->nchunks);
 	j = calloc(1, sizeof(*j));
 	d->commit_map = calloc(1, mb);
 	d->captured = calloc(1, mb);
@@ -1340,7 +1201,7 @@ static int helper_commit(struct helper *h, uint32_t id, const char *to,
 		goto out_end;
 	}
 	for (i = 0; i < d->nchunks; i++) {
-		if (!map_test(d->commit_map, i))
+		if (!helper_map_test(d->commit_map, i))
 			continue;
 		if (n == p.nr) {
 			ret = -EPROTO;
@@ -1429,19 +1290,6 @@ static int helper_split(char *s, char **f, int n)
 		*s++ = '\0';
 	}
 	return i;
-}
-
-static int helper_parse_u32(const char *s, uint32_t *v)
-{
-	unsigned long long x;
-	char *end;
-
-	errno = 0;
-	x = strtoull(s, &end, 10);
-	if (!*s || *end || errno || x > UINT32_MAX)
-		return -EINVAL;
-	*v = (uint32_t)x;
-	return 0;
 }
 
 /* one control request; returns true when a commit thread owns fd now */
@@ -1560,7 +1408,7 @@ static int helper_adopt(struct helper *h)
 	struct helper_nl_req r = { .parse = helper_parse_list, .arg = &l };
 	struct nl_msg *msg = helper_nl_msg(h->family, VMIR_CMD_LIST, true);
 	struct helper_dev *d;
-	char path[PATH_MAX + 16];
+	char path[PATH_MAX + 16], err[PATH_MAX + 256];
 	uint32_t regver = 0;
 	size_t i;
 	int ret;
@@ -1580,10 +1428,11 @@ static int helper_adopt(struct helper *h)
 			goto out;
 		}
 		d->id = l.e[i].id;
-		ret = helper_reg_read(h, d->id, d->dir, d->image, &regver);
+		ret = helper_reg_read(h->reg_dir, d->id, d->dir, d->image,
+				      &regver, err, sizeof(err));
 		if (ret) {
-			vmir_warn("/dev/vmir%u has no usable entry in %s (%s): its misses will fail; detach it with vmirctl",
-				  d->id, h->reg_dir, strerror(-ret));
+			vmir_warn("/dev/vmir%u is not served, its misses will fail: %s; write a correct entry (dir=, image=, version= lines) and restart vmir-helper",
+				  d->id, err);
 			helper_dev_free(d);
 			continue;
 		}
@@ -1599,6 +1448,8 @@ static int helper_adopt(struct helper *h)
 		d->size = vmir_version_get_info(d->v)->size;
 		d->chunk_size = vmir_version_get_info(d->v)->chunk_size;
 		d->nchunks = vmir_version_nchunks(d->v);
+		/* read-ahead starts from the misses this helper sees */
+		d->seen = calloc(1, helper_map_bytes(d->nchunks));
 		snprintf(path, sizeof(path), "%s/mirror", d->dir);
 		d->mirror_fd = open(path, O_RDWR | O_CLOEXEC);
 		if (d->mirror_fd < 0) {
@@ -1680,13 +1531,16 @@ static void helper_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vmir-helper --conf FILE [--mirror-root DIR] [--reg-dir DIR]\n"
-		"                   [--timeout-ms MS] [-v]\n"
+		"                   [--timeout-ms MS] [--read-ahead-kib N] [-v]\n"
 		"  --conf FILE         cluster configuration (default: $VMIR_CONF)\n"
 		"  --mirror-root DIR   default parent of mirror directories (%s)\n"
 		"  --reg-dir DIR       device registry (%s)\n"
 		"  --timeout-ms MS     parked request timeout of new devices\n"
+		"  --read-ahead-kib N  after a miss that follows a chunk already\n"
+		"                      fetched, fetch the next N KiB too (default\n"
+		"                      %u, 0 = off)\n"
 		"  -v                  debug messages\n",
-		HELPER_MIRROR_ROOT, HELPER_REG_DIR);
+		HELPER_MIRROR_ROOT, HELPER_REG_DIR, HELPER_READ_AHEAD_KIB);
 }
 
 static int helper_loop(struct helper *h)
@@ -1740,6 +1594,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&h.job_lock, NULL);
 	h.mirror_root = HELPER_MIRROR_ROOT;
 	h.reg_dir = HELPER_REG_DIR;
+	h.read_ahead_kib = HELPER_READ_AHEAD_KIB;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1763,6 +1618,13 @@ int main(int argc, char **argv)
 			h.mirror_root = val;
 		} else if (!strcmp(a, "--reg-dir")) {
 			h.reg_dir = val;
+		} else if (!strcmp(a, "--read-ahead-kib")) {
+			if (helper_parse_u32(val, &h.read_ahead_kib) ||
+			    h.read_ahead_kib > (1U << 20)) {
+				vmir_err("bad --read-ahead-kib '%s' (0..1048576)",
+					 val);
+				return 2;
+			}
 		} else if (!strcmp(a, "--timeout-ms")) {
 			if (helper_parse_u32(val, &h.timeout_ms)) {
 				vmir_err("bad --timeout-ms '%s'", val);

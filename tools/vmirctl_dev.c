@@ -343,6 +343,7 @@ static void dev_json(struct vmirctl_json *j, const struct dev_info *d)
 	vmirctl_json_u64(j, "parked", d->nr_parked);
 	vmirctl_json_u64(j, "timeout_ms", d->timeout_ms);
 	vmirctl_json_u64(j, "misses", d->stat[VMIR_STAT_MISSES]);
+	vmirctl_json_u64(j, "prefetches", d->stat[VMIR_STAT_PREFETCHES]);
 	vmirctl_json_u64(j, "miss_waits", d->stat[VMIR_STAT_MISS_WAITS]);
 	vmirctl_json_u64(j, "fetched_chunks",
 			 d->stat[VMIR_STAT_FETCHED_CHUNKS]);
@@ -453,6 +454,8 @@ static int cmd_status(struct vmirctl *ctl, int argc, char **argv)
 		       d->stat[VMIR_STAT_MISSES], d->stat[VMIR_STAT_MISS_WAITS],
 		       d->stat[VMIR_STAT_FETCH_ERRORS],
 		       d->stat[VMIR_STAT_TIMEOUTS]);
+		printf("read-ahead:    %" PRIu64 " chunks prefetched\n",
+		       d->stat[VMIR_STAT_PREFETCHES]);
 		printf("fetch latency: %" PRIu64 " us mean\n",
 		       dev_mean_lat_us(d));
 	}

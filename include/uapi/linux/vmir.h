@@ -60,6 +60,11 @@
  *      that need a fetch or a capture stay parked; after the device timeout
  *      (VMIR_ATTR_TIMEOUT_MS, counted from the request's issue) a parked
  *      request fails with EIO. Requests served from the mirror never do.
+ *   4. PREFETCH(dev, chunk): the helper claims a missing chunk no request
+ *      asked for yet (read-ahead). From the reply on the chunk is fetching
+ *      exactly as after a MISS: the helper owns its range in the mirror,
+ *      requests touching it wait, and the helper answers CHUNK_READY.
+ *      EEXIST: the chunk is present; EALREADY: it is being fetched.
  *   If an event cannot be delivered (socket receive buffer full, recv()
  *   then reports ENOBUFS), the module retries it later: nothing is lost.
  *
@@ -120,6 +125,7 @@
  *                        MAP_START, MAP_PRESENT, MAP_DIRTY, [MAP_COMMIT]
  *                        (MAP_COMMIT while a commit is active)
  *   CHUNK_READY       -> DEV_ID, CHUNK, STATUS (0 or -errno)
+ *   PREFETCH          -> DEV_ID, CHUNK
  *   COMMIT_BEGIN      -> DEV_ID       <- DEV_ID, NR_COMMIT
  *   CHUNK_CAPTURED    -> DEV_ID, CHUNK
  *   COMMIT_END        -> DEV_ID, STATUS (0 or -errno), [VERSION, [IMAGE]]
@@ -135,7 +141,8 @@
  *     `-- STAT_MISSES, STAT_MISS_WAITS, STAT_FETCHED_CHUNKS,
  *         STAT_FETCHED_BYTES, STAT_FETCH_ERRORS, STAT_FETCH_LAT_SUM_NS,
  *         STAT_FETCH_LAT_COUNT, STAT_TIMEOUTS, STAT_CAPTURE_WAITS,
- *         STAT_EVENTS_SENT, STAT_EVENT_RETRIES   (all u64)
+ *         STAT_EVENTS_SENT, STAT_EVENT_RETRIES, STAT_PREFETCHES
+ *         (all u64)
  *
  * Errors (negative errno in the netlink ack; with NETLINK_EXT_ACK set the
  * ack carries a message, or NLMSGERR_ATTR_MISS_TYPE for a missing
@@ -146,7 +153,8 @@
  * (SET_STATE/START_DEVICE on a started or stopped device, COMMIT_BEGIN on a
  * stopped one); EALREADY STOP_DEVICE of a stopped device;
  * ENOENT no MISS outstanding (CHUNK_READY), chunk not frozen
- * (CHUNK_CAPTURED), no commit active (COMMIT_END); ENOSPC too many devices;
+ * (CHUNK_CAPTURED), no commit active (COMMIT_END); EEXIST chunk present,
+ * EALREADY chunk being fetched (PREFETCH); ENOSPC too many devices;
  * EOPNOTSUPP a userspace message with an event command.
  */
 #ifndef _UAPI_LINUX_VMIR_H
@@ -211,6 +219,7 @@ enum vmir_genl_cmd {
 	VMIR_CMD_MISS,			/* event, kernel -> helper */
 	VMIR_CMD_CAPTURE_NEEDED,	/* event, kernel -> helper */
 	VMIR_CMD_STOP_DEVICE,
+	VMIR_CMD_PREFETCH,
 
 	__VMIR_CMD_MAX,
 };
@@ -264,6 +273,7 @@ enum vmir_genl_stat {
 	VMIR_STAT_CAPTURE_WAITS,	/* writes that waited for a capture */
 	VMIR_STAT_EVENTS_SENT,		/* MISS + CAPTURE_NEEDED delivered */
 	VMIR_STAT_EVENT_RETRIES,	/* deliveries retried or re-sent */
+	VMIR_STAT_PREFETCHES,		/* chunks claimed by PREFETCH */
 
 	__VMIR_STAT_MAX,
 };

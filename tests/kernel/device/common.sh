@@ -37,11 +37,13 @@ cluster_up() {
 		{ cat "$scratch/cluster.log"; fail "vmir-cluster up failed"; }
 }
 
-# helper_start: run vmir-helper until it has registered
+# helper_start: run vmir-helper until it has registered ($HELPER_ARGS:
+# more options)
 helper_start() {
+	# shellcheck disable=SC2086
 	vmir-helper --conf "$VMIR_CONF" --mirror-root "$scratch/mirrors" \
 		--reg-dir "$scratch/reg" --timeout-ms "${HELPER_TIMEOUT_MS:-60000}" \
-		>>"$hlog" 2>&1 &
+		${HELPER_ARGS:-} >>"$hlog" 2>&1 &
 	vmir_helper_pid=$!
 	helper_pids="$helper_pids $vmir_helper_pid"
 	wait_for "grep -q 'registered with the vmir module' $hlog" 10 ||

@@ -18,6 +18,7 @@
  *   vmir-genl-test state --dev N [--save FILE]  nchunks, present, dirty,
  *                                               [commit] as index ranges
  *   vmir-genl-test ready --dev N --chunk C [--status -ERRNO]
+ *   vmir-genl-test prefetch --dev N --chunk C
  *   vmir-genl-test commit-begin --dev N         prints the commit count
  *   vmir-genl-test captured --dev N --chunk C
  *   vmir-genl-test capture --dev N --mirror FILE --out DIR
@@ -724,6 +725,7 @@ static const char *const vg_stat_names[VMIR_STAT_MAX + 1] = {
 	[VMIR_STAT_CAPTURE_WAITS] = "capture_waits",
 	[VMIR_STAT_EVENTS_SENT] = "events_sent",
 	[VMIR_STAT_EVENT_RETRIES] = "event_retries",
+	[VMIR_STAT_PREFETCHES] = "prefetches",
 };
 
 static int vg_print_info(struct nlattr **tb, void *arg)
@@ -1282,6 +1284,10 @@ static int cmd_malformed(struct vg *g, struct vg_opts *o)
 	msg = vg_msg(g, VMIR_CMD_REMOVE_DEVICE, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, 60000);
 	vg_check(g, msg, "remove: unknown device", ENODEV);
+	msg = vg_msg(g, VMIR_CMD_PREFETCH, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, 60000);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK, 0);
+	vg_check(g, msg, "prefetch: unknown device", ENODEV);
 	msg = vg_msg(g, VMIR_CMD_STOP_DEVICE, 0);
 	vg_check(g, msg, "stop: no device id", EINVAL);
 	msg = vg_msg(g, VMIR_CMD_STOP_DEVICE, 0);
@@ -1327,6 +1333,13 @@ static int cmd_malformed(struct vg *g, struct vg_opts *o)
 	nla_put_u32(msg, VMIR_ATTR_CHUNK, 3);
 	nla_put_s32(msg, VMIR_ATTR_STATUS, 0);
 	vg_check(g, msg, "ready: no MISS outstanding", ENOENT);
+	msg = vg_msg(g, VMIR_CMD_PREFETCH, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_u32(msg, VMIR_ATTR_CHUNK, 16);
+	vg_check(g, msg, "prefetch: chunk index out of range", ERANGE);
+	msg = vg_msg(g, VMIR_CMD_PREFETCH, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	vg_check(g, msg, "prefetch: no chunk", EINVAL);
 	msg = vg_msg(g, VMIR_CMD_CHUNK_CAPTURED, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
 	nla_put_u32(msg, VMIR_ATTR_CHUNK, 3);
@@ -1442,6 +1455,8 @@ int main(int argc, char **argv)
 		return cmd_list(&g, &o);
 	if (!strcmp(cmd, "state"))
 		return cmd_state(&g, &o);
+	if (!strcmp(cmd, "prefetch"))
+		return cmd_simple(&g, &o, VMIR_CMD_PREFETCH, "PREFETCH");
 	if (!strcmp(cmd, "ready"))
 		return cmd_simple(&g, &o, VMIR_CMD_CHUNK_READY, "CHUNK_READY");
 	if (!strcmp(cmd, "commit-begin"))
