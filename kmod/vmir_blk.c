@@ -6,8 +6,10 @@
  * kblockd worker) and may sleep. A request whose chunks are all usable
  * is served right there from the mirror file with vfs_iter_read/write,
  * one iov_iter per bio over the bio's own pages (no copy, no extra
- * context switch). A request that has to wait is parked by
- * vmir_chunks_admit() and re-run later from its work item on dev->wq.
+ * context switch) -- when that context may do file I/O of its own (see
+ * vmir_may_serve_here()); otherwise, and when a request has to wait
+ * (parked by vmir_chunks_admit()), it runs from its work item on dev->wq,
+ * as loop runs all of its requests.
  *
  * Mirror I/O runs with memalloc_noio: the mirror's page cache may be
  * reclaimed by writing back /dev/vmirN itself.
@@ -239,6 +241,19 @@ void vmir_cmd_resume(struct work_struct *work)
 	vmir_cmd_run(cmd);
 }
 
+/*
+ * May the submitter's context do the mirror I/O itself? Not inside a bio
+ * submission: the mirror filesystem's own bios would wait on
+ * current->bio_list until we return. Not inside a filesystem transaction
+ * (ext4 on /dev/vmirN writing back under a jbd2 handle): the mirror's
+ * filesystem would see the upper one's handle in current->journal_info
+ * (jbd2 does not nest handles of two journals and BUGs).
+ */
+static bool vmir_may_serve_here(void)
+{
+	return !current->bio_list && !current->journal_info;
+}
+
 static blk_status_t vmir_queue_rq(struct blk_mq_hw_ctx *hctx,
 				  const struct blk_mq_queue_data *bd)
 {
@@ -250,7 +265,12 @@ static blk_status_t vmir_queue_rq(struct blk_mq_hw_ctx *hctx,
 	cmd->park_ns = 0;
 	cmd->status = BLK_STS_OK;
 	blk_mq_start_request(rq);
-	vmir_cmd_run(cmd);
+	if (vmir_may_serve_here()) {
+		vmir_cmd_run(cmd);
+	} else {
+		cmd->state = VMIR_CMD_QUEUED;
+		queue_work(cmd->dev->wq, &cmd->work);
+	}
 	return BLK_STS_OK;
 }
 

@@ -13,6 +13,9 @@ VG=$top/build/kernel/vmir-genl-test
 scratch=$(mktemp -d /tmp/vmir-test.XXXXXX)
 helper_pids=
 test_devs=
+test_mounts=		# mounted on test devices: undone before they go
+test_mirror_mounts=	# holding mirrors: undone after the devices went
+test_loops=		# loop devices: detached last
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*"; exit 77; }
@@ -25,10 +28,15 @@ cleanup() {
 	local p d
 	for p in $helper_pids; do kill "$p" 2>/dev/null; done
 	for p in $helper_pids; do wait "$p" 2>/dev/null; done
+	# filesystems on the test's devices first
+	for d in $test_mounts; do umount "$d" 2>/dev/null; done
 	# Removing fails parked requests, so background I/O can end.
 	for d in $test_devs; do "$VG" remove --dev "$d" >/dev/null 2>&1; done
 	for p in $(jobs -p); do kill "$p" 2>/dev/null; done
 	wait
+	# then what held the mirrors
+	for d in $test_mirror_mounts; do umount "$d" 2>/dev/null; done
+	for d in $test_loops; do losetup -d "$d" 2>/dev/null; done
 	rm -rf "$scratch"
 }
 trap cleanup EXIT
