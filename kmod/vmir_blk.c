@@ -11,9 +11,14 @@
  * (parked by vmir_chunks_admit()), it runs from its work item on dev->wq,
  * as loop runs all of its requests.
  *
- * Mirror I/O runs with memalloc_noio: the mirror's page cache may be
- * reclaimed by writing back /dev/vmirN itself.
+ * Mirror I/O runs as loop's does: PF_MEMALLOC_NOIO (the mirror's page
+ * cache may be reclaimed by writing back /dev/vmirN itself) and
+ * PF_LOCAL_THROTTLE (writing the mirror is throttled only against the
+ * mirror's own disk: the dirty pages of a filesystem on /dev/vmirN wait
+ * for us, so waiting for them to be cleaned would never end).
  */
+
+#define VMIR_IO_PFLAGS	(PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE)
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bio.h>
@@ -175,11 +180,11 @@ static void vmir_cmd_run(struct vmir_cmd *cmd)
 	struct vmir_device *dev = cmd->dev;
 	u64 pos = (u64)blk_rq_pos(rq) << VMIR_SECTOR_SHIFT;
 	u64 len = blk_rq_bytes(rq);
+	unsigned int pflags = current->flags & VMIR_IO_PFLAGS;
 	enum vmir_admit adm;
-	unsigned int noio;
 	int ret;
 
-	noio = memalloc_noio_save();
+	current->flags |= VMIR_IO_PFLAGS;
 	switch (req_op(rq)) {
 	case REQ_OP_FLUSH:
 		ret = vfs_fsync(dev->mirror, 0);
@@ -219,7 +224,7 @@ static void vmir_cmd_run(struct vmir_cmd *cmd)
 		ret = -EOPNOTSUPP;
 		break;
 	}
-	memalloc_noio_restore(noio);
+	current->flags = (current->flags & ~VMIR_IO_PFLAGS) | pflags;
 
 	if (ret)
 		dev_err_ratelimited(disk_to_dev(dev->disk),
@@ -229,7 +234,7 @@ static void vmir_cmd_run(struct vmir_cmd *cmd)
 	return;
 
 out_parked:
-	memalloc_noio_restore(noio);
+	current->flags = (current->flags & ~VMIR_IO_PFLAGS) | pflags;
 }
 
 /* Work item of a request woken by an answer: run admission again. */
@@ -247,11 +252,15 @@ void vmir_cmd_resume(struct work_struct *work)
  * current->bio_list until we return. Not inside a filesystem transaction
  * (ext4 on /dev/vmirN writing back under a jbd2 handle): the mirror's
  * filesystem would see the upper one's handle in current->journal_info
- * (jbd2 does not nest handles of two journals and BUGs).
+ * (jbd2 does not nest handles of two journals and BUGs). Not in a
+ * workqueue worker: that is kblockd running our queue, and kblockd also
+ * dispatches the disk the mirror lives on; with its workers (and its
+ * rescuer) all waiting for mirror I/O, that disk stalls and so do we.
  */
 static bool vmir_may_serve_here(void)
 {
-	return !current->bio_list && !current->journal_info;
+	return !current->bio_list && !current->journal_info &&
+	       !(current->flags & PF_WQ_WORKER);
 }
 
 static blk_status_t vmir_queue_rq(struct blk_mq_hw_ctx *hctx,
