@@ -17,8 +17,6 @@
  * mirror's own disk: the dirty pages of a filesystem on /dev/vmirN wait
  * for us, so waiting for them to be cleaned would never end).
  */
-
-#define VMIR_IO_PFLAGS	(PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE)
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bio.h>
@@ -31,6 +29,9 @@
 #include <linux/uio.h>
 
 #include "vmir.h"
+
+/* task flags of mirror I/O (see above) */
+#define VMIR_IO_PFLAGS	(PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE)
 
 /* An iterator over the data of @bio, as loop builds it for one bio. */
 static void vmir_bio_iter(struct iov_iter *iter, struct bio *bio,

@@ -286,14 +286,6 @@ enum vmir_admit vmir_chunks_admit(struct vmir_device *dev,
 }
 
 /**
- * vmir_chunk_ready - the helper answered the MISS for @chunk
- * @dev: the device
- * @chunk: chunk index, < nchunks
- * @status: 0 (the mirror now holds the chunk) or -errno
- *
- * Returns 0, or -ENOENT when no MISS is outstanding for @chunk.
- */
-/**
  * vmir_chunk_prefetch - PREFETCH: the helper claims a missing chunk
  * @dev: the device
  * @chunk: chunk index, < nchunks
@@ -324,6 +316,14 @@ int vmir_chunk_prefetch(struct vmir_device *dev, u32 chunk)
 	return ret;
 }
 
+/**
+ * vmir_chunk_ready - the helper answered the MISS for @chunk
+ * @dev: the device
+ * @chunk: chunk index, < nchunks
+ * @status: 0 (the mirror now holds the chunk) or -errno
+ *
+ * Returns 0, or -ENOENT when no MISS is outstanding for @chunk.
+ */
 int vmir_chunk_ready(struct vmir_device *dev, u32 chunk, int status)
 {
 	struct vmir_chunks *c = &dev->chunks;
