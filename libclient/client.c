@@ -823,7 +823,7 @@ static void progress_add(struct progress *p, uint64_t bytes)
 	p->done += bytes;
 	if (!p->fn)
 		return;
-	now = vmir_mono_ns();
+	now = vmir_coarse_ns();
 	if (now - p->last_ns < PROGRESS_NS && p->done < p->total)
 		return;
 	p->last_ns = now;

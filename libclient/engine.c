@@ -19,6 +19,13 @@
  * Requests go to connections in admission order and deadlines are set at
  * admission, so the oldest request of a connection is always at the head
  * of its in-flight list (or of its send queue when that list is empty).
+ *
+ * Timeouts: a connection fails when its oldest request is timeout_ms old
+ * and nothing moved on the connection (no byte sent or received) for
+ * timeout_ms. A request queued behind megabytes of others on a slow or
+ * shared link is not late while the link moves data; a silent server
+ * fails after timeout_ms as before. VMIR_TIMEOUT_CAP bounds the wait for
+ * a request a live server never answers.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -43,6 +50,7 @@
 #define SEND_BATCH_MAX	(4u << 20)
 #define RBUF_MIN	(64u << 10)
 #define WORKERS_MAX	8
+#define VMIR_TIMEOUT_CAP	8	/* x timeout_ms: a request's longest wait */
 
 enum conn_state {
 	CONN_IDLE,
@@ -72,6 +80,7 @@ struct vmir_conn {
 	struct vmir_list inflight;	/* sent, waiting for the reply */
 	unsigned int nsealed;		/* sealed (being sent or sent) */
 	uint64_t hs_deadline;		/* handshake */
+	uint64_t moved_ns;		/* last byte sent or received */
 	size_t send_off;		/* bytes of sendq's head already sent */
 	bool send_busy;
 	struct iovec iov[CONN_IOV_MAX];
@@ -311,7 +320,7 @@ static bool conn_has_reqs(const struct vmir_conn *c)
 
 static void conn_mark_down(struct vmir_conn *c, int err)
 {
-	c->down_until = vmir_mono_ns() + VMIR_DOWN_NS;
+	c->down_until = vmir_coarse_ns() + VMIR_DOWN_NS;
 	c->down_err = err;
 }
 
@@ -348,7 +357,7 @@ static void conn_closed(struct vmir_conn *c)
 	assert(c->nsealed == 0);
 	sodium_memzero(&c->s, sizeof(c->s));
 	/* requests admitted while closing: fail them or reconnect */
-	if (c->down_until && vmir_mono_ns() < c->down_until)
+	if (c->down_until && vmir_coarse_ns() < c->down_until)
 		conn_fail_reqs(c, &c->sendq, c->down_err);
 }
 
@@ -459,7 +468,7 @@ static void conn_on_connect(struct vmir_conn *c, int res)
 	memcpy(c->hello + VMIR_HDR_LEN, nonce, VMIR_NONCE_LEN);
 	c->hello_off = 0;
 	c->state = CONN_HELLO;
-	c->hs_deadline = vmir_mono_ns() + (uint64_t)c->e->timeout_ms * 1000000;
+	c->hs_deadline = vmir_coarse_ns() + (uint64_t)c->e->timeout_ms * 1000000;
 }
 
 static size_t req_wire_len(const struct vmir_req *r)
@@ -480,7 +489,7 @@ static void req_seal(struct vmir_conn *c, struct vmir_req *r)
 	h.data_len = r->data_len;
 	vmir_frame_seal(&c->s, &h, r->meta.p, r->hdr);
 	r->sealed = true;
-	r->deadline = vmir_mono_ns() + (uint64_t)c->e->timeout_ms * 1000000;
+	r->deadline = vmir_coarse_ns() + (uint64_t)c->e->timeout_ms * 1000000;
 	c->nsealed++;
 }
 
@@ -558,6 +567,8 @@ static void conn_on_send(struct vmir_conn *c, int res)
 	char eb[128];
 
 	c->send_busy = false;
+	if (res > 0)
+		c->moved_ns = vmir_coarse_ns();
 	if (c->hello_busy) {
 		/* the reply may already have moved us to UP */
 		c->hello_busy = false;
@@ -680,6 +691,7 @@ static int conn_hello_reply(struct vmir_conn *c,
 	}
 	vmir_session_establish(&c->s, c->s.my_nonce, meta);
 	c->state = CONN_UP;
+	c->moved_ns = vmir_coarse_ns();
 	c->hello_retried = false;
 	vmir_dbg("session with %s established", c->desc);
 	return 0;
@@ -815,6 +827,8 @@ static void conn_on_recv(struct vmir_conn *c, int res)
 	char eb[128];
 
 	c->recv_busy = false;
+	if (res > 0)
+		c->moved_ns = vmir_coarse_ns();
 	if (c->state == CONN_CLOSING) {
 		if (c->dreq) {
 			r = c->dreq;
@@ -1071,7 +1085,7 @@ static void engine_drain(struct vmir_engine *e, unsigned int wait_ms)
 {
 	struct __kernel_timespec ts = { .tv_nsec = 10 * 1000000 };
 	struct io_uring_cqe *cqe;
-	uint64_t end = vmir_mono_ns() + (uint64_t)wait_ms * 1000000;
+	uint64_t end = vmir_coarse_ns() + (uint64_t)wait_ms * 1000000;
 	unsigned int head, n;
 
 	while (e->io_pending || e->efd_busy) {
@@ -1087,7 +1101,7 @@ static void engine_drain(struct vmir_engine *e, unsigned int wait_ms)
 				e->io_pending--;
 		}
 		io_uring_cq_advance(&e->ring, n);
-		if (vmir_mono_ns() > end)
+		if (vmir_coarse_ns() > end)
 			break;
 	}
 }
@@ -1126,7 +1140,7 @@ void vmir_engine_free(struct vmir_engine *e)
 /* move waiting requests onto connections, within the in-flight budget */
 static void engine_admit(struct vmir_engine *e)
 {
-	uint64_t now = vmir_mono_ns();
+	uint64_t now = vmir_coarse_ns();
 
 	while (!vmir_list_empty(&e->waitq)) {
 		struct vmir_req *r = vmir_container_of(e->waitq.next,
@@ -1180,9 +1194,21 @@ static void engine_kick(struct vmir_engine *e)
  * order, so the oldest sent one heads the in-flight list, or the send
  * queue while that is empty.
  */
+static uint64_t conn_deadline(const struct vmir_conn *c,
+			      const struct vmir_req *r)
+{
+	uint64_t t = (uint64_t)c->e->timeout_ms * 1000000;
+	uint64_t dl = c->moved_ns + t;
+	uint64_t cap = r->deadline + (VMIR_TIMEOUT_CAP - 1) * t;
+
+	if (dl < r->deadline)
+		dl = r->deadline;
+	return dl < cap ? dl : cap;
+}
+
 static uint64_t engine_timeouts(struct vmir_engine *e)
 {
-	uint64_t now = vmir_mono_ns(), next = UINT64_MAX, dl;
+	uint64_t now = vmir_coarse_ns(), next = UINT64_MAX, dl;
 	unsigned int i;
 
 	for (i = 0; i < e->nconn; i++) {
@@ -1200,7 +1226,7 @@ static uint64_t engine_timeouts(struct vmir_engine *e)
 			r = vmir_container_of(l->next, struct vmir_req, node);
 			if (!r->sealed)
 				continue;
-			dl = r->deadline;
+			dl = conn_deadline(c, r);
 		} else {
 			continue;
 		}
@@ -1210,8 +1236,11 @@ static uint64_t engine_timeouts(struct vmir_engine *e)
 			continue;
 		}
 		if (r)
-			conn_note(c, "no reply to %s within %u ms",
-				  vmir_op_name(r->op), e->timeout_ms);
+			conn_note(c, "no reply to %s within %u ms, connection idle for %llu ms",
+				  vmir_op_name(r->op),
+				  (unsigned int)((now - r->deadline) / 1000000) +
+				  e->timeout_ms,
+				  (unsigned long long)(now - c->moved_ns) / 1000000);
 		else
 			conn_note(c, "handshake timed out after %u ms",
 				  e->timeout_ms);
@@ -1298,7 +1327,7 @@ int vmir_engine_poll(struct vmir_engine *e, int timeout_ms)
 		/* progress made, or nothing can complete: do not sleep */
 		ret = io_uring_submit(&e->ring);
 	} else {
-		now = vmir_mono_ns();
+		now = vmir_coarse_ns();
 		if (timeout_ms > 0 &&
 		    now + (uint64_t)timeout_ms * 1000000 < next)
 			next = now + (uint64_t)timeout_ms * 1000000;
@@ -1355,7 +1384,7 @@ int vmir_engine_pollfd(struct vmir_engine *e, int *timeout_ms)
 	} else if (next == UINT64_MAX) {
 		*timeout_ms = -1;
 	} else {
-		now = vmir_mono_ns();
+		now = vmir_coarse_ns();
 		ms = next > now ? (next - now + 999999) / 1000000 : 0;
 		*timeout_ms = ms > INT32_MAX ? INT32_MAX : (int)ms;
 	}
@@ -1375,7 +1404,7 @@ bool vmir_engine_srv_down(struct vmir_engine *e, unsigned int srv)
 	struct vmir_conn *c = &e->conn[srv];
 
 	assert(srv < e->nconn);
-	if (c->down_until && vmir_mono_ns() >= c->down_until)
+	if (c->down_until && vmir_coarse_ns() >= c->down_until)
 		c->down_until = 0;
 	return c->down_until != 0;
 }

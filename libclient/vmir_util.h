@@ -82,6 +82,13 @@ int vmir_conf_load(const char *path, struct vmir_conf *conf, char *err,
 /* --- misc ---------------------------------------------------------------- */
 uint64_t vmir_now_ns(void);		/* CLOCK_REALTIME */
 uint64_t vmir_mono_ns(void);		/* CLOCK_MONOTONIC */
+/*
+ * CLOCK_MONOTONIC_COARSE: the last tick (1-10 ms old), read without
+ * touching the clock hardware. For deadlines and rate limits; on machines
+ * whose clocksource has no vDSO path (HPET, acpi_pm: many VMs) a precise
+ * read is a system call and a device register access.
+ */
+uint64_t vmir_coarse_ns(void);
 /* write all / read all with EINTR handling; 0 or -errno (-EIO on EOF) */
 int vmir_write_full(int fd, const void *buf, size_t len);
 int vmir_read_full(int fd, void *buf, size_t len);

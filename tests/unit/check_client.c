@@ -15,11 +15,13 @@
 #include <poll.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -322,6 +324,24 @@ static uint8_t *import(struct vmir_client *c, const char *name, uint64_t size,
 	return p;
 }
 
+/* export name's latest version and compare it with want (size bytes) */
+static void export_matches(struct vmir_client *c, const char *name,
+			   const uint8_t *want, uint64_t size)
+{
+	char out[PATH_MAX + 16];
+	uint64_t got_size;
+	struct stat st;
+	uint8_t *got;
+
+	snprintf(out, sizeof(out), "%s/out", cl.dir);
+	ck_assert_msg(vmir_image_export(c, name, 0, out, NULL, NULL) == 0,
+		      "export: %s", vmir_client_error(c));
+	got = read_file(out, &got_size, &st);
+	ck_assert_uint_eq(got_size, size);
+	ck_assert(memcmp(want, got, size) == 0);
+	free(got);
+}
+
 /* --- opening and connecting -------------------------------------------------------- */
 
 START_TEST(open_without_config_says_how_to_give_one)
@@ -540,22 +560,136 @@ START_TEST(one_of_three_servers_down_import_and_export_work)
 	const uint64_t size = 100 * CS + 99;
 	struct vmir_version_info vi;
 	struct vmir_client *c;
-	char out[PATH_MAX + 16];
-	uint64_t got_size;
-	struct stat st;
-	uint8_t *want, *got;
+	uint8_t *want;
 
 	srv_stop(2);
 	c = client();
 	want = import(c, "img", size, 3, &vi);
-	snprintf(out, sizeof(out), "%s/out", cl.dir);
-	ck_assert_int_eq(vmir_image_export(c, "img", 0, out, NULL, NULL), 0);
-	got = read_file(out, &got_size, &st);
-	ck_assert_uint_eq(got_size, size);
-	ck_assert(memcmp(want, got, size) == 0);
+	export_matches(c, "img", want, size);
 	free(want);
-	free(got);
 	vmir_client_close(c);
+}
+END_TEST
+
+/* --- a slow link: a TCP relay that paces the client's bytes ----------------------- */
+
+static int write_all(int fd, const uint8_t *p, ssize_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, (size_t)n);
+
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= w;
+	}
+	return 0;
+}
+
+/* relay one connection to 127.0.0.1:port; client bytes at rate bytes/s */
+static void relay_conn(int a, unsigned int port, unsigned int rate)
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_port = htons((uint16_t)port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	struct pollfd pfd[2];
+	uint8_t buf[4096];
+	int b = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (b < 0 || connect(b, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		return;
+	pfd[0].fd = a;
+	pfd[1].fd = b;
+	pfd[0].events = pfd[1].events = POLLIN;
+	while (poll(pfd, 2, -1) > 0) {
+		ssize_t n;
+
+		if (pfd[1].revents) {
+			n = read(b, buf, sizeof(buf));
+			if (n <= 0 || write_all(a, buf, n))
+				return;
+		}
+		if (pfd[0].revents) {
+			n = read(a, buf, sizeof(buf));
+			if (n <= 0 || write_all(b, buf, n))
+				return;
+			usleep((useconds_t)((uint64_t)n * 1000000 / rate));
+		}
+	}
+}
+
+/* a relay to server i; writes its "IP:PORT" to addr */
+static pid_t slow_relay(unsigned int i, unsigned int rate, char *addr,
+			size_t len)
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	socklen_t sl = sizeof(sin);
+	unsigned int port;
+	pid_t pid;
+	int lfd;
+
+	ck_assert_int_eq(sscanf(cl.s[i].addr, "127.0.0.1:%u", &port), 1);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(lfd, 8), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
+	snprintf(addr, len, "127.0.0.1:%u", ntohs(sin.sin_port));
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;) {
+			int a = accept(lfd, NULL, NULL);
+
+			if (a < 0)
+				_exit(1);
+			if (fork() == 0) {
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				close(lfd);
+				relay_conn(a, port, rate);
+				_exit(0);
+			}
+			close(a);
+		}
+	}
+	close(lfd);
+	return pid;
+}
+
+START_TEST(requests_queued_on_a_slow_link_do_not_time_out)
+{
+	/* ~0.7 MiB to each server at 256 KiB/s: ~3 s, timeout 300 ms */
+	const uint64_t size = 256 * CS;
+	char real[4][sizeof(cl.s[0].addr)];
+	struct vmir_version_info vi;
+	struct vmir_client *c;
+	pid_t relay[4];
+	uint8_t *want;
+	unsigned int i;
+
+	for (i = 1; i <= cl.nchunkd; i++) {
+		memcpy(real[i], cl.s[i].addr, sizeof(real[i]));
+		relay[i] = slow_relay(i, 256 << 10, cl.s[i].addr,
+				      sizeof(cl.s[i].addr));
+	}
+	write_conf(cl.conf, cl.key, cl.s[0].addr, 300);
+	c = client();
+	/* every PUT waits up to 128 requests (0.5 MiB) behind others */
+	want = import(c, "img", size, 7, &vi);
+	export_matches(c, "img", want, size);
+	free(want);
+	vmir_client_close(c);
+	for (i = 1; i <= cl.nchunkd; i++) {
+		kill(relay[i], SIGKILL);
+		waitpid(relay[i], NULL, 0);
+		memcpy(cl.s[i].addr, real[i], sizeof(real[i]));
+	}
 }
 END_TEST
 
@@ -985,6 +1119,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, unreachable_version_server_is_named);
 	tcase_add_test(tc, wrong_key_is_refused_with_a_hint);
 	tcase_add_test(tc, silent_server_times_out_and_is_named);
+	tcase_add_test(tc, requests_queued_on_a_slow_link_do_not_time_out);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("namespace");
