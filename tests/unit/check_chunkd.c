@@ -849,6 +849,53 @@ START_TEST(slow_client_stalls_neither_others_nor_memory)
 }
 END_TEST
 
+START_TEST(pipelined_gets_of_small_and_multi_buffer_objects_match_their_ids)
+{
+	/* replies of different sizes, more than one receive buffer each */
+	enum { N = 64, SMALL = 4096, LARGE = 300 << 10 };
+	static uint8_t small[SMALL], large[LARGE];
+	static uint16_t asked[N + 3];
+	struct vmir_id sid, lid, gid;
+	struct srv_client c;
+	struct srv_msg m;
+	uint64_t rid;
+
+	fill_random(small, sizeof(small), 40);
+	fill_random(large, sizeof(large), 41);
+	vmir_id_of(small, sizeof(small), &sid);
+	vmir_id_of(large, sizeof(large), &lid);
+	connect_ok(&c);
+	ck_assert_uint_eq(call_status(&c, VMIR_OP_PUT, &sid, VMIR_ID_LEN,
+				      small, sizeof(small)), 0);
+	ck_assert_uint_eq(call_status(&c, VMIR_OP_PUT, &lid, VMIR_ID_LEN,
+				      large, sizeof(large)), 0);
+	for (int i = 0; i < N; i++) {
+		bool big = i % 3 != 1;
+
+		ck_assert_int_eq(srv_client_send(&c, VMIR_OP_GET,
+						 big ? &lid : &sid, VMIR_ID_LEN,
+						 NULL, 0, &rid), 0);
+		ck_assert_uint_lt(rid, N + 3);
+		asked[rid] = big ? 2 : 1;
+	}
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(srv_client_recv(&c, &m, TMO), 0);
+		ck_assert_uint_eq(m.hdr.status, 0);
+		ck_assert_uint_lt(m.hdr.req_id, N + 3);
+		ck_assert_uint_ne(asked[m.hdr.req_id], 0);
+		ck_assert_uint_eq(m.hdr.data_len,
+				  asked[m.hdr.req_id] == 2 ? LARGE : SMALL);
+		vmir_id_of(m.data, m.hdr.data_len, &gid);
+		ck_assert(vmir_id_eq(&gid, asked[m.hdr.req_id] == 2 ? &lid :
+				     &sid));
+		ck_assert_mem_eq(m.meta, gid.b, VMIR_ID_LEN);
+		asked[m.hdr.req_id] = 0;
+		srv_msg_free(&m);
+	}
+	srv_client_close(&c);
+}
+END_TEST
+
 START_TEST(client_closing_with_requests_in_flight_is_harmless)
 {
 	enum { N = 40, LEN = 65536 };
@@ -914,6 +961,8 @@ static Suite *chunkd_suite(void)
 	tcase_add_test(tc, pipelined_requests_are_all_answered);
 	tcase_add_test(tc, slow_client_stalls_neither_others_nor_memory);
 	tcase_add_test(tc, client_closing_with_requests_in_flight_is_harmless);
+	tcase_add_test(tc,
+		       pipelined_gets_of_small_and_multi_buffer_objects_match_their_ids);
 	suite_add_tcase(s, tc);
 	return s;
 }
