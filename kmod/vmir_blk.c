@@ -170,22 +170,16 @@ void vmir_cmd_end(struct vmir_cmd *cmd, blk_status_t status)
 	blk_mq_end_request(blk_mq_rq_from_pdu(cmd), status);
 }
 
-/*
- * Run @cmd: serve it from the mirror, or park it. The caller owns it; on
- * return it is completed or parked, and the device must not be touched
- * (a parked request may already be completed by someone else).
- */
-static void vmir_cmd_run(struct vmir_cmd *cmd)
+/* Serve @cmd from the mirror, or park it; see vmir_cmd_run(). */
+static void vmir_cmd_serve(struct vmir_cmd *cmd)
 {
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	struct vmir_device *dev = cmd->dev;
 	u64 pos = (u64)blk_rq_pos(rq) << VMIR_SECTOR_SHIFT;
 	u64 len = blk_rq_bytes(rq);
-	unsigned int pflags = current->flags & VMIR_IO_PFLAGS;
 	enum vmir_admit adm;
 	int ret;
 
-	current->flags |= VMIR_IO_PFLAGS;
 	switch (req_op(rq)) {
 	case REQ_OP_FLUSH:
 		ret = vfs_fsync(dev->mirror, 0);
@@ -193,7 +187,7 @@ static void vmir_cmd_run(struct vmir_cmd *cmd)
 	case REQ_OP_READ:
 		adm = vmir_chunks_admit(dev, cmd, pos, len, false);
 		if (adm == VMIR_ADMIT_PARKED)
-			goto out_parked;
+			return;
 		if (adm == VMIR_ADMIT_FAIL) {
 			ret = -EIO;
 			break;
@@ -210,7 +204,7 @@ static void vmir_cmd_run(struct vmir_cmd *cmd)
 		percpu_down_read(&dev->gate);
 		adm = vmir_chunks_admit(dev, cmd, pos, len, true);
 		if (adm == VMIR_ADMIT_PARKED)
-			goto out_parked;
+			return;
 		if (adm == VMIR_ADMIT_FAIL) {
 			ret = -EIO;
 			break;
@@ -225,16 +219,25 @@ static void vmir_cmd_run(struct vmir_cmd *cmd)
 		ret = -EOPNOTSUPP;
 		break;
 	}
-	current->flags = (current->flags & ~VMIR_IO_PFLAGS) | pflags;
-
 	if (ret)
 		dev_err_ratelimited(disk_to_dev(dev->disk),
 				    "op %u of %llu bytes at byte %llu failed on the mirror: %d\n",
 				    req_op(rq), len, pos, ret);
 	vmir_cmd_end(cmd, errno_to_blk_status(ret));
-	return;
+}
 
-out_parked:
+/*
+ * Run @cmd: serve it from the mirror, or park it, with the task flags of
+ * mirror I/O. The caller owns it; on return it is completed or parked, and
+ * the device must not be touched (a parked request may already be
+ * completed by someone else).
+ */
+static void vmir_cmd_run(struct vmir_cmd *cmd)
+{
+	unsigned int pflags = current->flags & VMIR_IO_PFLAGS;
+
+	current->flags |= VMIR_IO_PFLAGS;
+	vmir_cmd_serve(cmd);
 	current->flags = (current->flags & ~VMIR_IO_PFLAGS) | pflags;
 }
 

@@ -1189,10 +1189,9 @@ static void engine_kick(struct vmir_engine *e)
 }
 
 /*
- * Fail connections whose handshake or oldest sent request is past its
- * deadline (connects have their own linked timeout). Requests sealed in
- * order, so the oldest sent one heads the in-flight list, or the send
- * queue while that is empty.
+ * When the connection of @r, its oldest sealed request, fails: timeout_ms
+ * after @r was sealed or after the last byte moved, whichever is later,
+ * and no later than VMIR_TIMEOUT_CAP x timeout_ms after sealing.
  */
 static uint64_t conn_deadline(const struct vmir_conn *c,
 			      const struct vmir_req *r)
@@ -1206,6 +1205,12 @@ static uint64_t conn_deadline(const struct vmir_conn *c,
 	return dl < cap ? dl : cap;
 }
 
+/*
+ * Fail connections whose handshake or oldest sent request is past its
+ * deadline (connects have their own linked timeout). Requests sealed in
+ * order, so the oldest sent one heads the in-flight list, or the send
+ * queue while that is empty.
+ */
 static uint64_t engine_timeouts(struct vmir_engine *e)
 {
 	uint64_t now = vmir_coarse_ns(), next = UINT64_MAX, dl;
@@ -1236,9 +1241,9 @@ static uint64_t engine_timeouts(struct vmir_engine *e)
 			continue;
 		}
 		if (r)
-			conn_note(c, "no reply to %s within %u ms, connection idle for %llu ms",
+			conn_note(c, "no reply to %s within %llu ms, connection idle for %llu ms",
 				  vmir_op_name(r->op),
-				  (unsigned int)((now - r->deadline) / 1000000) +
+				  (unsigned long long)(now - r->deadline) / 1000000 +
 				  e->timeout_ms,
 				  (unsigned long long)(now - c->moved_ns) / 1000000);
 		else

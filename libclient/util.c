@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -769,6 +770,12 @@ uint64_t vmir_mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void vmir_heap_keep_buffers(size_t max_free)
+{
+	mallopt(M_MMAP_THRESHOLD, 2 * VMIR_DATA_MAX);
+	mallopt(M_TRIM_THRESHOLD, max_free);
 }
 
 uint64_t vmir_coarse_ns(void)

@@ -89,6 +89,14 @@ uint64_t vmir_mono_ns(void);		/* CLOCK_MONOTONIC */
  * read is a system call and a device register access.
  */
 uint64_t vmir_coarse_ns(void);
+/*
+ * For processes that malloc() and free() a chunk-sized buffer per object:
+ * with glibc's defaults such buffers are mmap()ed, or carved from a heap
+ * that is trimmed again after the free, so every object faults fresh
+ * zeroed pages in, which costs as much as the copies. Keep buffers up to
+ * the largest object on the heap, and at most max_free bytes of it free.
+ */
+void vmir_heap_keep_buffers(size_t max_free);
 /* write all / read all with EINTR handling; 0 or -errno (-EIO on EOF) */
 int vmir_write_full(int fd, const void *buf, size_t len);
 int vmir_read_full(int fd, void *buf, size_t len);

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,8 +14,7 @@
 #include "srv.h"
 #include "vmir_util.h"
 
-#define CHUNKD_MMAP_THRESHOLD	(2 * VMIR_DATA_MAX)
-#define CHUNKD_TRIM_THRESHOLD	(256u << 20)
+#define CHUNKD_HEAP_FREE_MAX	(256u << 20)
 
 struct chunkd_server {
 	struct srv *srv;
@@ -184,15 +182,8 @@ int chunkd_server_run(const struct chunkd_server_conf *conf)
 	struct chunkd_stat s;
 	int ret;
 
-	/*
-	 * Every request and GET reply is a malloc()ed buffer of up to
-	 * VMIR_DATA_MAX bytes. glibc's defaults hand such buffers back to
-	 * the kernel (munmap, or a trimmed heap) and fault fresh zeroed
-	 * pages in for the next one: at chunk rates that costs as much CPU
-	 * as the copies. Keep them on the heap and keep the heap.
-	 */
-	mallopt(M_MMAP_THRESHOLD, CHUNKD_MMAP_THRESHOLD);
-	mallopt(M_TRIM_THRESHOLD, CHUNKD_TRIM_THRESHOLD);
+	/* every request and GET reply is a malloc()ed buffer */
+	vmir_heap_keep_buffers(CHUNKD_HEAP_FREE_MAX);
 
 	ret = srv_new(&sc, &cs.srv);
 	if (ret < 0)

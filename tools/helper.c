@@ -31,7 +31,6 @@
 #include <linux/falloc.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -132,9 +131,8 @@ struct helper {
 };
 
 #define HELPER_READ_AHEAD_KIB	2048
-/* chunk buffers stay on the heap, up to this much free (see main) */
-#define HELPER_MMAP_THRESHOLD	(2 * VMIR_DATA_MAX)
-#define HELPER_TRIM_THRESHOLD	(32u << 20)
+/* free heap kept for chunk buffers: this runs next to the VMs */
+#define HELPER_HEAP_FREE_MAX	(32u << 20)
 
 static volatile sig_atomic_t helper_stop;
 
@@ -1642,15 +1640,8 @@ int main(int argc, char **argv)
 		i++;
 	}
 	helper_self = &h;
-	/*
-	 * Every fetch is a malloc()ed chunk buffer. With glibc's defaults
-	 * each one is mmap()ed, or carved from a heap trimmed again after
-	 * the free, so every chunk faults fresh zeroed pages in. Keep them
-	 * on the heap, and at most 32 MiB of it free: this runs on compute
-	 * nodes, next to the VMs.
-	 */
-	mallopt(M_MMAP_THRESHOLD, HELPER_MMAP_THRESHOLD);
-	mallopt(M_TRIM_THRESHOLD, HELPER_TRIM_THRESHOLD);
+	/* every fetch is a malloc()ed chunk buffer */
+	vmir_heap_keep_buffers(HELPER_HEAP_FREE_MAX);
 	if (sodium_init() < 0) {
 		vmir_err("libsodium initialisation failed");
 		return 1;

@@ -573,19 +573,6 @@ END_TEST
 
 /* --- a slow link: a TCP relay that paces the client's bytes ----------------------- */
 
-static int write_all(int fd, const uint8_t *p, ssize_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, (size_t)n);
-
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= w;
-	}
-	return 0;
-}
-
 /* relay one connection to 127.0.0.1:port; client bytes at rate bytes/s */
 static void relay_conn(int a, unsigned int port, unsigned int rate)
 {
@@ -608,12 +595,12 @@ static void relay_conn(int a, unsigned int port, unsigned int rate)
 
 		if (pfd[1].revents) {
 			n = read(b, buf, sizeof(buf));
-			if (n <= 0 || write_all(a, buf, n))
+			if (n <= 0 || vmir_write_full(a, buf, (size_t)n))
 				return;
 		}
 		if (pfd[0].revents) {
 			n = read(a, buf, sizeof(buf));
-			if (n <= 0 || write_all(b, buf, n))
+			if (n <= 0 || vmir_write_full(b, buf, (size_t)n))
 				return;
 			usleep((useconds_t)((uint64_t)n * 1000000 / rate));
 		}
