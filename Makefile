@@ -1,48 +1,86 @@
 # SPDX-License-Identifier: GPL-2.0
 # vmir top-level build. `make` builds every userspace part into build/,
-# `make check` runs every test, `make demo` runs the demo.
+# `make check` runs every test, `make demo` runs the demo; those two first
+# install the Debian packages the build needs (`make deps`), `make` alone
+# never does.
+#
+# The userspace is built in layers. Each one includes and links only the
+# layers below it, never one above:
+#
+#   tools/         vmirctl, vmir-helper             on libvmir and common
+#   server/        vmir-chunkd, vmir-versiond       on common only
+#   libclient/     build/libvmir.a, build/libvmir.so: the client library,
+#                  public header include/libvmir.h, exports libvmir.map
+#   common/        build/libvmir-common.a: wire codec, log, config, key
+#                  files, addresses, sizes, clocks, full-length I/O
+#   include/uapi/  the netlink uapi header, shared with the kernel module
+#
+# tests/lib/ holds what the tests share; only tests link it.
 
 BUILD	?= build
 BIN	:= $(BUILD)/bin
 KVER	?= $(shell ls -1 /lib/modules 2>/dev/null | grep -- '-amd64$$' | sort -V | tail -n 1)
 KDIR	?= $(if $(KVER),/lib/modules/$(KVER)/build,/lib/modules/$(shell uname -r)/build)
 
-PKGS	:= liburing libsodium inih libnl-genl-3.0 check
 CC	?= cc
 CFLAGS	?= -O2 -g
 WARN	:= -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Werror=implicit-function-declaration
-CPPFLAGS += -D_GNU_SOURCE -Iinclude -Ilibclient -Iserver
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CPPFLAGS += -D_GNU_SOURCE
 PKG_LIBS   = $(shell pkg-config --libs liburing libsodium inih 2>/dev/null)
+SODIUM_LIBS = $(shell pkg-config --libs libsodium 2>/dev/null)
+NL_CFLAGS  = $(shell pkg-config --cflags libnl-genl-3.0 2>/dev/null)
 NL_LIBS    = $(shell pkg-config --libs libnl-genl-3.0 2>/dev/null)
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
-ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP
+# INC: the include path of the layer a file belongs to (set per target)
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(CPPFLAGS) $(INC) -MMD -MP
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+pic = $(patsubst %.c,$(BUILD)/pic/%.o,$(1))
+
+# --- the layers, bottom up --------------------------------------------------
+
+COMMON_SRCS	:= $(wildcard common/*.c)
+COMMON_INC	:= -Iinclude -Icommon
+COMMON_A	:= $(BUILD)/libvmir-common.a
 
 LIB_SRCS	:= $(wildcard libclient/*.c)
+LIB_INC		:= $(COMMON_INC) -Ilibclient
+LIBVMIR_A	:= $(BUILD)/libvmir.a
+LIBVMIR_SO	:= $(BUILD)/libvmir.so
+
 SRV_SRCS	:= $(wildcard server/srv_*.c)
 CHUNKD_SRCS	:= $(wildcard server/chunkd*.c)
 VERSIOND_SRCS	:= $(wildcard server/versiond*.c)
+SRV_INC		:= $(COMMON_INC) -Iserver
+
+# tools: libvmir's public header and common's helpers; netlink for devices
 CTL_SRCS	:= $(wildcard tools/vmirctl*.c)
 HELPER_SRCS	:= $(wildcard tools/helper*.c)
-UNIT_SRCS	:= $(wildcard tests/unit/check_*.c)
-BENCH_SRCS	:= $(wildcard tests/bench/*.c)
-ITEST_SRCS	:= $(wildcard tests/integration/*.c)
+TOOL_INC	:= $(COMMON_INC) $(NL_CFLAGS)
 
-obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+TESTLIB_SRCS	:= $(wildcard tests/lib/*.c)
+TESTLIB_INC	:= $(COMMON_INC) -Itests/lib
 
-LIBVMIR	:= $(BUILD)/libvmir.a
+$(BUILD)/obj/common/%.o $(BUILD)/pic/common/%.o: INC := $(COMMON_INC)
+$(BUILD)/obj/libclient/%.o $(BUILD)/pic/libclient/%.o: INC := $(LIB_INC)
+$(BUILD)/obj/server/%.o: INC := $(SRV_INC)
+$(BUILD)/obj/tools/%.o: INC := $(TOOL_INC)
+$(BUILD)/obj/tests/lib/%.o: INC := $(TESTLIB_INC)
+
 PROGS	:= $(if $(CHUNKD_SRCS),$(BIN)/vmir-chunkd) \
 	   $(if $(VERSIOND_SRCS),$(BIN)/vmir-versiond) \
 	   $(if $(CTL_SRCS),$(BIN)/vmirctl) \
 	   $(if $(HELPER_SRCS),$(BIN)/vmir-helper)
-UNITS	:= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
-BENCHES	:= $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
-ITESTS	:= $(patsubst tests/integration/%.c,$(BUILD)/itest/%,$(ITEST_SRCS))
+UNITS	:= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/check_*.c))
+BENCHES	:= $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
+ITESTS	:= $(patsubst tests/integration/%.c,$(BUILD)/itest/%,$(wildcard tests/integration/*.c))
 
 .PHONY: all deps deps-kernel module check check-unit check-integration \
 	check-kernel demo bench-repo bench-device bench-deploy clean
 
-all: deps $(LIBVMIR) $(PROGS) $(UNITS) $(BENCHES) $(ITESTS)
+all: $(COMMON_A) $(LIBVMIR_A) $(LIBVMIR_SO) $(BUILD)/libvmir.exports \
+     $(PROGS) $(UNITS) $(BENCHES) $(ITESTS)
 
 # Installs the Debian packages the build needs, only when one is missing.
 deps:
@@ -55,47 +93,93 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(LIBVMIR): $(call obj,$(LIB_SRCS))
+$(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -c -o $@ $<
+
+$(COMMON_A): $(call obj,$(COMMON_SRCS))
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN)/vmir-chunkd: $(call obj,$(CHUNKD_SRCS) $(SRV_SRCS)) $(LIBVMIR)
+# libvmir.a holds libclient alone: link it before libvmir-common.a.
+$(LIBVMIR_A): $(call obj,$(LIB_SRCS))
+	rm -f $@ && ar rcs $@ $^
+
+# libvmir.so carries the common layer inside and exports libvmir.map only.
+$(LIBVMIR_SO): $(call pic,$(LIB_SRCS) $(COMMON_SRCS)) libclient/libvmir.map
+	$(CC) $(CFLAGS) -shared -o $@ $(filter %.o,$^) \
+		-Wl,--version-script=libclient/libvmir.map -Wl,--no-undefined \
+		$(PKG_LIBS) -lpthread
+
+# The build test of libvmir's face: the .so exports exactly what
+# include/libvmir.h declares and libvmir.map lists.
+$(BUILD)/libvmir.exports: $(LIBVMIR_SO) include/libvmir.h \
+			  libclient/libvmir.map tests/unit/libvmir-exports
+	CC="$(CC)" tests/unit/libvmir-exports $(LIBVMIR_SO) include/libvmir.h \
+		libclient/libvmir.map >$@.tmp
+	@mv $@.tmp $@
+
+$(BIN)/vmir-chunkd: $(call obj,$(CHUNKD_SRCS) $(SRV_SRCS)) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-$(BIN)/vmir-versiond: $(call obj,$(VERSIOND_SRCS) $(SRV_SRCS)) $(LIBVMIR)
+$(BIN)/vmir-versiond: $(call obj,$(VERSIOND_SRCS) $(SRV_SRCS)) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-$(BIN)/vmirctl: $(call obj,$(CTL_SRCS)) $(LIBVMIR)
+$(BIN)/vmirctl: $(call obj,$(CTL_SRCS)) $(LIBVMIR_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(NL_LIBS) -lpthread
 
-$(BIN)/vmir-helper: $(call obj,$(HELPER_SRCS)) $(LIBVMIR)
+$(BIN)/vmir-helper: $(call obj,$(HELPER_SRCS)) $(LIBVMIR_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(NL_LIBS) -lpthread
 
-# Unit tests may link the servers' object files they test (all but main).
-SRV_LIB_OBJS = $(call obj,$(filter-out server/chunkd.c server/versiond.c,$(CHUNKD_SRCS) $(VERSIOND_SRCS) $(SRV_SRCS)))
-# Objects a test needs beyond those, listed before libvmir.a on the link.
-UNIT_EXTRA_check_helper_state := $(call obj,tools/helper_state.c)
-.SECONDEXPANSION:
-$(BUILD)/tests/%: tests/unit/%.c $(SRV_LIB_OBJS) $$(UNIT_EXTRA_$$*) $(LIBVMIR)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) -lpthread
+# --- tests ------------------------------------------------------------------
+# A unit test links the code it tests, the test helpers it uses and the
+# archives of the layers below, with that layer's include path.
+$(BUILD)/tests/check_proto: INC := $(COMMON_INC)
+$(BUILD)/tests/check_proto: $(COMMON_A)
+$(BUILD)/tests/check_util: INC := $(COMMON_INC)
+$(BUILD)/tests/check_util: $(COMMON_A)
+$(BUILD)/tests/check_tree: INC := $(LIB_INC)
+$(BUILD)/tests/check_tree: $(call obj,libclient/tree.c) $(COMMON_A)
+$(BUILD)/tests/check_placement: INC := $(LIB_INC)
+$(BUILD)/tests/check_placement: $(call obj,libclient/placement.c) $(COMMON_A)
+$(BUILD)/tests/check_client: INC := $(LIB_INC)
+$(BUILD)/tests/check_client: $(LIBVMIR_A) $(COMMON_A)
+$(BUILD)/tests/check_chunkd: INC := $(SRV_INC) -Itests/lib
+$(BUILD)/tests/check_chunkd: $(call obj,server/chunkd_server.c \
+	server/chunkd_store.c server/srv_loop.c server/srv_net.c \
+	$(TESTLIB_SRCS)) $(COMMON_A)
+$(BUILD)/tests/check_versiond: INC := $(SRV_INC) -Itests/lib
+$(BUILD)/tests/check_versiond: $(call obj,server/versiond_server.c \
+	server/versiond_db.c server/versiond_log.c server/versiond_state.c \
+	server/srv_loop.c server/srv_net.c $(TESTLIB_SRCS)) $(COMMON_A)
+$(BUILD)/tests/check_helper_state: INC := $(COMMON_INC) -Itools
+$(BUILD)/tests/check_helper_state: $(call obj,tools/helper_state.c) $(COMMON_A)
 
-$(BUILD)/itest/%: tests/integration/%.c $(LIBVMIR)
+$(BUILD)/tests/%: tests/unit/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -o $@ $(filter %.c %.o %.a,$^) \
+		$(CHECK_LIBS) $(PKG_LIBS) -lpthread
 
-$(BUILD)/bench/%: tests/bench/%.c $(LIBVMIR)
+# Integration programs use libvmir as any program would: the public
+# header and the shared library, found next to them at run time.
+$(BUILD)/itest/%: INC := -Iinclude
+$(BUILD)/itest/%: tests/integration/%.c $(LIBVMIR_SO)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+	$(CC) $(ALL_CFLAGS) -o $@ $< -L$(BUILD) -lvmir -Wl,-rpath,'$$ORIGIN/..'
+
+# Benchmark peers measure the machine, not vmir: they link none of it.
+$(BUILD)/bench/%: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(SODIUM_LIBS) -lpthread
 
 module: deps-kernel
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod modules
 
-check: all
+check: deps
+	@$(MAKE) --no-print-directory all
 	@tests/run-tests $(if $(wildcard kmod/*.c),unit integration kernel,unit integration)
 
 check-unit: all
@@ -107,7 +191,8 @@ check-integration: all
 check-kernel: all
 	@tests/run-tests kernel
 
-demo: all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@tools/vmir-demo
 
 bench-repo: all
@@ -126,4 +211,5 @@ clean:
 	rm -rf $(BUILD)
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean 2>/dev/null
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/pic $(BUILD)/tests $(BUILD)/itest \
+		   $(BUILD)/bench -name '*.d' 2>/dev/null)

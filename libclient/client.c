@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * libvmir public API (include/vmir.h): the client handle, namespace calls
+ * libvmir public API (include/libvmir.h): the client handle, namespace calls
  * on the version server, whole-image import and export, and the chunk
  * level interface of the node helper (versions, async reads, commit).
  *
@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmir_priv.h"
+#include "libvmir_priv.h"
 
 #define PIPE_BYTES	(48u << 20)	/* chunk slots of one write pipeline */
 /* export: few enough slots that their buffers stay in cache */
@@ -44,7 +44,8 @@ struct vmir_client {
 
 struct vmir_version {
 	struct vmir_client *c;
-	struct vmir_version_info info;
+	struct vmir_wire_version_info info;
+	struct vmir_version_info pub;	/* info for vmir_version_get_info() */
 	uint64_t nchunks;
 	struct vmir_tree *tree;		/* NULL for an empty image */
 	unsigned int async;
@@ -92,6 +93,42 @@ void vmir_client_import_stats(const struct vmir_client *c,
 	*st = c->imp;
 }
 
+/* the public forms of the version server's answers (libvmir.h) */
+static void image_info_pub(const struct vmir_wire_image_info *w,
+			   struct vmir_image_info *out)
+{
+	_Static_assert(sizeof(out->name) == sizeof(w->name),
+		       "image names have one limit");
+	memset(out, 0, sizeof(*out));
+	memcpy(out->name, w->name, sizeof(out->name));
+	out->size = w->size;
+	out->chunk_size = w->chunk_size;
+	out->latest = w->latest;
+	out->nversions = w->nversions;
+	out->ctime_ns = w->ctime_ns;
+}
+
+static void version_info_pub(const struct vmir_wire_version_info *w,
+			     struct vmir_version_info *out)
+{
+	_Static_assert(sizeof(out->image) == sizeof(w->image) &&
+		       sizeof(out->parent_image) == sizeof(w->parent_image),
+		       "image names have one limit");
+	_Static_assert(VMIR_ROOT_HEX_LEN == 2 * VMIR_ID_LEN,
+		       "a root is a content id in hex");
+	if (!out)
+		return;
+	memset(out, 0, sizeof(*out));
+	memcpy(out->image, w->image, sizeof(out->image));
+	out->version = w->version;
+	out->size = w->size;
+	out->chunk_size = w->chunk_size;
+	vmir_id_to_hex(&w->root, out->root);
+	memcpy(out->parent_image, w->parent_image, sizeof(out->parent_image));
+	out->parent_version = w->parent_version;
+	out->ctime_ns = w->ctime_ns;
+}
+
 static const char *vsd(struct vmir_client *c)
 {
 	return vmir_engine_srv_desc(c->e, VMIR_SRV_VERSIOND);
@@ -124,7 +161,7 @@ static int check_name(struct vmir_client *c, const char *name)
 	if (!name || vmir_name_valid(name))
 		return seterr(c, -EINVAL,
 			      "invalid image name '%s': use 1 to %d characters of A-Z a-z 0-9 . _ - not starting with '.'",
-			      name ? name : "(null)", VMIR_NAME_MAX);
+			      name ? name : "(null)", VMIR_NAME_MAX - 1);
 	return 0;
 }
 
@@ -276,9 +313,10 @@ static int bad_reply(struct vmir_client *c, const char *op)
 }
 
 static int parse_version_info(struct vmir_client *c, struct vmir_req *r,
-			      const char *op, struct vmir_version_info *out)
+			      const char *op,
+			      struct vmir_wire_version_info *out)
 {
-	struct vmir_version_info vi;
+	struct vmir_wire_version_info vi;
 	struct vmir_rbuf rb;
 
 	vmir_rbuf_init(&rb, r->rmeta, r->rmeta_len);
@@ -331,7 +369,7 @@ static int ref_vreq(struct vmir_client *c, uint16_t op, const char *name,
 }
 
 static int do_lookup(struct vmir_client *c, const char *name,
-		     uint32_t version, struct vmir_version_info *out)
+		     uint32_t version, struct vmir_wire_version_info *out)
 {
 	struct vmir_req *r;
 	char what[VMIR_NAME_MAX + 64];
@@ -353,13 +391,19 @@ static int do_lookup(struct vmir_client *c, const char *name,
 int vmir_image_lookup(struct vmir_client *c, const char *name,
 		      uint32_t version, struct vmir_version_info *out)
 {
+	struct vmir_wire_version_info vi;
+	int ret;
+
 	op_begin(c);
-	return do_lookup(c, name, version, out);
+	ret = do_lookup(c, name, version, &vi);
+	if (!ret)
+		version_info_pub(&vi, out);
+	return ret;
 }
 
 static int do_create(struct vmir_client *c, const char *name, uint64_t size,
 		     uint32_t cs, const struct vmir_id *root,
-		     struct vmir_version_info *out)
+		     struct vmir_wire_version_info *out)
 {
 	struct vmir_create_req q;
 	struct vmir_req *r;
@@ -391,6 +435,7 @@ static int do_create(struct vmir_client *c, const char *name, uint64_t size,
 int vmir_image_create(struct vmir_client *c, const char *name, uint64_t size,
 		      uint32_t chunk_size, struct vmir_version_info *out)
 {
+	struct vmir_wire_version_info vi;
 	int ret;
 
 	op_begin(c);
@@ -406,7 +451,10 @@ int vmir_image_create(struct vmir_client *c, const char *name, uint64_t size,
 		return seterr(c, -EINVAL,
 			      "invalid size 0 for image '%s': an image holds at least one byte",
 			      name);
-	return do_create(c, name, size, chunk_size, &zero_id, out);
+	ret = do_create(c, name, size, chunk_size, &zero_id, &vi);
+	if (!ret)
+		version_info_pub(&vi, out);
+	return ret;
 }
 
 /*
@@ -442,12 +490,18 @@ static int parse_array(struct vmir_client *c, struct vmir_req *r,
 
 static void get_image_info(struct vmir_rbuf *rb, void *p)
 {
-	vmir_get_image_info(rb, p);
+	struct vmir_wire_image_info ii;
+
+	vmir_get_image_info(rb, &ii);
+	image_info_pub(&ii, p);
 }
 
 static void get_version_info(struct vmir_rbuf *rb, void *p)
 {
-	vmir_get_version_info(rb, p);
+	struct vmir_wire_version_info vi;
+
+	vmir_get_version_info(rb, &vi);
+	version_info_pub(&vi, p);
 }
 
 int vmir_image_list(struct vmir_client *c, struct vmir_image_info **out,
@@ -503,8 +557,9 @@ out_free:
 }
 
 static int do_clone(struct vmir_client *c, const char *src, uint32_t version,
-		    const char *dst, const struct vmir_version_info *content,
-		    struct vmir_version_info *out)
+		    const char *dst,
+		    const struct vmir_wire_version_info *content,
+		    struct vmir_wire_version_info *out)
 {
 	struct vmir_clone_req q;
 	struct vmir_req *r;
@@ -552,8 +607,14 @@ static int do_clone(struct vmir_client *c, const char *src, uint32_t version,
 int vmir_image_clone(struct vmir_client *c, const char *src, uint32_t version,
 		     const char *dst, struct vmir_version_info *out)
 {
+	struct vmir_wire_version_info vi;
+	int ret;
+
 	op_begin(c);
-	return do_clone(c, src, version, dst, NULL, out);
+	ret = do_clone(c, src, version, dst, NULL, &vi);
+	if (!ret)
+		version_info_pub(&vi, out);
+	return ret;
 }
 
 static int do_delete(struct vmir_client *c, const char *name,
@@ -590,9 +651,9 @@ int vmir_image_delete(struct vmir_client *c, const char *name,
  */
 static int do_publish(struct vmir_client *c, const char *name, uint32_t base,
 		      uint64_t size, const struct vmir_id *root,
-		      struct vmir_version_info *out)
+		      struct vmir_wire_version_info *out)
 {
-	struct vmir_version_info latest;
+	struct vmir_wire_version_info latest;
 	struct vmir_publish_req q;
 	struct vmir_req *r;
 	char what[VMIR_NAME_MAX + 64];
@@ -638,7 +699,7 @@ struct fetch_slot {
 
 struct fetch_ctx {
 	struct vmir_client *c;
-	const struct vmir_version_info *vi;
+	const struct vmir_wire_version_info *vi;
 	const struct vmir_id *ids;
 	void *const *bufs;
 	size_t *lens;
@@ -712,7 +773,8 @@ static int tree_fetch(void *arg, const struct vmir_id *ids, size_t n,
 }
 
 /* the version's whole chunk map; *tp NULL for an empty image */
-static int load_tree(struct vmir_client *c, const struct vmir_version_info *vi,
+static int load_tree(struct vmir_client *c,
+		     const struct vmir_wire_version_info *vi,
 		     struct vmir_tree **tp)
 {
 	struct fetch_ctx fx;
@@ -790,7 +852,7 @@ static int tree_usage(const struct vmir_tree *t, uint64_t size, uint32_t cs,
 int vmir_image_usage(struct vmir_client *c, const char *name,
 		     uint32_t version, uint64_t *chunks, uint64_t *bytes)
 {
-	struct vmir_version_info vi;
+	struct vmir_wire_version_info vi;
 	struct vmir_tree *t;
 	int ret;
 
@@ -1211,7 +1273,7 @@ int vmir_image_import(struct vmir_client *c, const char *name,
 		      vmir_progress_fn progress, void *arg,
 		      struct vmir_version_info *out)
 {
-	struct vmir_version_info base, vi;
+	struct vmir_wire_version_info base, vi;
 	struct vmir_import_stats *st = &c->imp;
 	const struct vmir_id *root = &zero_id;
 	char what[VMIR_NAME_MAX + 64], eb[128], s1[32], s2[32];
@@ -1316,8 +1378,7 @@ int vmir_image_import(struct vmir_client *c, const char *name,
 	st->new_nodes = w.new_nodes;
 	st->new_bytes = vmir_upl_stats(w.upl)->new_bytes;
 	tree_usage(w.tree, size, cs, &st->stored_chunks, &st->stored_bytes);
-	if (out)
-		*out = vi;
+	version_info_pub(&vi, out);
 out_wr:
 	vmir_tree_free(w.tree);
 	wr_fini(&w);
@@ -1344,7 +1405,7 @@ struct ex_slot {
 
 struct ex {
 	struct vmir_client *c;
-	const struct vmir_version_info *vi;
+	const struct vmir_wire_version_info *vi;
 	const char *path;
 	int fd;
 	struct ex_item *items;
@@ -1372,7 +1433,7 @@ static int ex_verified(struct vmir_get *g)
 {
 	struct ex_slot *s = g->arg;
 	struct ex *x = s->x;
-	const struct vmir_version_info *vi = x->vi;
+	const struct vmir_wire_version_info *vi = x->vi;
 	char eb[128];
 	size_t k;
 	int ret;
@@ -1463,7 +1524,7 @@ static void ex_start(struct ex *x)
 
 static int ex_zero_fill(struct ex *x, const struct vmir_tree *t)
 {
-	const struct vmir_version_info *vi = x->vi;
+	const struct vmir_wire_version_info *vi = x->vi;
 	uint8_t *z;
 	uint64_t i;
 	int ret = 0;
@@ -1485,7 +1546,7 @@ int vmir_image_export(struct vmir_client *c, const char *name,
 		      uint32_t version, const char *path,
 		      vmir_progress_fn progress, void *arg)
 {
-	struct vmir_version_info vi;
+	struct vmir_wire_version_info vi;
 	struct vmir_tree *t = NULL;
 	struct ex x;
 	struct stat sb;
@@ -1625,6 +1686,7 @@ int vmir_version_open(struct vmir_client *c, const char *name,
 	ret = do_lookup(c, name, version, &v->info);
 	if (ret)
 		goto out_free;
+	version_info_pub(&v->info, &v->pub);
 	v->nchunks = nchunks_of(v->info.size, v->info.chunk_size);
 	ret = load_tree(c, &v->info, &v->tree);
 	if (ret)
@@ -1651,7 +1713,7 @@ void vmir_version_close(struct vmir_version *v)
 const struct vmir_version_info *vmir_version_get_info(
 	const struct vmir_version *v)
 {
-	return &v->info;
+	return &v->pub;
 }
 
 uint64_t vmir_version_nchunks(const struct vmir_version *v)
@@ -1850,7 +1912,7 @@ int vmir_version_commit(struct vmir_version *v, const uint64_t *idx, size_t n,
 			const char *to_image, struct vmir_version_info *out)
 {
 	struct vmir_client *c = v->c;
-	struct vmir_version_info cl, vi;
+	struct vmir_wire_version_info cl, vi;
 	const struct vmir_id *root = &zero_id;
 	char what[2 * VMIR_NAME_MAX + 64];
 	struct wr w;
@@ -1928,9 +1990,10 @@ int vmir_version_commit(struct vmir_version *v, const uint64_t *idx, size_t n,
 	v->tree = w.tree;
 	w.tree = NULL;
 	v->info = vi;
+	version_info_pub(&v->info, &v->pub);
 	v->nchunks = nchunks_of(vi.size, vi.chunk_size);
 	if (out)
-		*out = vi;
+		*out = v->pub;
 out_wr:
 	vmir_tree_free(w.tree);
 	wr_fini(&w);
@@ -1967,8 +2030,7 @@ int vmir_chunkd_stat(struct vmir_client *c, struct vmir_server_stat **out,
 		return seterr(c, -ENOMEM, "out of memory");
 	}
 	for (i = 0; i < ns; i++) {
-		snprintf(arr[i].addr, sizeof(arr[i].addr), "%s",
-			 vmir_engine_srv_addr(c->e, 1 + i));
+		arr[i].addr = vmir_engine_srv_addr(c->e, 1 + i);
 		reqs[i] = vmir_req_new(c->e, 1 + i, VMIR_OP_STAT);
 		if (!reqs[i]) {
 			arr[i].err = -ENOMEM;

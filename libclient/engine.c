@@ -2,7 +2,7 @@
 /*
  * libvmir engine: one io_uring, one TCP connection per server, pipelined
  * authenticated requests, per-request timeouts, and a worker pool for CPU
- * work. See vmir_priv.h for the model.
+ * work. See libvmir_priv.h for the model.
  *
  * Connection states:
  *   IDLE        no socket; a queued request starts a connect
@@ -42,7 +42,7 @@
 #include <liburing.h>
 #include <sodium.h>
 
-#include "vmir_priv.h"
+#include "libvmir_priv.h"
 
 #define RING_ENTRIES	512
 #define CONN_IOV_MAX	96
@@ -171,17 +171,6 @@ static inline uint32_t ud_gen(uint64_t ud)
 }
 
 /* --- small helpers ------------------------------------------------------------ */
-
-const char *vmir_errstr(int err, char *buf, size_t len)
-{
-	if (err < 0)
-		err = -err;
-	snprintf(buf, len, "%s", strerror(err));
-	if (buf[0] >= 'A' && buf[0] <= 'Z' &&
-	    !(buf[1] >= 'A' && buf[1] <= 'Z'))
-		buf[0] = (char)(buf[0] - 'A' + 'a');
-	return buf;
-}
 
 static struct io_uring_sqe *engine_sqe(struct vmir_engine *e)
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmir_priv.h"
+#include "libvmir_priv.h"
 
 static void why_add(char *why, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

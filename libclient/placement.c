@@ -11,7 +11,7 @@
 
 #include <sodium.h>
 
-#include "vmir_priv.h"
+#include "libvmir_priv.h"
 
 uint64_t vmir_hrw_score(const char *server, const struct vmir_id *id)
 {

@@ -125,45 +125,6 @@ int srv_write_ready_file(int fd, const char *path);
 /* "IP:PORT" of the peer of a connected socket */
 void srv_peer_name(int fd, char *out, size_t outlen);
 
-/* --- srv_client.c: a minimal blocking client, for tests and tools ---------- */
-struct srv_client {
-	int fd;
-	struct vmir_session sess;
-	uint64_t next_req_id;
-};
-
-struct srv_msg {
-	struct vmir_frame_hdr hdr;
-	uint8_t *meta;		/* malloc()ed, hdr.meta_len bytes */
-	uint8_t *data;		/* malloc()ed, hdr.data_len bytes */
-};
-
-/* TCP connect only (no handshake); 0 or -errno */
-int srv_client_open(struct srv_client *c, const char *addr);
-/* HELLO exchange sealed with key; -EACCES bad reply, -ECONNRESET closed */
-int srv_client_hello(struct srv_client *c, const uint8_t key[VMIR_KEY_LEN],
-		     int timeout_ms);
-/* open + hello */
-int srv_client_connect(struct srv_client *c, const char *addr,
-		       const uint8_t key[VMIR_KEY_LEN], int timeout_ms);
-/* seal and send one request; returns its req_id via *req_id if set */
-int srv_client_send(struct srv_client *c, uint16_t opcode, const void *meta,
-		    uint32_t meta_len, const void *data, uint32_t data_len,
-		    uint64_t *req_id);
-/*
- * Receive and authenticate one frame. -ETIMEDOUT, -ECONNRESET (peer
- * closed), -EBADMSG (bad header), -EACCES (bad MAC or sequence).
- */
-int srv_client_recv(struct srv_client *c, struct srv_msg *m, int timeout_ms);
-/* send, then receive the reply (which must match the request) */
-int srv_client_call(struct srv_client *c, uint16_t opcode, const void *meta,
-		    uint32_t meta_len, const void *data, uint32_t data_len,
-		    struct srv_msg *reply, int timeout_ms);
-void srv_msg_free(struct srv_msg *m);
-/* true if the peer closes the connection within timeout_ms */
-bool srv_client_wait_closed(struct srv_client *c, int timeout_ms);
-void srv_client_close(struct srv_client *c);
-
 /* --- srv_args.c: the command line both servers share ------------------------ */
 struct srv_args {
 	const char *listen;

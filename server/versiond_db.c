@@ -109,7 +109,8 @@ static int versiond_db_commit(struct versiond_db *db,
 }
 
 static int versiond_db_result(struct versiond_db *db, const char *name,
-			      uint32_t version, struct vmir_version_info *out)
+			      uint32_t version,
+			      struct vmir_wire_version_info *out)
 {
 	const struct versiond_image *im = versiond_state_find(&db->state,
 							      name);
@@ -124,7 +125,7 @@ static int versiond_db_result(struct versiond_db *db, const char *name,
 
 int versiond_db_create(struct versiond_db *db,
 		       const struct vmir_create_req *q,
-		       struct vmir_version_info *out)
+		       struct vmir_wire_version_info *out)
 {
 	struct versiond_rec rec;
 	int ret;
@@ -149,7 +150,7 @@ int versiond_db_create(struct versiond_db *db,
 
 int versiond_db_publish(struct versiond_db *db,
 			const struct vmir_publish_req *q,
-			struct vmir_version_info *out)
+			struct vmir_wire_version_info *out)
 {
 	const struct versiond_image *im;
 	struct versiond_rec rec;
@@ -178,7 +179,7 @@ int versiond_db_publish(struct versiond_db *db,
 }
 
 int versiond_db_clone(struct versiond_db *db, const struct vmir_clone_req *q,
-		      struct vmir_version_info *out)
+		      struct vmir_wire_version_info *out)
 {
 	const struct versiond_version *v;
 	const struct versiond_image *im;
@@ -242,7 +243,7 @@ int versiond_db_delete(struct versiond_db *db, const char *name,
 }
 
 int versiond_db_lookup(const struct versiond_db *db, const char *name,
-		       uint32_t version, struct vmir_version_info *out)
+		       uint32_t version, struct vmir_wire_version_info *out)
 {
 	if (vmir_name_valid(name) < 0)
 		return -EINVAL;
@@ -251,10 +252,10 @@ int versiond_db_lookup(const struct versiond_db *db, const char *name,
 }
 
 int versiond_db_list(const struct versiond_db *db,
-		     struct vmir_image_info **out, size_t *n)
+		     struct vmir_wire_image_info **out, size_t *n)
 {
 	const struct versiond_state *s = &db->state;
-	struct vmir_image_info *a;
+	struct vmir_wire_image_info *a;
 
 	a = calloc(s->n ? s->n : 1, sizeof(*a));
 	if (!a)
@@ -267,10 +268,10 @@ int versiond_db_list(const struct versiond_db *db,
 }
 
 int versiond_db_versions(const struct versiond_db *db, const char *name,
-			 struct vmir_version_info **out, size_t *n)
+			 struct vmir_wire_version_info **out, size_t *n)
 {
 	const struct versiond_image *im;
-	struct vmir_version_info *a;
+	struct vmir_wire_version_info *a;
 
 	if (vmir_name_valid(name) < 0)
 		return -EINVAL;

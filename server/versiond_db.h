@@ -26,22 +26,22 @@ const struct versiond_state *versiond_db_state(const struct versiond_db *db);
 
 int versiond_db_create(struct versiond_db *db,
 		       const struct vmir_create_req *q,
-		       struct vmir_version_info *out);
+		       struct vmir_wire_version_info *out);
 int versiond_db_publish(struct versiond_db *db,
 			const struct vmir_publish_req *q,
-			struct vmir_version_info *out);
+			struct vmir_wire_version_info *out);
 int versiond_db_clone(struct versiond_db *db, const struct vmir_clone_req *q,
-		      struct vmir_version_info *out);
+		      struct vmir_wire_version_info *out);
 /* version 0: the whole image */
 int versiond_db_delete(struct versiond_db *db, const char *name,
 		       uint32_t version);
 /* version 0: latest */
 int versiond_db_lookup(const struct versiond_db *db, const char *name,
-		       uint32_t version, struct vmir_version_info *out);
+		       uint32_t version, struct vmir_wire_version_info *out);
 /* malloc()ed arrays; free() them */
 int versiond_db_list(const struct versiond_db *db,
-		     struct vmir_image_info **out, size_t *n);
+		     struct vmir_wire_image_info **out, size_t *n);
 int versiond_db_versions(const struct versiond_db *db, const char *name,
-			 struct vmir_version_info **out, size_t *n);
+			 struct vmir_wire_version_info **out, size_t *n);
 
 #endif /* VMIR_VERSIOND_DB_H */

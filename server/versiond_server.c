@@ -26,7 +26,7 @@ static void versiond_reply_wbuf(struct srv_req *req, struct vmir_wbuf *w)
 }
 
 static void versiond_reply_info(struct srv_req *req, int ret,
-				const struct vmir_version_info *vi)
+				const struct vmir_wire_version_info *vi)
 {
 	struct vmir_wbuf w;
 
@@ -41,7 +41,7 @@ static void versiond_reply_info(struct srv_req *req, int ret,
 
 static void versiond_do_list(struct versiond_db *db, struct srv_req *req)
 {
-	struct vmir_image_info *a;
+	struct vmir_wire_image_info *a;
 	struct vmir_wbuf w;
 	size_t n;
 	int ret;
@@ -65,7 +65,7 @@ static void versiond_do_list(struct versiond_db *db, struct srv_req *req)
 static void versiond_do_versions(struct versiond_db *db, struct srv_req *req,
 				 const char *name)
 {
-	struct vmir_version_info *a;
+	struct vmir_wire_version_info *a;
 	struct vmir_wbuf w;
 	size_t n;
 	int ret;
@@ -89,7 +89,7 @@ static void versiond_do_versions(struct versiond_db *db, struct srv_req *req,
 static int versiond_handle(void *ctx, struct srv_req *req, const char **why)
 {
 	struct versiond_db *db = ctx;
-	struct vmir_version_info vi;
+	struct vmir_wire_version_info vi;
 	struct vmir_create_req cq;
 	struct vmir_publish_req pq;
 	struct vmir_clone_req kq;

@@ -94,7 +94,7 @@ versiond_image_version(const struct versiond_image *im, uint32_t version)
 
 void versiond_version_info(const struct versiond_image *im,
 			   const struct versiond_version *v,
-			   struct vmir_version_info *out)
+			   struct vmir_wire_version_info *out)
 {
 	memset(out, 0, sizeof(*out));
 	strcpy(out->image, im->name);
@@ -108,7 +108,7 @@ void versiond_version_info(const struct versiond_image *im,
 }
 
 void versiond_image_info(const struct versiond_image *im,
-			 struct vmir_image_info *out)
+			 struct vmir_wire_image_info *out)
 {
 	const struct versiond_version *latest = &im->v[im->nv - 1];
 

@@ -24,12 +24,12 @@ enum versiond_rec_type {
 
 struct versiond_rec {
 	uint16_t type;
-	char name[VMIR_NAME_MAX + 1];
+	char name[VMIR_NAME_MAX];
 	uint32_t version;		/* PUBLISH, DEL_VERSION */
 	uint64_t size;			/* CREATE, PUBLISH */
 	uint32_t chunk_size;		/* CREATE */
 	struct vmir_id root;		/* CREATE, PUBLISH */
-	char parent[VMIR_NAME_MAX + 1];	/* CREATE, PUBLISH ("" = none) */
+	char parent[VMIR_NAME_MAX];	/* CREATE, PUBLISH ("" = none) */
 	uint32_t parent_version;	/* CREATE, PUBLISH */
 	uint64_t ctime_ns;		/* CREATE, PUBLISH */
 };
@@ -38,13 +38,13 @@ struct versiond_version {
 	uint32_t version;
 	uint64_t size;
 	struct vmir_id root;
-	char parent[VMIR_NAME_MAX + 1];
+	char parent[VMIR_NAME_MAX];
 	uint32_t parent_version;
 	uint64_t ctime_ns;
 };
 
 struct versiond_image {
-	char name[VMIR_NAME_MAX + 1];
+	char name[VMIR_NAME_MAX];
 	uint32_t chunk_size;
 	uint64_t ctime_ns;
 	uint32_t next_version;		/* never reused, even after deletes */
@@ -69,9 +69,9 @@ versiond_image_version(const struct versiond_image *im, uint32_t version);
 
 void versiond_version_info(const struct versiond_image *im,
 			   const struct versiond_version *v,
-			   struct vmir_version_info *out);
+			   struct vmir_wire_version_info *out);
 void versiond_image_info(const struct versiond_image *im,
-			 struct vmir_image_info *out);
+			 struct vmir_wire_image_info *out);
 
 /*
  * Allocate what applying rec will need so versiond_state_apply() of a

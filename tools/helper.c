@@ -47,7 +47,7 @@
 
 #include "helper.h"
 #include "helper_state.h"
-#include "vmir.h"
+#include "libvmir.h"
 #include "vmir_util.h"
 
 /* --- devices ------------------------------------------------------------------ */
@@ -55,7 +55,7 @@
 struct helper_dev {
 	struct helper_dev *next;
 	uint32_t id;			/* N of /dev/vmirN */
-	char image[VMIR_NAME_MAX + 1];
+	char image[VMIR_NAME_MAX];
 	uint32_t version;
 	uint64_t size;
 	uint32_t chunk_size;
@@ -97,9 +97,9 @@ struct helper_job {
 	pthread_t thread;
 	/* inputs */
 	const char *conf;
-	char image[VMIR_NAME_MAX + 1];
+	char image[VMIR_NAME_MAX];
 	uint32_t version;
-	char to[VMIR_NAME_MAX + 1];	/* "" = next version of image */
+	char to[VMIR_NAME_MAX];	/* "" = next version of image */
 	uint64_t *idx;
 	size_t n;
 	int capture_fd;
@@ -1157,7 +1157,7 @@ static int helper_commit(struct helper *h, uint32_t id, const char *to,
 			 id);
 		return -EBUSY;
 	}
-	if (strlen(to) > VMIR_NAME_MAX) {
+	if (strlen(to) >= VMIR_NAME_MAX) {
 		snprintf(out, outlen, "image name '%.64s...' is too long", to);
 		return -ENAMETOOLONG;
 	}

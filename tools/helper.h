@@ -36,12 +36,7 @@
 #include <netlink/genl/genl.h>
 #include <netlink/msg.h>
 
-/* the uapi's VMIR_NAME_MAX (netlink strings) differs from vmir_proto.h's */
-#pragma push_macro("VMIR_NAME_MAX")
-#undef VMIR_NAME_MAX
 #include "uapi/linux/vmir.h"
-#undef VMIR_NAME_MAX
-#pragma pop_macro("VMIR_NAME_MAX")
 
 #define HELPER_SOCK_NAME	"vmir-helper"	/* abstract: leading NUL */
 #define HELPER_MSG_MAX		8192

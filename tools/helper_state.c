@@ -124,7 +124,7 @@ struct helper_state_hdr {
 	uint32_t magic;
 	uint32_t format;
 	uint64_t length;
-	char image[VMIR_NAME_MAX + 1];
+	char image[VMIR_NAME_MAX];
 	char pad[7];
 	uint32_t version;
 	uint32_t chunk_size;
@@ -286,7 +286,7 @@ int helper_state_load(const char *dir, const struct helper_mirror *m,
 		snprintf(why, sizeof(why), "checksum mismatch");
 		goto out_close;
 	}
-	hd.image[VMIR_NAME_MAX] = '\0';
+	hd.image[sizeof(hd.image) - 1] = '\0';
 	if (!helper_mirror_same(&hd, m)) {
 		ret = -EEXIST;
 		snprintf(msg, msglen,
@@ -339,7 +339,7 @@ int helper_reg_write(const char *reg_dir, uint32_t id, const char *dir,
 	struct iovec iov;
 	int len, ret;
 
-	if (strlen(dir) >= PATH_MAX || strlen(image) > VMIR_NAME_MAX)
+	if (strlen(dir) >= PATH_MAX || strlen(image) >= VMIR_NAME_MAX)
 		return -ENAMETOOLONG;
 	if (!*dir || !*image || strchr(dir, '\n') || strchr(image, '\n'))
 		return -EINVAL;
@@ -362,7 +362,7 @@ static const struct {
 	size_t cap;			/* text fields: incl. the NUL */
 } helper_reg_fields[HELPER_REG_N] = {
 	[HELPER_REG_DIR]	= { "dir", PATH_MAX },
-	[HELPER_REG_IMAGE]	= { "image", VMIR_NAME_MAX + 1 },
+	[HELPER_REG_IMAGE]	= { "image", VMIR_NAME_MAX },
 	[HELPER_REG_VERSION]	= { "version", 0 },
 };
 
@@ -425,7 +425,7 @@ static int helper_reg_parse(char *text, char *dir, char *image,
 }
 
 int helper_reg_read(const char *reg_dir, uint32_t id, char dir[PATH_MAX],
-		    char image[VMIR_NAME_MAX + 1], uint32_t *version,
+		    char image[VMIR_NAME_MAX], uint32_t *version,
 		    char *msg, size_t msglen)
 {
 	char path[PATH_MAX], why[128];

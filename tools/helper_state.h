@@ -26,11 +26,11 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "vmir_proto.h"
+#include "uapi/linux/vmir.h"
 
 /* what a mirror holds: a state file is only loaded for the same */
 struct helper_mirror {
-	char image[VMIR_NAME_MAX + 1];
+	char image[VMIR_NAME_MAX];
 	uint32_t version;
 	uint32_t chunk_size;
 	uint64_t size;			/* bytes */
@@ -91,7 +91,7 @@ int helper_reg_write(const char *reg_dir, uint32_t id, const char *dir,
  * (version) not a decimal u32. Any error comes with a message in msg.
  */
 int helper_reg_read(const char *reg_dir, uint32_t id, char dir[PATH_MAX],
-		    char image[VMIR_NAME_MAX + 1], uint32_t *version,
+		    char image[VMIR_NAME_MAX], uint32_t *version,
 		    char *msg, size_t msglen);
 /* 0 also when there was no entry */
 int helper_reg_remove(const char *reg_dir, uint32_t id);

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vmir_priv.h"
+#include "libvmir.h"
 #include "vmir_util.h"
 #include "vmirctl.h"
 
@@ -138,14 +138,14 @@ int vmirctl_parse_ref(struct vmirctl *ctl, const char *arg, char *name,
 
 	*version = 0;
 	len = at ? (size_t)(at - arg) : strlen(arg);
-	if (len == 0 || len >= namelen || len > VMIR_NAME_MAX)
+	if (len == 0 || len >= namelen || len >= VMIR_NAME_MAX)
 		return vmirctl_usage(ctl, "bad image name in '%s'", arg);
 	memcpy(name, arg, len);
 	name[len] = '\0';
 	if (vmir_name_valid(name))
 		return vmirctl_usage(ctl,
 				     "invalid image name '%s': use 1 to %d characters of A-Z a-z 0-9 . _ - not starting with '.'",
-				     name, VMIR_NAME_MAX);
+				     name, VMIR_NAME_MAX - 1);
 	if (!at)
 		return 0;
 	errno = 0;
@@ -194,17 +194,22 @@ static const char *sz(uint64_t v, char *buf, size_t len)
 	return buf;
 }
 
+/* a root of all '0': every chunk of the version is zero */
+static bool root_empty(const char *root)
+{
+	return root[strspn(root, "0")] == '\0';
+}
+
 static void json_version_fields(struct vmirctl_json *j,
 				const struct vmir_version_info *vi)
 {
-	char hex[2 * VMIR_ID_LEN + 1], t[64];
+	char t[64];
 
 	vmirctl_json_str(j, "image", vi->image);
 	vmirctl_json_u64(j, "version", vi->version);
 	vmirctl_json_u64(j, "size", vi->size);
 	vmirctl_json_u64(j, "chunk_size", vi->chunk_size);
-	vmir_id_to_hex(&vi->root, hex);
-	vmirctl_json_str(j, "root", hex);
+	vmirctl_json_str(j, "root", vi->root);
 	if (vi->parent_image[0]) {
 		vmirctl_json_str(j, "parent_image", vi->parent_image);
 		vmirctl_json_u64(j, "parent_version", vi->parent_version);
@@ -359,7 +364,7 @@ static int cmd_import(struct vmirctl *ctl, int argc, char **argv)
 	if (vmir_name_valid(pos[0]))
 		return vmirctl_usage(ctl,
 				     "invalid image name '%s': use 1 to %d characters of A-Z a-z 0-9 . _ - not starting with '.'",
-				     pos[0], VMIR_NAME_MAX);
+				     pos[0], VMIR_NAME_MAX - 1);
 	c = vmirctl_client(ctl);
 	if (!c)
 		return VMIRCTL_FAIL;
@@ -400,7 +405,7 @@ static int cmd_import(struct vmirctl *ctl, int argc, char **argv)
 
 static int cmd_export(struct vmirctl *ctl, int argc, char **argv)
 {
-	char name[VMIR_NAME_MAX + 1], a[32], b[32];
+	char name[VMIR_NAME_MAX], a[32], b[32];
 	struct vmir_version_info vi;
 	struct vmir_client *c;
 	struct bar bar = { .verb = "exporting" };
@@ -449,7 +454,7 @@ static int cmd_export(struct vmirctl *ctl, int argc, char **argv)
 
 static int cmd_clone(struct vmirctl *ctl, int argc, char **argv)
 {
-	char name[VMIR_NAME_MAX + 1];
+	char name[VMIR_NAME_MAX];
 	struct vmir_version_info vi;
 	struct vmir_client *c;
 	const char *pos[2];
@@ -465,7 +470,7 @@ static int cmd_clone(struct vmirctl *ctl, int argc, char **argv)
 	if (vmir_name_valid(pos[1]))
 		return vmirctl_usage(ctl,
 				     "invalid image name '%s': use 1 to %d characters of A-Z a-z 0-9 . _ - not starting with '.'",
-				     pos[1], VMIR_NAME_MAX);
+				     pos[1], VMIR_NAME_MAX - 1);
 	c = vmirctl_client(ctl);
 	if (!c)
 		return VMIRCTL_FAIL;
@@ -485,7 +490,6 @@ static int cmd_versions(struct vmirctl *ctl, int argc, char **argv)
 	struct vmir_client *c;
 	const char *pos[1];
 	char a[32], b[32], t[64], par[VMIR_NAME_MAX + 16];
-	char hex[2 * VMIR_ID_LEN + 1];
 	size_t n, i;
 	int ret;
 
@@ -513,8 +517,6 @@ static int cmd_versions(struct vmirctl *ctl, int argc, char **argv)
 		printf("%-8s %-10s %-6s %-16s %-20s %s\n", "VERSION", "SIZE",
 		       "CHUNK", "ROOT", "PARENT", "CREATED");
 		for (i = 0; i < n; i++) {
-			vmir_id_to_hex(&v[i].root, hex);
-			hex[16] = '\0';
 			if (v[i].parent_image[0])
 				snprintf(par, sizeof(par), "%s@%u",
 					 v[i].parent_image,
@@ -522,10 +524,10 @@ static int cmd_versions(struct vmirctl *ctl, int argc, char **argv)
 			else
 				snprintf(par, sizeof(par), "-");
 			vmirctl_time(v[i].ctime_ns, t, sizeof(t));
-			printf("%-8u %-10s %-6s %-16s %-20s %s\n",
+			printf("%-8u %-10s %-6s %-16.16s %-20s %s\n",
 			       v[i].version, sz(v[i].size, a, sizeof(a)),
 			       sz(v[i].chunk_size, b, sizeof(b)),
-			       vmir_id_is_zero(&v[i].root) ? "(empty)" : hex,
+			       root_empty(v[i].root) ? "(empty)" : v[i].root,
 			       par, t);
 		}
 	}
@@ -585,8 +587,7 @@ static int cmd_list(struct vmirctl *ctl, int argc, char **argv)
 
 static int cmd_info(struct vmirctl *ctl, int argc, char **argv)
 {
-	char name[VMIR_NAME_MAX + 1], a[32], t[64];
-	char hex[2 * VMIR_ID_LEN + 1];
+	char name[VMIR_NAME_MAX], a[32], t[64];
 	struct vmir_version_info vi;
 	struct vmir_client *c;
 	const char *pos[1];
@@ -622,7 +623,6 @@ static int cmd_info(struct vmirctl *ctl, int argc, char **argv)
 		vmirctl_json_end(&j);
 		return VMIRCTL_OK;
 	}
-	vmir_id_to_hex(&vi.root, hex);
 	vmirctl_time(vi.ctime_ns, t, sizeof(t));
 	printf("image:         %s\n", vi.image);
 	printf("version:       %u\n", vi.version);
@@ -635,7 +635,7 @@ static int cmd_info(struct vmirctl *ctl, int argc, char **argv)
 	else
 		printf("parent:        -\n");
 	printf("root:          %s\n",
-	       vmir_id_is_zero(&vi.root) ? "(empty: all chunks zero)" : hex);
+	       root_empty(vi.root) ? "(empty: all chunks zero)" : vi.root);
 	printf("created:       %s\n", t);
 	printf("chunks:        %" PRIu64 "\n",
 	       (vi.size + vi.chunk_size - 1) / vi.chunk_size);
@@ -647,7 +647,7 @@ static int cmd_info(struct vmirctl *ctl, int argc, char **argv)
 
 static int cmd_rm(struct vmirctl *ctl, int argc, char **argv)
 {
-	char name[VMIR_NAME_MAX + 1];
+	char name[VMIR_NAME_MAX];
 	struct vmir_client *c;
 	const char *pos[1];
 	uint32_t version;

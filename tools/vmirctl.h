@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "vmir.h"
+#include "libvmir.h"
 
 /* exit statuses */
 #define VMIRCTL_OK	0

@@ -100,7 +100,7 @@ static int cmd_attach(struct vmirctl *ctl, int argc, char **argv)
 {
 	const char *pos[1], *mirror = "";
 	struct vmirctl_opt opts[] = { { "mirror", &mirror }, { NULL, NULL } };
-	char name[VMIR_NAME_MAX + 1], req[HELPER_MSG_MAX], out[HELPER_MSG_MAX];
+	char name[VMIR_NAME_MAX], req[HELPER_MSG_MAX], out[HELPER_MSG_MAX];
 	uint32_t version;
 	int ret;
 
@@ -170,7 +170,7 @@ static int cmd_commit(struct vmirctl *ctl, int argc, char **argv)
 	if (*to && vmir_name_valid(to))
 		return vmirctl_usage(ctl,
 				     "invalid image name '%s': use 1 to %d characters of A-Z a-z 0-9 . _ - not starting with '.'",
-				     to, VMIR_NAME_MAX);
+				     to, VMIR_NAME_MAX - 1);
 	snprintf(req, sizeof(req), "COMMIT\t%u\t%s", id, to);
 	ret = dev_helper_call(req, out, sizeof(out));
 	if (ret == VMIRCTL_OK)

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmir.h"
+#include "libvmir.h"
 
 struct fill {
 	unsigned char byte;

@@ -24,6 +24,7 @@
 #include "chunkd_server.h"
 #include "chunkd_store.h"
 #include "srv.h"
+#include "test_client.h"
 #include "vmir_util.h"
 
 #define TMO	5000	/* ms per reply */
@@ -545,47 +546,47 @@ static void server_teardown(void)
 	tdir_remove();
 }
 
-static void connect_ok(struct srv_client *c)
+static void connect_ok(struct test_client *c)
 {
-	ck_assert_int_eq(srv_client_connect(c, srvaddr, key, TMO), 0);
+	ck_assert_int_eq(test_client_connect(c, srvaddr, key, TMO), 0);
 }
 
-static uint32_t call_status(struct srv_client *c, uint16_t op,
+static uint32_t call_status(struct test_client *c, uint16_t op,
 			    const void *meta, uint32_t meta_len,
 			    const void *data, uint32_t data_len)
 {
-	struct srv_msg m;
+	struct test_msg m;
 	uint32_t status;
 
-	ck_assert_int_eq(srv_client_call(c, op, meta, meta_len, data, data_len,
-					 &m, TMO), 0);
+	ck_assert_int_eq(test_client_call(c, op, meta, meta_len, data, data_len,
+					  &m, TMO), 0);
 	status = m.hdr.status;
-	srv_msg_free(&m);
+	test_msg_free(&m);
 	return status;
 }
 
-static void stat_ok(struct srv_client *c, uint64_t *objects, uint64_t *bytes)
+static void stat_ok(struct test_client *c, uint64_t *objects, uint64_t *bytes)
 {
 	struct vmir_rbuf r;
-	struct srv_msg m;
+	struct test_msg m;
 
-	ck_assert_int_eq(srv_client_call(c, VMIR_OP_STAT, NULL, 0, NULL, 0, &m,
-					 TMO), 0);
+	ck_assert_int_eq(test_client_call(c, VMIR_OP_STAT, NULL, 0, NULL, 0, &m,
+					  TMO), 0);
 	ck_assert_uint_eq(m.hdr.status, 0);
 	vmir_rbuf_init(&r, m.meta, m.hdr.meta_len);
 	*objects = vmir_get_u64(&r);
 	*bytes = vmir_get_u64(&r);
 	ck_assert_int_eq(vmir_rbuf_end(&r), 0);
-	srv_msg_free(&m);
+	test_msg_free(&m);
 }
 
 START_TEST(put_get_has_stat_over_the_wire)
 {
 	static uint8_t a[100000];
 	struct vmir_id id, other, gid;
-	struct srv_client c;
+	struct test_client c;
 	struct vmir_wbuf w;
-	struct srv_msg m;
+	struct test_msg m;
 	uint64_t objects, bytes;
 
 	fill_random(a, sizeof(a), 30);
@@ -594,15 +595,15 @@ START_TEST(put_get_has_stat_over_the_wire)
 	connect_ok(&c);
 	ck_assert_uint_eq(call_status(&c, VMIR_OP_PUT, &id, VMIR_ID_LEN, a,
 				      sizeof(a)), 0);
-	ck_assert_int_eq(srv_client_call(&c, VMIR_OP_GET, &id, VMIR_ID_LEN,
-					 NULL, 0, &m, TMO), 0);
+	ck_assert_int_eq(test_client_call(&c, VMIR_OP_GET, &id, VMIR_ID_LEN,
+					  NULL, 0, &m, TMO), 0);
 	ck_assert_uint_eq(m.hdr.status, 0);
 	ck_assert_uint_eq(m.hdr.meta_len, VMIR_ID_LEN);
 	ck_assert_mem_eq(m.meta, id.b, VMIR_ID_LEN);
 	ck_assert_uint_eq(m.hdr.data_len, sizeof(a));
 	vmir_id_of(m.data, m.hdr.data_len, &gid);
 	ck_assert(vmir_id_eq(&gid, &id));
-	srv_msg_free(&m);
+	test_msg_free(&m);
 	ck_assert_uint_eq(call_status(&c, VMIR_OP_GET, &other, VMIR_ID_LEN,
 				      NULL, 0), ENOENT);
 
@@ -611,26 +612,26 @@ START_TEST(put_get_has_stat_over_the_wire)
 	vmir_put_id(&w, &id);
 	vmir_put_id(&w, &other);
 	vmir_put_id(&w, &id);
-	ck_assert_int_eq(srv_client_call(&c, VMIR_OP_HAS, w.p, (uint32_t)w.len,
-					 NULL, 0, &m, TMO), 0);
+	ck_assert_int_eq(test_client_call(&c, VMIR_OP_HAS, w.p, (uint32_t)w.len,
+					  NULL, 0, &m, TMO), 0);
 	vmir_wbuf_free(&w);
 	ck_assert_uint_eq(m.hdr.status, 0);
 	ck_assert_uint_eq(m.hdr.meta_len, 5);
 	ck_assert_uint_eq(m.meta[0] | m.meta[1] << 8, 3);
 	ck_assert_uint_eq(m.meta[4], 0x5);	/* ids 0 and 2 present */
-	srv_msg_free(&m);
+	test_msg_free(&m);
 
 	stat_ok(&c, &objects, &bytes);
 	ck_assert_uint_eq(objects, 1);
 	ck_assert_uint_eq(bytes, sizeof(a));
-	srv_client_close(&c);
+	test_client_close(&c);
 }
 END_TEST
 
 START_TEST(put_with_wrong_id_is_refused_with_ebadmsg)
 {
 	uint8_t a[5000];
-	struct srv_client c;
+	struct test_client c;
 	struct vmir_id id;
 	uint64_t objects, bytes;
 
@@ -641,55 +642,55 @@ START_TEST(put_with_wrong_id_is_refused_with_ebadmsg)
 				      sizeof(a)), EBADMSG);
 	stat_ok(&c, &objects, &bytes);
 	ck_assert_uint_eq(objects, 0);
-	srv_client_close(&c);
+	test_client_close(&c);
 }
 END_TEST
 
 START_TEST(unserved_opcode_gets_eopnotsupp_not_a_close)
 {
-	struct srv_client c;
+	struct test_client c;
 	uint64_t objects, bytes;
 
 	connect_ok(&c);
 	ck_assert_uint_eq(call_status(&c, VMIR_OP_LIST, NULL, 0, NULL, 0),
 			  EOPNOTSUPP);
 	stat_ok(&c, &objects, &bytes);
-	srv_client_close(&c);
+	test_client_close(&c);
 }
 END_TEST
 
 START_TEST(wrong_key_hello_is_closed)
 {
 	uint8_t bad[VMIR_KEY_LEN];
-	struct srv_client c;
+	struct test_client c;
 
 	memcpy(bad, key, sizeof(bad));
 	bad[0] ^= 1;
-	ck_assert_int_eq(srv_client_open(&c, srvaddr), 0);
-	ck_assert_int_eq(srv_client_hello(&c, bad, TMO), -ECONNRESET);
-	srv_client_close(&c);
+	ck_assert_int_eq(test_client_open(&c, srvaddr), 0);
+	ck_assert_int_eq(test_client_hello(&c, bad, TMO), -ECONNRESET);
+	test_client_close(&c);
 	/* the right key still works */
 	connect_ok(&c);
-	srv_client_close(&c);
+	test_client_close(&c);
 }
 END_TEST
 
 START_TEST(request_before_hello_is_closed)
 {
-	struct srv_client c;
+	struct test_client c;
 
-	ck_assert_int_eq(srv_client_open(&c, srvaddr), 0);
+	ck_assert_int_eq(test_client_open(&c, srvaddr), 0);
 	vmir_session_init(&c.sess, key);
-	ck_assert_int_eq(srv_client_send(&c, VMIR_OP_STAT, NULL, 0, NULL, 0,
-					 NULL), 0);
-	ck_assert(srv_client_wait_closed(&c, TMO));
-	srv_client_close(&c);
+	ck_assert_int_eq(test_client_send(&c, VMIR_OP_STAT, NULL, 0, NULL, 0,
+					  NULL), 0);
+	ck_assert(test_client_wait_closed(&c, TMO));
+	test_client_close(&c);
 }
 END_TEST
 
 START_TEST(bad_magic_closes_only_that_connection)
 {
-	struct srv_client bad, good;
+	struct test_client bad, good;
 	uint8_t junk[VMIR_HDR_LEN];
 	uint64_t objects, bytes;
 
@@ -698,24 +699,24 @@ START_TEST(bad_magic_closes_only_that_connection)
 	memset(junk, 0xa5, sizeof(junk));
 	ck_assert_int_eq(send(bad.fd, junk, sizeof(junk), MSG_NOSIGNAL),
 			 (ssize_t)sizeof(junk));
-	ck_assert(srv_client_wait_closed(&bad, TMO));
+	ck_assert(test_client_wait_closed(&bad, TMO));
 	stat_ok(&good, &objects, &bytes);
-	srv_client_close(&bad);
-	srv_client_close(&good);
+	test_client_close(&bad);
+	test_client_close(&good);
 }
 END_TEST
 
 START_TEST(undecodable_meta_closes_the_connection)
 {
 	struct vmir_id id = { { 0 } };
-	struct srv_client c;
+	struct test_client c;
 
 	connect_ok(&c);
 	/* a GET carries exactly one id */
-	ck_assert_int_eq(srv_client_send(&c, VMIR_OP_GET, &id, VMIR_ID_LEN - 1,
-					 NULL, 0, NULL), 0);
-	ck_assert(srv_client_wait_closed(&c, TMO));
-	srv_client_close(&c);
+	ck_assert_int_eq(test_client_send(&c, VMIR_OP_GET, &id, VMIR_ID_LEN - 1,
+					  NULL, 0, NULL), 0);
+	ck_assert(test_client_wait_closed(&c, TMO));
+	test_client_close(&c);
 }
 END_TEST
 
@@ -728,22 +729,22 @@ START_TEST(replayed_frame_closes_the_connection)
 		.req_id = 7,
 	};
 	uint8_t raw[VMIR_HDR_LEN];
-	struct srv_client c;
-	struct srv_msg m;
+	struct test_client c;
+	struct test_msg m;
 
 	connect_ok(&c);
 	vmir_frame_seal(&c.sess, &h, NULL, raw);
 	ck_assert_int_eq(send(c.fd, raw, sizeof(raw), MSG_NOSIGNAL),
 			 (ssize_t)sizeof(raw));
-	ck_assert_int_eq(srv_client_recv(&c, &m, TMO), 0);
+	ck_assert_int_eq(test_client_recv(&c, &m, TMO), 0);
 	ck_assert_uint_eq(m.hdr.req_id, 7);
 	ck_assert_uint_eq(m.hdr.status, 0);
-	srv_msg_free(&m);
+	test_msg_free(&m);
 	/* the very same bytes again: authentic, but an old sequence number */
 	ck_assert_int_eq(send(c.fd, raw, sizeof(raw), MSG_NOSIGNAL),
 			 (ssize_t)sizeof(raw));
-	ck_assert(srv_client_wait_closed(&c, TMO));
-	srv_client_close(&c);
+	ck_assert(test_client_wait_closed(&c, TMO));
+	test_client_close(&c);
 }
 END_TEST
 
@@ -752,9 +753,9 @@ START_TEST(pipelined_requests_are_all_answered)
 	enum { N = 300 };
 	static bool seen[N + 2];
 	uint8_t a[4096];
-	struct srv_client c;
+	struct test_client c;
 	struct vmir_id id;
-	struct srv_msg m;
+	struct test_msg m;
 	uint64_t rid;
 
 	fill_random(a, sizeof(a), 32);
@@ -765,21 +766,21 @@ START_TEST(pipelined_requests_are_all_answered)
 	memset(seen, 0, sizeof(seen));
 	/* more than the per-connection limit, all written before reading */
 	for (int i = 0; i < N; i++) {
-		ck_assert_int_eq(srv_client_send(&c, VMIR_OP_GET, &id,
-						 VMIR_ID_LEN, NULL, 0, &rid),
+		ck_assert_int_eq(test_client_send(&c, VMIR_OP_GET, &id,
+						  VMIR_ID_LEN, NULL, 0, &rid),
 				 0);
 		ck_assert_uint_le(rid, N + 1);	/* the PUT was 1 */
 	}
 	for (int i = 0; i < N; i++) {
-		ck_assert_int_eq(srv_client_recv(&c, &m, TMO), 0);
+		ck_assert_int_eq(test_client_recv(&c, &m, TMO), 0);
 		ck_assert_uint_eq(m.hdr.status, 0);
 		ck_assert_uint_eq(m.hdr.data_len, sizeof(a));
 		ck_assert_mem_eq(m.data, a, sizeof(a));
 		ck_assert(!seen[m.hdr.req_id]);
 		seen[m.hdr.req_id] = true;
-		srv_msg_free(&m);
+		test_msg_free(&m);
 	}
-	srv_client_close(&c);
+	test_client_close(&c);
 }
 END_TEST
 
@@ -803,11 +804,11 @@ static long rss_kib(pid_t pid)
 START_TEST(slow_client_stalls_neither_others_nor_memory)
 {
 	enum { N = 120 };	/* 480 MiB of replies if nothing bounded them */
-	struct srv_client slow, fast;
+	struct test_client slow, fast;
 	uint64_t objects, bytes;
 	struct vmir_id id, gid;
 	struct timespec t0, t1;
-	struct srv_msg m;
+	struct test_msg m;
 	uint8_t *a;
 	long rss;
 
@@ -820,21 +821,21 @@ START_TEST(slow_client_stalls_neither_others_nor_memory)
 				      VMIR_DATA_MAX), 0);
 	free(a);
 	for (int i = 0; i < N; i++)
-		ck_assert_int_eq(srv_client_send(&slow, VMIR_OP_GET, &id,
-						 VMIR_ID_LEN, NULL, 0, NULL),
+		ck_assert_int_eq(test_client_send(&slow, VMIR_OP_GET, &id,
+						  VMIR_ID_LEN, NULL, 0, NULL),
 				 0);
 	usleep(500000);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 0; i < 5; i++) {
 		stat_ok(&fast, &objects, &bytes);
-		ck_assert_int_eq(srv_client_call(&fast, VMIR_OP_GET, &id,
-						 VMIR_ID_LEN, NULL, 0, &m, TMO),
-				 0);
+		ck_assert_int_eq(test_client_call(&fast, VMIR_OP_GET, &id,
+						  VMIR_ID_LEN, NULL, 0, &m,
+						  TMO), 0);
 		ck_assert_uint_eq(m.hdr.status, 0);
 		vmir_id_of(m.data, m.hdr.data_len, &gid);
 		ck_assert(vmir_id_eq(&gid, &id));
-		srv_msg_free(&m);
+		test_msg_free(&m);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 3);
@@ -843,9 +844,9 @@ START_TEST(slow_client_stalls_neither_others_nor_memory)
 	ck_assert_int_gt(rss, 0);
 	ck_assert_msg(rss < 200 * 1024, "server RSS %ld KiB: replies to a "
 		      "client that does not read are not bounded", rss);
-	srv_client_close(&slow);
+	test_client_close(&slow);
 	stat_ok(&fast, &objects, &bytes);
-	srv_client_close(&fast);
+	test_client_close(&fast);
 }
 END_TEST
 
@@ -856,8 +857,8 @@ START_TEST(pipelined_gets_of_small_and_multi_buffer_objects_match_their_ids)
 	static uint8_t small[SMALL], large[LARGE];
 	static uint16_t asked[N + 3];
 	struct vmir_id sid, lid, gid;
-	struct srv_client c;
-	struct srv_msg m;
+	struct test_client c;
+	struct test_msg m;
 	uint64_t rid;
 
 	fill_random(small, sizeof(small), 40);
@@ -872,14 +873,15 @@ START_TEST(pipelined_gets_of_small_and_multi_buffer_objects_match_their_ids)
 	for (int i = 0; i < N; i++) {
 		bool big = i % 3 != 1;
 
-		ck_assert_int_eq(srv_client_send(&c, VMIR_OP_GET,
-						 big ? &lid : &sid, VMIR_ID_LEN,
-						 NULL, 0, &rid), 0);
+		ck_assert_int_eq(test_client_send(&c, VMIR_OP_GET,
+						  big ? &lid : &sid,
+						  VMIR_ID_LEN, NULL, 0, &rid),
+				 0);
 		ck_assert_uint_lt(rid, N + 3);
 		asked[rid] = big ? 2 : 1;
 	}
 	for (int i = 0; i < N; i++) {
-		ck_assert_int_eq(srv_client_recv(&c, &m, TMO), 0);
+		ck_assert_int_eq(test_client_recv(&c, &m, TMO), 0);
 		ck_assert_uint_eq(m.hdr.status, 0);
 		ck_assert_uint_lt(m.hdr.req_id, N + 3);
 		ck_assert_uint_ne(asked[m.hdr.req_id], 0);
@@ -890,9 +892,9 @@ START_TEST(pipelined_gets_of_small_and_multi_buffer_objects_match_their_ids)
 				     &sid));
 		ck_assert_mem_eq(m.meta, gid.b, VMIR_ID_LEN);
 		asked[m.hdr.req_id] = 0;
-		srv_msg_free(&m);
+		test_msg_free(&m);
 	}
-	srv_client_close(&c);
+	test_client_close(&c);
 }
 END_TEST
 
@@ -900,7 +902,7 @@ START_TEST(client_closing_with_requests_in_flight_is_harmless)
 {
 	enum { N = 40, LEN = 65536 };
 	static uint8_t a[N][LEN];
-	struct srv_client c;
+	struct test_client c;
 	struct vmir_id id;
 	uint64_t objects, bytes;
 
@@ -908,17 +910,17 @@ START_TEST(client_closing_with_requests_in_flight_is_harmless)
 	for (int i = 0; i < N; i++) {
 		fill_random(a[i], LEN, 200 + i);
 		vmir_id_of(a[i], LEN, &id);
-		ck_assert_int_eq(srv_client_send(&c, VMIR_OP_PUT, &id,
-						 VMIR_ID_LEN, a[i], LEN, NULL),
+		ck_assert_int_eq(test_client_send(&c, VMIR_OP_PUT, &id,
+						  VMIR_ID_LEN, a[i], LEN, NULL),
 				 0);
 	}
-	srv_client_close(&c);
+	test_client_close(&c);
 	/* the server finishes or drops the work and keeps serving */
 	usleep(200000);
 	connect_ok(&c);
 	stat_ok(&c, &objects, &bytes);
 	ck_assert_uint_le(objects, N);
-	srv_client_close(&c);
+	test_client_close(&c);
 }
 END_TEST
 

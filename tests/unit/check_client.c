@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Tests of libvmir (include/vmir.h) against real servers: every test
+ * Tests of libvmir (include/libvmir.h) against real servers: every test
  * starts its own vmir-versiond and chunk servers (build/bin, next to this
  * test's directory) on ephemeral loopback ports, with a fresh key, and
  * they die with the test process (PR_SET_PDEATHSIG) even if it fails.
@@ -26,8 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "vmir.h"
-#include "vmir_priv.h"
+#include "libvmir.h"
+#include "libvmir_priv.h"
 #include "vmir_util.h"
 
 #define CS		4096u		/* chunk size of the test images */
@@ -438,7 +438,7 @@ START_TEST(create_list_versions_clone_delete)
 	ck_assert_uint_eq(vi.version, 1);
 	ck_assert_uint_eq(vi.size, 1000000);
 	ck_assert_uint_eq(vi.chunk_size, CS);	/* configured default */
-	ck_assert(vmir_id_is_zero(&vi.root));
+	ck_assert_int_eq(strspn(vi.root, "0"), VMIR_ROOT_HEX_LEN);
 	ck_assert_int_eq(vmir_image_create(c, "a", 1, 0, &vi), -EEXIST);
 	ck_assert_ptr_nonnull(strstr(vmir_client_error(c), "already exists"));
 	ck_assert_int_eq(vmir_image_create(c, "b", 1, 12345, &vi), -EINVAL);
@@ -957,7 +957,7 @@ START_TEST(commit_uploads_changed_chunks_and_their_path_only)
 	ck_assert_uint_eq(s.calls, 2);
 	ck_assert_uint_eq(out.version, 2);
 	ck_assert_uint_eq(vmir_version_get_info(v)->version, 2);
-	ck_assert(vmir_id_eq(&vmir_version_get_info(v)->root, &out.root));
+	ck_assert_str_eq(vmir_version_get_info(v)->root, out.root);
 	/* 2 chunks, their 2 level-1 nodes, the root; R = 2 */
 	ck_assert_uint_eq(objects(c), before + 2 * 5);
 
@@ -1047,7 +1047,7 @@ START_TEST(commit_to_image_is_version_1_of_the_new_image)
 	ck_assert_str_eq(vmir_version_get_info(v)->image, "snap");
 	ck_assert_int_eq(vmir_image_lookup(c, "snap", 0, &vi), 0);
 	ck_assert_uint_eq(vi.version, 1);
-	ck_assert(vmir_id_eq(&vi.root, &out.root));
+	ck_assert_str_eq(vi.root, out.root);
 	ck_assert_str_eq(vi.parent_image, "base");
 	ck_assert_uint_eq(vi.parent_version, 1);
 	ck_assert_int_eq(vmir_image_lookup(c, "base", 0, &vi), 0);

@@ -21,7 +21,7 @@
 
 #include <sodium.h>
 
-#include "../../tools/helper_state.h"
+#include "helper_state.h"
 #include "vmir_util.h"
 
 #define MSG_LEN		(PATH_MAX + 512)
@@ -429,7 +429,7 @@ END_TEST
 
 struct reg {
 	char dir[PATH_MAX];
-	char image[VMIR_NAME_MAX + 1];
+	char image[VMIR_NAME_MAX];
 	uint32_t version;
 	char msg[MSG_LEN];
 };
@@ -489,7 +489,7 @@ END_TEST
 
 START_TEST(reg_round_trips_longest_values)
 {
-	char dir[PATH_MAX], image[VMIR_NAME_MAX + 1];
+	char dir[PATH_MAX], image[VMIR_NAME_MAX];
 	struct reg r;
 
 	memset(dir, 'd', sizeof(dir) - 1);
@@ -566,9 +566,9 @@ START_TEST(reg_read_refuses_overlong_value)
 	big[PATH_MAX] = '\0';
 	snprintf(text, sizeof(text), "dir=/%s\nimage=i\nversion=1\n", big + 1);
 	reg_assert_refused(3, text, "dir= is empty or longer");
-	/* image of VMIR_NAME_MAX + 1 bytes */
-	memset(big, 'i', VMIR_NAME_MAX + 1);
-	big[VMIR_NAME_MAX + 1] = '\0';
+	/* image of VMIR_NAME_MAX bytes: no room left for its NUL */
+	memset(big, 'i', VMIR_NAME_MAX);
+	big[VMIR_NAME_MAX] = '\0';
 	snprintf(text, sizeof(text), "dir=/d\nimage=%s\nversion=1\n", big);
 	reg_assert_refused(3, text, "image= is empty or longer");
 	/* an entry longer than any valid one */
@@ -598,12 +598,12 @@ END_TEST
 START_TEST(reg_write_refuses_values_it_cannot_hold)
 {
 	static char dir[PATH_MAX + 1];
-	char image[VMIR_NAME_MAX + 2];
+	char image[VMIR_NAME_MAX + 1];
 	const char *reg = tpath("reg");
 
 	memset(dir, 'd', PATH_MAX);
-	memset(image, 'i', VMIR_NAME_MAX + 1);
-	image[VMIR_NAME_MAX + 1] = '\0';
+	memset(image, 'i', VMIR_NAME_MAX);
+	image[VMIR_NAME_MAX] = '\0';
 	ck_assert_int_eq(helper_reg_write(reg, 1, dir, "i", 1), -ENAMETOOLONG);
 	ck_assert_int_eq(helper_reg_write(reg, 1, "/d", image, 1),
 			 -ENAMETOOLONG);

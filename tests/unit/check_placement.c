@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmir_priv.h"
+#include "libvmir_priv.h"
 
 #define NIDS	10000
 

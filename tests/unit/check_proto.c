@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "vmir_proto.h"
+#include "vmir_util.h"
 
 /* --- helpers ---------------------------------------------------------------- */
 
@@ -763,7 +764,7 @@ END_TEST
 
 START_TEST(name_valid_rules)
 {
-	char longest[VMIR_NAME_MAX + 2];
+	char longest[VMIR_NAME_MAX + 1];
 
 	ck_assert_int_eq(vmir_name_valid("debian-12.img_v2"), 0);
 	ck_assert_int_eq(vmir_name_valid("a"), 0);
@@ -774,23 +775,25 @@ START_TEST(name_valid_rules)
 	ck_assert_int_ne(vmir_name_valid("a/b"), 0);
 	ck_assert_int_ne(vmir_name_valid("a b"), 0);
 	ck_assert_int_ne(vmir_name_valid("caf\xc3\xa9"), 0);
-	memset(longest, 'x', VMIR_NAME_MAX);
-	longest[VMIR_NAME_MAX] = '\0';
+	/* VMIR_NAME_MAX holds the NUL: 128 characters at most */
+	memset(longest, 'x', VMIR_NAME_MAX - 1);
+	longest[VMIR_NAME_MAX - 1] = '\0';
+	ck_assert_int_eq(strlen(longest), 128);
 	ck_assert_int_eq(vmir_name_valid(longest), 0);
-	longest[VMIR_NAME_MAX] = 'x';
-	longest[VMIR_NAME_MAX + 1] = '\0';
+	longest[VMIR_NAME_MAX - 1] = 'x';
+	longest[VMIR_NAME_MAX] = '\0';
 	ck_assert_int_ne(vmir_name_valid(longest), 0);
 }
 END_TEST
 
 START_TEST(chunk_size_valid_rules)
 {
-	ck_assert(vmir_chunk_size_valid(VMIR_CHUNK_MIN));
+	ck_assert(vmir_chunk_size_valid(VMIR_CHUNK_SIZE_MIN));
 	ck_assert(vmir_chunk_size_valid(VMIR_CHUNK_DEFAULT));
-	ck_assert(vmir_chunk_size_valid(VMIR_CHUNK_MAX));
+	ck_assert(vmir_chunk_size_valid(VMIR_CHUNK_SIZE_MAX));
 	ck_assert(!vmir_chunk_size_valid(0));
-	ck_assert(!vmir_chunk_size_valid(VMIR_CHUNK_MIN / 2));
-	ck_assert(!vmir_chunk_size_valid(VMIR_CHUNK_MAX * 2));
+	ck_assert(!vmir_chunk_size_valid(VMIR_CHUNK_SIZE_MIN / 2));
+	ck_assert(!vmir_chunk_size_valid(VMIR_CHUNK_SIZE_MAX * 2));
 	ck_assert(!vmir_chunk_size_valid(12 << 10));
 	ck_assert(!vmir_chunk_size_valid(96 << 10));
 	ck_assert(!vmir_chunk_size_valid(1ull << 40));
@@ -811,7 +814,7 @@ struct codec {
 
 static void fill_image_info(void *p)
 {
-	struct vmir_image_info *i = p;
+	struct vmir_wire_image_info *i = p;
 
 	memset(i, 0, sizeof(*i));
 	strcpy(i->name, "base-image");
@@ -824,13 +827,13 @@ static void fill_image_info(void *p)
 
 static void fill_version_info(void *p)
 {
-	struct vmir_version_info *v = p;
+	struct vmir_wire_version_info *v = p;
 
 	memset(v, 0, sizeof(*v));
 	strcpy(v->image, "web");
 	v->version = 3;
 	v->size = (1ull << 33) + 4096;
-	v->chunk_size = VMIR_CHUNK_MAX;
+	v->chunk_size = VMIR_CHUNK_SIZE_MAX;
 	fill_id(&v->root, 0x5c);
 	strcpy(v->parent_image, "base-image");
 	v->parent_version = 2;
@@ -844,7 +847,7 @@ static void fill_create_req(void *p)
 	memset(q, 0, sizeof(*q));
 	strcpy(q->name, "new.img");
 	q->size = 1ull << 40;
-	q->chunk_size = VMIR_CHUNK_MIN;
+	q->chunk_size = VMIR_CHUNK_SIZE_MIN;
 	fill_id(&q->root, 0x66);
 }
 
@@ -899,15 +902,16 @@ CODEC_ADAPTERS(publish_req)
 CODEC_ADAPTERS(clone_req)
 CODEC_ADAPTERS(ref_req)
 
-#define CODEC(t) { #t, sizeof(struct vmir_##t), fill_##t, put_##t, get_##t }
+/* t: the body's name in docs/protocol.md; s: its struct */
+#define CODEC(t, s) { #t, sizeof(struct vmir_##s), fill_##t, put_##t, get_##t }
 
 static const struct codec codecs[] = {
-	CODEC(image_info),
-	CODEC(version_info),
-	CODEC(create_req),
-	CODEC(publish_req),
-	CODEC(clone_req),
-	CODEC(ref_req),
+	CODEC(image_info, wire_image_info),
+	CODEC(version_info, wire_version_info),
+	CODEC(create_req, create_req),
+	CODEC(publish_req, publish_req),
+	CODEC(clone_req, clone_req),
+	CODEC(ref_req, ref_req),
 };
 
 #define NCODECS ((int)(sizeof(codecs) / sizeof(codecs[0])))
@@ -1001,13 +1005,13 @@ END_TEST
 
 START_TEST(codec_rejects_overlong_string)
 {
-	char longname[VMIR_NAME_MAX + 2];
+	char longname[VMIR_NAME_MAX + 1];
 	struct vmir_create_req q;
 	struct vmir_wbuf w;
 
-	/* a 129-byte name does not fit name[VMIR_NAME_MAX + 1] */
-	memset(longname, 'a', VMIR_NAME_MAX + 1);
-	longname[VMIR_NAME_MAX + 1] = '\0';
+	/* a 129-byte name does not fit name[VMIR_NAME_MAX] */
+	memset(longname, 'a', VMIR_NAME_MAX);
+	longname[VMIR_NAME_MAX] = '\0';
 	fill_create_req(&q);
 	vmir_wbuf_init(&w);
 	vmir_put_str(&w, longname);
@@ -1032,8 +1036,8 @@ START_TEST(codec_rejects_invalid_names)
 	struct vmir_wbuf w;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct vmir_version_info v;
-		struct vmir_image_info ii;
+		struct vmir_wire_version_info v;
+		struct vmir_wire_image_info ii;
 		struct vmir_create_req cq;
 		struct vmir_publish_req pq;
 		struct vmir_clone_req kq;
@@ -1043,7 +1047,7 @@ START_TEST(codec_rejects_invalid_names)
 		strcpy(ii.name, bad[i]);
 		vmir_wbuf_init(&w);
 		vmir_put_image_info(&w, &ii);
-		ASSERT_REJECTS(vmir_get_image_info, struct vmir_image_info,
+		ASSERT_REJECTS(vmir_get_image_info, struct vmir_wire_image_info,
 			       &w);
 		vmir_wbuf_free(&w);
 
@@ -1052,7 +1056,7 @@ START_TEST(codec_rejects_invalid_names)
 		vmir_wbuf_init(&w);
 		vmir_put_version_info(&w, &v);
 		ASSERT_REJECTS(vmir_get_version_info,
-			       struct vmir_version_info, &w);
+			       struct vmir_wire_version_info, &w);
 		vmir_wbuf_free(&w);
 
 		/* parent may be empty, but not otherwise invalid */
@@ -1062,7 +1066,7 @@ START_TEST(codec_rejects_invalid_names)
 			vmir_wbuf_init(&w);
 			vmir_put_version_info(&w, &v);
 			ASSERT_REJECTS(vmir_get_version_info,
-				       struct vmir_version_info, &w);
+				       struct vmir_wire_version_info, &w);
 			vmir_wbuf_free(&w);
 		}
 
@@ -1108,7 +1112,7 @@ END_TEST
 
 START_TEST(codec_accepts_version_without_parent)
 {
-	struct vmir_version_info v, out;
+	struct vmir_wire_version_info v, out;
 	struct vmir_wbuf w;
 	struct vmir_rbuf r;
 
@@ -1132,15 +1136,15 @@ START_TEST(codec_rejects_invalid_chunk_sizes)
 	struct vmir_wbuf w;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct vmir_image_info ii;
-		struct vmir_version_info v;
+		struct vmir_wire_image_info ii;
+		struct vmir_wire_version_info v;
 		struct vmir_create_req q;
 
 		fill_image_info(&ii);
 		ii.chunk_size = bad[i];
 		vmir_wbuf_init(&w);
 		vmir_put_image_info(&w, &ii);
-		ASSERT_REJECTS(vmir_get_image_info, struct vmir_image_info,
+		ASSERT_REJECTS(vmir_get_image_info, struct vmir_wire_image_info,
 			       &w);
 		vmir_wbuf_free(&w);
 
@@ -1149,7 +1153,7 @@ START_TEST(codec_rejects_invalid_chunk_sizes)
 		vmir_wbuf_init(&w);
 		vmir_put_version_info(&w, &v);
 		ASSERT_REJECTS(vmir_get_version_info,
-			       struct vmir_version_info, &w);
+			       struct vmir_wire_version_info, &w);
 		vmir_wbuf_free(&w);
 
 		fill_create_req(&q);

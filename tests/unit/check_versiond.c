@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "srv.h"
+#include "test_client.h"
 #include "versiond_db.h"
 #include "versiond_log.h"
 #include "versiond_server.h"
@@ -77,7 +78,7 @@ static void db_teardown(void)
 }
 
 static int create(const char *name, uint64_t size, uint32_t cs,
-		  const char *root, struct vmir_version_info *out)
+		  const char *root, struct vmir_wire_version_info *out)
 {
 	struct vmir_create_req q = { .size = size, .chunk_size = cs };
 
@@ -88,7 +89,7 @@ static int create(const char *name, uint64_t size, uint32_t cs,
 }
 
 static int publish(const char *name, uint32_t base, uint64_t size,
-		   const char *root, struct vmir_version_info *out)
+		   const char *root, struct vmir_wire_version_info *out)
 {
 	struct vmir_publish_req q = { .base_version = base, .size = size };
 
@@ -98,7 +99,7 @@ static int publish(const char *name, uint32_t base, uint64_t size,
 }
 
 static int clone_img(const char *src, uint32_t ver, const char *dst,
-		     struct vmir_version_info *out)
+		     struct vmir_wire_version_info *out)
 {
 	struct vmir_clone_req q = { .src_version = ver };
 
@@ -166,7 +167,7 @@ static void write_file(const char *path, const void *p, size_t len)
 
 START_TEST(create_makes_version_one_without_parent)
 {
-	struct vmir_version_info vi;
+	struct vmir_wire_version_info vi;
 	struct vmir_id root = id_of_str("root");
 
 	ck_assert_int_eq(create("deb12", 1 << 30, CS, "root", &vi), 0);
@@ -202,7 +203,7 @@ END_TEST
 
 START_TEST(lookup_finds_latest_and_specific_versions)
 {
-	struct vmir_version_info vi;
+	struct vmir_wire_version_info vi;
 	struct vmir_id r2 = id_of_str("r2");
 
 	ck_assert_int_eq(create("img", 4096, CS, "r1", NULL), 0);
@@ -221,7 +222,7 @@ END_TEST
 
 START_TEST(list_returns_images_sorted_with_latest_size)
 {
-	struct vmir_image_info *a;
+	struct vmir_wire_image_info *a;
 	size_t n;
 
 	ck_assert_int_eq(versiond_db_list(db, &a, &n), 0);
@@ -247,7 +248,7 @@ END_TEST
 
 START_TEST(versions_are_listed_ascending)
 {
-	struct vmir_version_info *a;
+	struct vmir_wire_version_info *a;
 	size_t n;
 
 	ck_assert_int_eq(create("img", 4096, CS, "r1", NULL), 0);
@@ -264,7 +265,7 @@ END_TEST
 
 START_TEST(publish_adds_next_version_with_parent)
 {
-	struct vmir_version_info vi;
+	struct vmir_wire_version_info vi;
 
 	ck_assert_int_eq(create("img", 4096, CS, "r1", NULL), 0);
 	ck_assert_int_eq(publish("img", 1, 12288, "r2", &vi), 0);
@@ -279,7 +280,7 @@ END_TEST
 
 START_TEST(publish_on_stale_base_is_refused)
 {
-	struct vmir_version_info vi;
+	struct vmir_wire_version_info vi;
 	uint8_t *before;
 	size_t len;
 
@@ -307,7 +308,7 @@ END_TEST
 
 START_TEST(clone_shares_root_size_and_chunk_size)
 {
-	struct vmir_version_info src, vi;
+	struct vmir_wire_version_info src, vi;
 
 	ck_assert_int_eq(create("base", 4096, 2 * CS, "r1", NULL), 0);
 	ck_assert_int_eq(publish("base", 1, 1 << 20, "r2", &src), 0);
@@ -330,7 +331,7 @@ END_TEST
 START_TEST(clone_with_content_makes_version_1_of_new_image)
 {
 	struct vmir_clone_req q = { .src_version = 1 };
-	struct vmir_version_info src, vi, look;
+	struct vmir_wire_version_info src, vi, look;
 
 	ck_assert_int_eq(create("base", 4096, CS, "r1", &src), 0);
 	strcpy(q.src, "base");
@@ -365,7 +366,7 @@ END_TEST
 
 START_TEST(delete_removes_versions_and_images)
 {
-	struct vmir_version_info vi;
+	struct vmir_wire_version_info vi;
 
 	ck_assert_int_eq(create("img", 4096, CS, "r1", NULL), 0);
 	ck_assert_int_eq(publish("img", 1, 4096, "r2", NULL), 0);
@@ -387,7 +388,7 @@ END_TEST
 
 START_TEST(version_numbers_are_not_reused_after_delete)
 {
-	struct vmir_version_info vi;
+	struct vmir_wire_version_info vi;
 
 	ck_assert_int_eq(create("img", 4096, CS, "r1", NULL), 0);
 	ck_assert_int_eq(publish("img", 1, 4096, "r2", NULL), 0);
@@ -589,7 +590,7 @@ END_TEST
 START_TEST(appends_after_a_dropped_tail_survive_replay)
 {
 	struct vmir_id after = id_of_str("after");
-	struct vmir_version_info vi;
+	struct vmir_wire_version_info vi;
 	uint8_t *full;
 	size_t flen;
 
@@ -673,24 +674,24 @@ static void server_teardown(void)
 	db_teardown();
 }
 
-static uint32_t wire_call(struct srv_client *c, uint16_t op,
-			  struct vmir_wbuf *w, struct srv_msg *m)
+static uint32_t wire_call(struct test_client *c, uint16_t op,
+			  struct vmir_wbuf *w, struct test_msg *m)
 {
 	ck_assert_int_eq(w->err, 0);
-	ck_assert_int_eq(srv_client_call(c, op, w->p, (uint32_t)w->len, NULL,
-					 0, m, TMO), 0);
+	ck_assert_int_eq(test_client_call(c, op, w->p, (uint32_t)w->len, NULL,
+					  0, m, TMO), 0);
 	vmir_wbuf_free(w);
 	return m->hdr.status;
 }
 
-static void wire_info(struct srv_msg *m, struct vmir_version_info *vi)
+static void wire_info(struct test_msg *m, struct vmir_wire_version_info *vi)
 {
 	struct vmir_rbuf r;
 
 	vmir_rbuf_init(&r, m->meta, m->hdr.meta_len);
 	vmir_get_version_info(&r, vi);
 	ck_assert_int_eq(vmir_rbuf_end(&r), 0);
-	srv_msg_free(m);
+	test_msg_free(m);
 }
 
 START_TEST(namespace_ops_over_the_wire)
@@ -699,14 +700,14 @@ START_TEST(namespace_ops_over_the_wire)
 	struct vmir_publish_req pq = { .base_version = 1, .size = 2 << 20 };
 	struct vmir_clone_req kq = { .src_version = 0 };
 	struct vmir_ref_req rq = { .version = 0 };
-	struct vmir_version_info vi;
-	struct vmir_image_info ii;
-	struct srv_client c;
+	struct vmir_wire_version_info vi;
+	struct vmir_wire_image_info ii;
+	struct test_client c;
 	struct vmir_wbuf w;
 	struct vmir_rbuf r;
-	struct srv_msg m;
+	struct test_msg m;
 
-	ck_assert_int_eq(srv_client_connect(&c, srvaddr, key, TMO), 0);
+	ck_assert_int_eq(test_client_connect(&c, srvaddr, key, TMO), 0);
 	strcpy(cq.name, "img");
 	cq.root = id_of_str("r1");
 	vmir_wbuf_init(&w);
@@ -718,7 +719,7 @@ START_TEST(namespace_ops_over_the_wire)
 	vmir_wbuf_init(&w);
 	vmir_put_create_req(&w, &cq);
 	ck_assert_uint_eq(wire_call(&c, VMIR_OP_CREATE, &w, &m), EEXIST);
-	srv_msg_free(&m);
+	test_msg_free(&m);
 
 	strcpy(pq.name, "img");
 	pq.root = id_of_str("r2");
@@ -731,7 +732,7 @@ START_TEST(namespace_ops_over_the_wire)
 	vmir_wbuf_init(&w);
 	vmir_put_publish_req(&w, &pq);
 	ck_assert_uint_eq(wire_call(&c, VMIR_OP_PUBLISH, &w, &m), ESTALE);
-	srv_msg_free(&m);
+	test_msg_free(&m);
 
 	strcpy(kq.src, "img");
 	strcpy(kq.dst, "vm");
@@ -758,7 +759,7 @@ START_TEST(namespace_ops_over_the_wire)
 	vmir_get_version_info(&r, &vi);
 	ck_assert_uint_eq(vi.version, 2);
 	ck_assert_int_eq(vmir_rbuf_end(&r), 0);
-	srv_msg_free(&m);
+	test_msg_free(&m);
 
 	vmir_wbuf_init(&w);
 	ck_assert_uint_eq(wire_call(&c, VMIR_OP_LIST, &w, &m), 0);
@@ -770,29 +771,29 @@ START_TEST(namespace_ops_over_the_wire)
 	vmir_get_image_info(&r, &ii);
 	ck_assert_str_eq(ii.name, "vm");
 	ck_assert_int_eq(vmir_rbuf_end(&r), 0);
-	srv_msg_free(&m);
+	test_msg_free(&m);
 
 	rq.version = 2;
 	vmir_wbuf_init(&w);
 	vmir_put_ref_req(&w, &rq);
 	ck_assert_uint_eq(wire_call(&c, VMIR_OP_DELETE, &w, &m), 0);
 	ck_assert_uint_eq(m.hdr.meta_len, 0);
-	srv_msg_free(&m);
+	test_msg_free(&m);
 	vmir_wbuf_init(&w);
 	vmir_put_ref_req(&w, &rq);
 	ck_assert_uint_eq(wire_call(&c, VMIR_OP_LOOKUP, &w, &m), ENOENT);
-	srv_msg_free(&m);
+	test_msg_free(&m);
 	rq.version = 1;
 	vmir_wbuf_init(&w);
 	vmir_put_ref_req(&w, &rq);
 	ck_assert_uint_eq(wire_call(&c, VMIR_OP_DELETE, &w, &m), EBUSY);
-	srv_msg_free(&m);
+	test_msg_free(&m);
 
 	/* chunk server opcodes are not served here */
 	vmir_wbuf_init(&w);
 	ck_assert_uint_eq(wire_call(&c, VMIR_OP_STAT, &w, &m), EOPNOTSUPP);
-	srv_msg_free(&m);
-	srv_client_close(&c);
+	test_msg_free(&m);
+	test_client_close(&c);
 }
 END_TEST
 
@@ -800,47 +801,47 @@ START_TEST(acknowledged_changes_survive_a_restart)
 {
 	struct vmir_create_req cq = { .size = 4096, .chunk_size = CS };
 	struct vmir_ref_req rq = { .version = 0 };
-	struct vmir_version_info vi;
-	struct srv_client c;
+	struct vmir_wire_version_info vi;
+	struct test_client c;
 	struct vmir_wbuf w;
-	struct srv_msg m;
+	struct test_msg m;
 
-	ck_assert_int_eq(srv_client_connect(&c, srvaddr, key, TMO), 0);
+	ck_assert_int_eq(test_client_connect(&c, srvaddr, key, TMO), 0);
 	strcpy(cq.name, "durable");
 	vmir_wbuf_init(&w);
 	vmir_put_create_req(&w, &cq);
 	ck_assert_uint_eq(wire_call(&c, VMIR_OP_CREATE, &w, &m), 0);
-	srv_msg_free(&m);
-	srv_client_close(&c);
+	test_msg_free(&m);
+	test_client_close(&c);
 	server_stop();
 	server_start();
-	ck_assert_int_eq(srv_client_connect(&c, srvaddr, key, TMO), 0);
+	ck_assert_int_eq(test_client_connect(&c, srvaddr, key, TMO), 0);
 	strcpy(rq.name, "durable");
 	vmir_wbuf_init(&w);
 	vmir_put_ref_req(&w, &rq);
 	ck_assert_uint_eq(wire_call(&c, VMIR_OP_LOOKUP, &w, &m), 0);
 	wire_info(&m, &vi);
 	ck_assert_uint_eq(vi.size, 4096);
-	srv_client_close(&c);
+	test_client_close(&c);
 }
 END_TEST
 
 START_TEST(undecodable_request_closes_the_connection)
 {
-	struct srv_client c, good;
+	struct test_client c, good;
 	struct vmir_wbuf w;
-	struct srv_msg m;
+	struct test_msg m;
 
-	ck_assert_int_eq(srv_client_connect(&c, srvaddr, key, TMO), 0);
-	ck_assert_int_eq(srv_client_connect(&good, srvaddr, key, TMO), 0);
-	ck_assert_int_eq(srv_client_send(&c, VMIR_OP_LOOKUP, "\x05\x00img", 5,
-					 NULL, 0, NULL), 0);
-	ck_assert(srv_client_wait_closed(&c, TMO));
-	srv_client_close(&c);
+	ck_assert_int_eq(test_client_connect(&c, srvaddr, key, TMO), 0);
+	ck_assert_int_eq(test_client_connect(&good, srvaddr, key, TMO), 0);
+	ck_assert_int_eq(test_client_send(&c, VMIR_OP_LOOKUP, "\x05\x00img", 5,
+					  NULL, 0, NULL), 0);
+	ck_assert(test_client_wait_closed(&c, TMO));
+	test_client_close(&c);
 	vmir_wbuf_init(&w);
 	ck_assert_uint_eq(wire_call(&good, VMIR_OP_LIST, &w, &m), 0);
-	srv_msg_free(&m);
-	srv_client_close(&good);
+	test_msg_free(&m);
+	test_client_close(&good);
 }
 END_TEST
 

@@ -165,8 +165,13 @@
 #define VMIR_GENL_NAME		"vmir"
 #define VMIR_GENL_VERSION	1
 
-/* Limits checked on every message. */
-#define VMIR_NAME_MAX		256		/* IMAGE, VERSION incl. NUL */
+/*
+ * Limits checked on every message. Userspace takes the limits it shares
+ * with the module from here, once: an image name has the same limit in
+ * IMAGE as on the wire to the version server (1..128 bytes), and so has a
+ * chunk size.
+ */
+#define VMIR_NAME_MAX		(128 + 1)	/* IMAGE, VERSION incl. NUL */
 #define VMIR_CHUNK_SIZE_MIN	4096U		/* power of two in [MIN, MAX] */
 #define VMIR_CHUNK_SIZE_MAX	(4U << 20)
 #define VMIR_MAX_CHUNKS		(1U << 24)	/* per device */

@@ -17,6 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* the limits the wire shares with the kernel: names, chunk sizes */
+#include "uapi/linux/vmir.h"
+
 #define VMIR_ID_LEN		32	/* BLAKE2b-256 */
 #define VMIR_KEY_LEN		32	/* cluster key and session key */
 #define VMIR_MAC_LEN		16
@@ -26,13 +29,8 @@
 #define VMIR_PROTO_VERSION	1
 #define VMIR_HDR_LEN		56
 #define VMIR_META_MAX		(1u << 20)	/* 1 MiB */
-#define VMIR_DATA_MAX		(4u << 20)	/* largest chunk */
+#define VMIR_DATA_MAX		VMIR_CHUNK_SIZE_MAX /* one object: a chunk */
 #define VMIR_HAS_MAX		4096		/* ids per HAS request */
-#define VMIR_NAME_MAX		128
-
-#define VMIR_CHUNK_MIN		(4u << 10)
-#define VMIR_CHUNK_MAX		(4u << 20)
-#define VMIR_CHUNK_DEFAULT	(256u << 10)
 
 struct vmir_id {
 	uint8_t b[VMIR_ID_LEN];
@@ -166,8 +164,13 @@ void vmir_get_str(struct vmir_rbuf *r, char *out, size_t cap);
 int vmir_rbuf_end(struct vmir_rbuf *r);
 
 /* --- message bodies ------------------------------------------------- */
-struct vmir_image_info {
-	char name[VMIR_NAME_MAX + 1];
+/*
+ * Names are NUL-terminated in memory (VMIR_NAME_MAX bytes with the NUL),
+ * a u16 length and the bytes on the wire. The info bodies are named
+ * vmir_wire_*: libvmir hands its callers structs of its own.
+ */
+struct vmir_wire_image_info {
+	char name[VMIR_NAME_MAX];
 	uint64_t size;		/* size of the latest version */
 	uint32_t chunk_size;
 	uint32_t latest;	/* latest version number */
@@ -175,26 +178,26 @@ struct vmir_image_info {
 	uint64_t ctime_ns;
 };
 
-struct vmir_version_info {
-	char image[VMIR_NAME_MAX + 1];
+struct vmir_wire_version_info {
+	char image[VMIR_NAME_MAX];
 	uint32_t version;
 	uint64_t size;
 	uint32_t chunk_size;
 	struct vmir_id root;	/* all-zero id: every chunk is zero */
-	char parent_image[VMIR_NAME_MAX + 1];	/* "" when none */
+	char parent_image[VMIR_NAME_MAX];	/* "" when none */
 	uint32_t parent_version;
 	uint64_t ctime_ns;
 };
 
 struct vmir_create_req {
-	char name[VMIR_NAME_MAX + 1];
+	char name[VMIR_NAME_MAX];
 	uint64_t size;
 	uint32_t chunk_size;
 	struct vmir_id root;	/* content of version 1 (zero: empty) */
 };
 
 struct vmir_publish_req {
-	char name[VMIR_NAME_MAX + 1];
+	char name[VMIR_NAME_MAX];
 	uint32_t base_version;	/* refused with ESTALE unless == latest */
 	uint64_t size;
 	struct vmir_id root;
@@ -211,9 +214,9 @@ struct vmir_publish_req {
  * one atomic step. Without it, size and root must be zero.
  */
 struct vmir_clone_req {
-	char src[VMIR_NAME_MAX + 1];
+	char src[VMIR_NAME_MAX];
 	uint32_t src_version;	/* 0 = latest */
-	char dst[VMIR_NAME_MAX + 1];
+	char dst[VMIR_NAME_MAX];
 	uint32_t flags;		/* VMIR_CLONE_F_* */
 	uint64_t size;
 	struct vmir_id root;
@@ -221,20 +224,25 @@ struct vmir_clone_req {
 
 /* name + version, used by LOOKUP, DELETE (and VERSIONS with version 0) */
 struct vmir_ref_req {
-	char name[VMIR_NAME_MAX + 1];
+	char name[VMIR_NAME_MAX];
 	uint32_t version;
 };
 
-/* 0 if valid: 1..VMIR_NAME_MAX of [A-Za-z0-9._-], not starting with '.' */
+/*
+ * 0 if valid: 1..VMIR_NAME_MAX - 1 of [A-Za-z0-9._-], not starting with
+ * '.'
+ */
 int vmir_name_valid(const char *name);
-/* power of two in [VMIR_CHUNK_MIN, VMIR_CHUNK_MAX] */
+/* power of two in [VMIR_CHUNK_SIZE_MIN, VMIR_CHUNK_SIZE_MAX] */
 bool vmir_chunk_size_valid(uint64_t cs);
 
-void vmir_put_image_info(struct vmir_wbuf *w, const struct vmir_image_info *i);
-void vmir_get_image_info(struct vmir_rbuf *r, struct vmir_image_info *i);
+void vmir_put_image_info(struct vmir_wbuf *w,
+			 const struct vmir_wire_image_info *i);
+void vmir_get_image_info(struct vmir_rbuf *r, struct vmir_wire_image_info *i);
 void vmir_put_version_info(struct vmir_wbuf *w,
-			   const struct vmir_version_info *v);
-void vmir_get_version_info(struct vmir_rbuf *r, struct vmir_version_info *v);
+			   const struct vmir_wire_version_info *v);
+void vmir_get_version_info(struct vmir_rbuf *r,
+			   struct vmir_wire_version_info *v);
 void vmir_put_create_req(struct vmir_wbuf *w, const struct vmir_create_req *q);
 void vmir_get_create_req(struct vmir_rbuf *r, struct vmir_create_req *q);
 void vmir_put_publish_req(struct vmir_wbuf *w,

@@ -2,6 +2,10 @@
 /*
  * libvmir: client of a vmir cluster (one version server, N chunk servers).
  *
+ * This is libvmir's one public header: libvmir.so exports exactly what it
+ * declares (the list is libclient/libvmir.map, and the build checks that
+ * the two agree). The wire protocol stays inside the library.
+ *
  * Every function returns 0 or a negative errno. After a failure,
  * vmir_client_error() describes what failed with which input.
  *
@@ -10,14 +14,19 @@
  * the libvmir function that drives the engine (the blocking calls, or
  * vmir_client_poll()), never in a library-internal thread.
  */
-#ifndef VMIR_H
-#define VMIR_H
+#ifndef LIBVMIR_H
+#define LIBVMIR_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmir_proto.h"
+/*
+ * The limits the library shares with the kernel module and the servers:
+ * VMIR_NAME_MAX (an image name with its NUL), VMIR_CHUNK_SIZE_MIN and
+ * VMIR_CHUNK_SIZE_MAX.
+ */
+#include "uapi/linux/vmir.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -25,6 +34,35 @@ extern "C" {
 
 struct vmir_client;
 struct vmir_version;
+
+/* an image, as vmir_image_list() reports it */
+struct vmir_image_info {
+	char name[VMIR_NAME_MAX];
+	uint64_t size;		/* size of the latest version */
+	uint32_t chunk_size;
+	uint32_t latest;	/* latest version number */
+	uint32_t nversions;
+	uint64_t ctime_ns;	/* CLOCK_REALTIME */
+};
+
+#define VMIR_ROOT_HEX_LEN	64	/* a content id (BLAKE2b-256) in hex */
+
+/* one version of an image */
+struct vmir_version_info {
+	char image[VMIR_NAME_MAX];
+	uint32_t version;
+	uint64_t size;		/* bytes, any size */
+	uint32_t chunk_size;
+	/*
+	 * Content id of the version's segment tree, lower-case hex: versions
+	 * with the same root have the same content. All '0': every chunk is
+	 * zero.
+	 */
+	char root[VMIR_ROOT_HEX_LEN + 1];
+	char parent_image[VMIR_NAME_MAX];	/* "" when none */
+	uint32_t parent_version;
+	uint64_t ctime_ns;	/* CLOCK_REALTIME */
+};
 
 /* conf_path NULL: $VMIR_CONF; neither set: -EINVAL with a message */
 int vmir_client_open(const char *conf_path, struct vmir_client **cp);
@@ -69,6 +107,19 @@ int vmir_image_import(struct vmir_client *c, const char *name,
 int vmir_image_export(struct vmir_client *c, const char *name,
 		      uint32_t version, const char *path,
 		      vmir_progress_fn progress, void *arg);
+
+/* what the last vmir_image_import() on a client did */
+struct vmir_import_stats {
+	uint64_t chunks;		/* chunks in the image */
+	uint64_t zero_chunks;
+	uint64_t new_chunks;		/* chunks uploaded */
+	uint64_t new_nodes;		/* tree nodes uploaded */
+	uint64_t new_bytes;		/* bytes uploaded (all replicas) */
+	uint64_t stored_chunks;		/* distinct non-zero chunks */
+	uint64_t stored_bytes;		/* their bytes */
+};
+void vmir_client_import_stats(const struct vmir_client *c,
+			      struct vmir_import_stats *st);
 
 /* --- chunk level, for the node helper --------------------------------------
  * A vmir_version is one image version with its chunk map resolved once
@@ -126,7 +177,7 @@ int vmir_version_commit(struct vmir_version *v, const uint64_t *idx, size_t n,
 
 /* --- chunk servers ------------------------------------------------------- */
 struct vmir_server_stat {
-	char addr[64];
+	const char *addr;	/* as configured; valid while the client is */
 	int err;		/* 0, or -errno if unreachable */
 	uint64_t objects;
 	uint64_t bytes;
@@ -139,4 +190,4 @@ int vmir_chunkd_stat(struct vmir_client *c, struct vmir_server_stat **out,
 }
 #endif
 
-#endif /* VMIR_H */
+#endif /* LIBVMIR_H */

@@ -11,10 +11,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "srv.h"
+#include "test_client.h"
 #include "vmir_util.h"
 
-int srv_client_open(struct srv_client *c, const char *addr)
+int test_client_open(struct test_client *c, const char *addr)
 {
 	struct vmir_addr a;
 	int ret;
@@ -38,8 +38,8 @@ int srv_client_open(struct srv_client *c, const char *addr)
 }
 
 /* read len bytes, waiting at most timeout_ms for each arrival */
-static int srv_client_read(struct srv_client *c, void *buf, size_t len,
-			   int timeout_ms)
+static int test_client_read(struct test_client *c, void *buf, size_t len,
+			    int timeout_ms)
 {
 	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 	uint8_t *p = buf;
@@ -67,7 +67,7 @@ static int srv_client_read(struct srv_client *c, void *buf, size_t len,
 	return 0;
 }
 
-static int srv_client_write(struct srv_client *c, const void *buf, size_t len)
+static int test_client_write(struct test_client *c, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	ssize_t n;
@@ -84,10 +84,10 @@ static int srv_client_write(struct srv_client *c, const void *buf, size_t len)
 	return 0;
 }
 
-static int srv_client_send_id(struct srv_client *c, uint16_t opcode,
-			      uint64_t req_id, const void *meta,
-			      uint32_t meta_len, const void *data,
-			      uint32_t data_len)
+static int test_client_send_id(struct test_client *c, uint16_t opcode,
+			       uint64_t req_id, const void *meta,
+			       uint32_t meta_len, const void *data,
+			       uint32_t data_len)
 {
 	struct vmir_frame_hdr h = {
 		.magic = VMIR_PROTO_MAGIC,
@@ -101,40 +101,41 @@ static int srv_client_send_id(struct srv_client *c, uint16_t opcode,
 	int ret;
 
 	vmir_frame_seal(&c->sess, &h, meta, raw);
-	ret = srv_client_write(c, raw, sizeof(raw));
+	ret = test_client_write(c, raw, sizeof(raw));
 	if (!ret && meta_len)
-		ret = srv_client_write(c, meta, meta_len);
+		ret = test_client_write(c, meta, meta_len);
 	if (!ret && data_len)
-		ret = srv_client_write(c, data, data_len);
+		ret = test_client_write(c, data, data_len);
 	return ret;
 }
 
-int srv_client_send(struct srv_client *c, uint16_t opcode, const void *meta,
-		    uint32_t meta_len, const void *data, uint32_t data_len,
-		    uint64_t *req_id)
+int test_client_send(struct test_client *c, uint16_t opcode, const void *meta,
+		     uint32_t meta_len, const void *data, uint32_t data_len,
+		     uint64_t *req_id)
 {
 	uint64_t id = c->next_req_id++;
 
 	if (req_id)
 		*req_id = id;
-	return srv_client_send_id(c, opcode, id, meta, meta_len, data,
-				  data_len);
+	return test_client_send_id(c, opcode, id, meta, meta_len, data,
+				   data_len);
 }
 
-void srv_msg_free(struct srv_msg *m)
+void test_msg_free(struct test_msg *m)
 {
 	free(m->meta);
 	free(m->data);
 	m->meta = m->data = NULL;
 }
 
-int srv_client_recv(struct srv_client *c, struct srv_msg *m, int timeout_ms)
+int test_client_recv(struct test_client *c, struct test_msg *m,
+		     int timeout_ms)
 {
 	uint8_t raw[VMIR_HDR_LEN];
 	int ret;
 
 	memset(m, 0, sizeof(*m));
-	ret = srv_client_read(c, raw, sizeof(raw), timeout_ms);
+	ret = test_client_read(c, raw, sizeof(raw), timeout_ms);
 	if (ret < 0)
 		return ret;
 	if (vmir_hdr_decode(raw, &m->hdr, NULL) < 0)
@@ -145,86 +146,86 @@ int srv_client_recv(struct srv_client *c, struct srv_msg *m, int timeout_ms)
 		ret = -ENOMEM;
 		goto out_free;
 	}
-	ret = srv_client_read(c, m->meta, m->hdr.meta_len, timeout_ms);
+	ret = test_client_read(c, m->meta, m->hdr.meta_len, timeout_ms);
 	if (!ret)
-		ret = srv_client_read(c, m->data, m->hdr.data_len, timeout_ms);
+		ret = test_client_read(c, m->data, m->hdr.data_len, timeout_ms);
 	if (!ret && vmir_frame_verify(&c->sess, &m->hdr, m->meta) < 0)
 		ret = -EACCES;
 	if (!ret)
 		return 0;
 out_free:
-	srv_msg_free(m);
+	test_msg_free(m);
 	return ret;
 }
 
-int srv_client_hello(struct srv_client *c, const uint8_t key[VMIR_KEY_LEN],
-		     int timeout_ms)
+int test_client_hello(struct test_client *c, const uint8_t key[VMIR_KEY_LEN],
+		      int timeout_ms)
 {
 	uint8_t nonce[VMIR_NONCE_LEN];
-	struct srv_msg m;
+	struct test_msg m;
 	int ret;
 
 	vmir_session_init(&c->sess, key);
 	vmir_hello_nonce(&c->sess, nonce);
-	ret = srv_client_send_id(c, VMIR_OP_HELLO, 0, nonce, sizeof(nonce),
-				 NULL, 0);
+	ret = test_client_send_id(c, VMIR_OP_HELLO, 0, nonce, sizeof(nonce),
+				  NULL, 0);
 	if (ret < 0)
 		return ret;
-	ret = srv_client_recv(c, &m, timeout_ms);
+	ret = test_client_recv(c, &m, timeout_ms);
 	if (ret < 0)
 		return ret;
 	if (m.hdr.opcode != VMIR_OP_HELLO || !(m.hdr.flags & VMIR_F_REPLY) ||
 	    m.hdr.status || m.hdr.meta_len != VMIR_NONCE_LEN) {
-		srv_msg_free(&m);
+		test_msg_free(&m);
 		return -EACCES;
 	}
 	vmir_session_establish(&c->sess, nonce, m.meta);
-	srv_msg_free(&m);
+	test_msg_free(&m);
 	return 0;
 }
 
-int srv_client_connect(struct srv_client *c, const char *addr,
-		       const uint8_t key[VMIR_KEY_LEN], int timeout_ms)
+int test_client_connect(struct test_client *c, const char *addr,
+			const uint8_t key[VMIR_KEY_LEN], int timeout_ms)
 {
-	int ret = srv_client_open(c, addr);
+	int ret = test_client_open(c, addr);
 
 	if (ret < 0)
 		return ret;
-	ret = srv_client_hello(c, key, timeout_ms);
+	ret = test_client_hello(c, key, timeout_ms);
 	if (ret < 0)
-		srv_client_close(c);
+		test_client_close(c);
 	return ret;
 }
 
-int srv_client_call(struct srv_client *c, uint16_t opcode, const void *meta,
-		    uint32_t meta_len, const void *data, uint32_t data_len,
-		    struct srv_msg *reply, int timeout_ms)
+int test_client_call(struct test_client *c, uint16_t opcode, const void *meta,
+		     uint32_t meta_len, const void *data, uint32_t data_len,
+		     struct test_msg *reply, int timeout_ms)
 {
 	uint64_t id;
 	int ret;
 
-	ret = srv_client_send(c, opcode, meta, meta_len, data, data_len, &id);
+	ret = test_client_send(c, opcode, meta, meta_len, data, data_len, &id);
 	if (ret < 0)
 		return ret;
-	ret = srv_client_recv(c, reply, timeout_ms);
+	ret = test_client_recv(c, reply, timeout_ms);
 	if (ret < 0)
 		return ret;
 	if (reply->hdr.req_id != id || reply->hdr.opcode != opcode ||
 	    !(reply->hdr.flags & VMIR_F_REPLY)) {
-		srv_msg_free(reply);
+		test_msg_free(reply);
 		return -EBADMSG;
 	}
 	return 0;
 }
 
-bool srv_client_wait_closed(struct srv_client *c, int timeout_ms)
+bool test_client_wait_closed(struct test_client *c, int timeout_ms)
 {
 	uint8_t buf[4096];
 	int ret;
 
 	/* whatever the server sent before closing does not matter */
 	for (;;) {
-		ret = srv_client_read(c, buf, 1, timeout_ms);
+		ret = test_client_read(c, buf, 1, timeout_ms);
 		if (ret == -ECONNRESET)
 			return true;
 		if (ret < 0)
@@ -232,7 +233,7 @@ bool srv_client_wait_closed(struct srv_client *c, int timeout_ms)
 	}
 }
 
-void srv_client_close(struct srv_client *c)
+void test_client_close(struct test_client *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libvmir internals: the io_uring engine (engine.c), rendezvous placement
- * (placement.c), replicated object transfer (objects.c) and the client
- * handle (client.c). Not installed; vmirctl and the unit tests use it.
+ * libvmir's private header: the io_uring engine (engine.c), rendezvous
+ * placement (placement.c), replicated object transfer (objects.c) and the
+ * client handle (client.c). Only libclient/ and its unit tests include it;
+ * programs use include/libvmir.h.
  *
  * Engine model. One ring, driven only from the caller's thread by
  * vmir_engine_poll(). Server index 0 is the version server, 1 + i is chunk
@@ -13,15 +14,15 @@
  * (struct vmir_task: hashing, file I/O); every completion callback, of a
  * request or a task, runs in the thread calling vmir_engine_poll().
  */
-#ifndef VMIR_PRIV_H
-#define VMIR_PRIV_H
+#ifndef LIBVMIR_PRIV_H
+#define LIBVMIR_PRIV_H
 
 #include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmir.h"
+#include "libvmir.h"
 #include "vmir_tree.h"
 #include "vmir_util.h"
 
@@ -162,9 +163,6 @@ const char *const *vmir_engine_chunkd_names(const struct vmir_engine *e);
 unsigned int vmir_engine_replicas(const struct vmir_engine *e);
 unsigned int vmir_engine_nworkers(const struct vmir_engine *e);
 
-/* "connection refused": strerror() with a lower-case first letter */
-const char *vmir_errstr(int err, char *buf, size_t len);
-
 /* --- replicated objects (objects.c) --------------------------------------- */
 #define VMIR_WHY_MAX	512
 
@@ -243,18 +241,6 @@ void vmir_upl_flush(struct vmir_upl *u);
 const struct vmir_upl_stats *vmir_upl_stats(const struct vmir_upl *u);
 
 /* --- client internals (client.c) ---------------------------------------- */
-/* what the last vmir_image_import() did, for vmirctl's summary */
-struct vmir_import_stats {
-	uint64_t chunks;		/* chunks in the image */
-	uint64_t zero_chunks;
-	uint64_t new_chunks;		/* chunks uploaded */
-	uint64_t new_nodes;		/* tree nodes uploaded */
-	uint64_t new_bytes;		/* bytes uploaded (all replicas) */
-	uint64_t stored_chunks;		/* distinct non-zero chunks */
-	uint64_t stored_bytes;		/* their bytes */
-};
-void vmir_client_import_stats(const struct vmir_client *c,
-			      struct vmir_import_stats *st);
 const struct vmir_conf *vmir_client_conf(const struct vmir_client *c);
 
-#endif /* VMIR_PRIV_H */
+#endif /* LIBVMIR_PRIV_H */

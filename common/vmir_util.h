@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Internal helpers shared by libvmir, the servers and the tools: logging,
- * key files, configuration, address and size parsing. Not installed.
+ * The common layer's helpers, below libvmir, the servers and the tools
+ * (common/, built into libvmir-common.a): logging (log.c), key files and
+ * the client configuration (conf.c), addresses (addr.c), sizes (size.c),
+ * clocks (clock.c) and full-length I/O (io.c). Not installed.
  */
 #ifndef VMIR_UTIL_H
 #define VMIR_UTIL_H
@@ -17,6 +19,7 @@
 
 #define VMIR_MAX_SERVERS	64
 #define VMIR_ADDR_MAX		64	/* "host:port" text */
+#define VMIR_CHUNK_DEFAULT	(256u << 10)	/* unless configured */
 
 /* --- logging: "<prog>: <level>: message" on stderr ------------------------ */
 void vmir_log_init(const char *prog);
@@ -25,6 +28,8 @@ __attribute__((format(printf, 1, 2))) void vmir_err(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void vmir_warn(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void vmir_info(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void vmir_dbg(const char *fmt, ...);
+/* "connection refused": strerror() with a lower-case first letter */
+const char *vmir_errstr(int err, char *buf, size_t len);
 
 /* --- key files ------------------------------------------------------------
  * A key file holds 64 hex digits and a newline. It must be a regular file
@@ -79,7 +84,7 @@ struct vmir_conf {
 int vmir_conf_load(const char *path, struct vmir_conf *conf, char *err,
 		   size_t errlen);
 
-/* --- misc ---------------------------------------------------------------- */
+/* --- clocks --------------------------------------------------------------- */
 uint64_t vmir_now_ns(void);		/* CLOCK_REALTIME */
 uint64_t vmir_mono_ns(void);		/* CLOCK_MONOTONIC */
 /*
@@ -89,6 +94,8 @@ uint64_t vmir_mono_ns(void);		/* CLOCK_MONOTONIC */
  * read is a system call and a device register access.
  */
 uint64_t vmir_coarse_ns(void);
+
+/* --- I/O ------------------------------------------------------------------ */
 /*
  * For processes that malloc() and free() a chunk-sized buffer per object:
  * with glibc's defaults such buffers are mmap()ed, or carved from a heap

@@ -530,7 +530,7 @@ int vmir_name_valid(const char *name)
 	for (; name[n]; n++) {
 		char c = name[n];
 
-		if (n >= VMIR_NAME_MAX)
+		if (n >= VMIR_NAME_MAX - 1)
 			return -EINVAL;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
@@ -542,7 +542,7 @@ int vmir_name_valid(const char *name)
 
 bool vmir_chunk_size_valid(uint64_t cs)
 {
-	return cs >= VMIR_CHUNK_MIN && cs <= VMIR_CHUNK_MAX &&
+	return cs >= VMIR_CHUNK_SIZE_MIN && cs <= VMIR_CHUNK_SIZE_MAX &&
 	       (cs & (cs - 1)) == 0;
 }
 
@@ -553,7 +553,8 @@ static void vmir_rbuf_check(struct vmir_rbuf *r, bool cond)
 		r->err = -EBADMSG;
 }
 
-void vmir_put_image_info(struct vmir_wbuf *w, const struct vmir_image_info *i)
+void vmir_put_image_info(struct vmir_wbuf *w,
+			 const struct vmir_wire_image_info *i)
 {
 	vmir_put_str(w, i->name);
 	vmir_put_u64(w, i->size);
@@ -563,7 +564,7 @@ void vmir_put_image_info(struct vmir_wbuf *w, const struct vmir_image_info *i)
 	vmir_put_u64(w, i->ctime_ns);
 }
 
-void vmir_get_image_info(struct vmir_rbuf *r, struct vmir_image_info *i)
+void vmir_get_image_info(struct vmir_rbuf *r, struct vmir_wire_image_info *i)
 {
 	memset(i, 0, sizeof(*i));
 	vmir_get_str(r, i->name, sizeof(i->name));
@@ -577,7 +578,7 @@ void vmir_get_image_info(struct vmir_rbuf *r, struct vmir_image_info *i)
 }
 
 void vmir_put_version_info(struct vmir_wbuf *w,
-			   const struct vmir_version_info *v)
+			   const struct vmir_wire_version_info *v)
 {
 	vmir_put_str(w, v->image);
 	vmir_put_u32(w, v->version);
@@ -589,7 +590,8 @@ void vmir_put_version_info(struct vmir_wbuf *w,
 	vmir_put_u64(w, v->ctime_ns);
 }
 
-void vmir_get_version_info(struct vmir_rbuf *r, struct vmir_version_info *v)
+void vmir_get_version_info(struct vmir_rbuf *r,
+			   struct vmir_wire_version_info *v)
 {
 	memset(v, 0, sizeof(*v));
 	vmir_get_str(r, v->image, sizeof(v->image));
