@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * vmir wire protocol: object ids, the frame header codec, frame
+ * vmir wire protocol: object ids, the frame header codec, the checks of
+ * every received frame (vmir_frame_recv_hdr, then vmir_frame_verify: the
+ * one frame parser of the servers' loop and libvmir's engine), frame
  * authentication (keyed BLAKE2b over header and meta, per-direction
  * sequence numbers) and the meta codec for every message body.
  */
@@ -273,6 +275,33 @@ void vmir_frame_seal(struct vmir_session *s, struct vmir_frame_hdr *h,
 	h->seq = s->tx_seq++;
 	vmir_frame_mac(s, h, meta, h->mac);
 	vmir_hdr_encode(h, out);
+}
+
+int vmir_frame_recv_hdr(const struct vmir_session *s, bool at_server,
+			const uint8_t in[VMIR_HDR_LEN],
+			struct vmir_frame_hdr *h, const char **why)
+{
+	bool reply, hello;
+	int ret;
+
+	ret = vmir_hdr_decode(in, h, why);
+	if (ret)
+		return ret;
+	reply = h->flags & VMIR_F_REPLY;
+	hello = h->opcode == VMIR_OP_HELLO;
+	if (!s->established && !hello)
+		*why = "first frame is not HELLO";
+	else if (s->established && hello)
+		*why = "HELLO after the handshake";
+	else if (at_server && reply)
+		*why = "reply frame sent to a server";
+	else if (!at_server && !reply)
+		*why = "request frame from a server";
+	else if (hello && h->meta_len != VMIR_NONCE_LEN)
+		*why = "HELLO meta is not a 32-byte nonce";
+	else if (hello && h->status)
+		*why = "HELLO refused";
+	return *why ? -EPROTO : 0;
 }
 
 int vmir_frame_verify(struct vmir_session *s, const struct vmir_frame_hdr *h,

@@ -111,11 +111,26 @@ bool vmir_op_carries_data(uint16_t opcode, bool reply);
 const char *vmir_op_name(uint16_t opcode);
 
 /* --- authentication ------------------------------------------------- */
+/*
+ * Receiving: every frame goes through vmir_frame_recv_hdr() as soon as
+ * its header is in, then vmir_frame_verify() once its meta is in; only
+ * then may the receiver act on it.
+ */
 void vmir_session_init(struct vmir_session *s,
 		       const uint8_t cluster_key[VMIR_KEY_LEN]);
 /* fill *h's seq and mac for meta, then encode to out */
 void vmir_frame_seal(struct vmir_session *s, struct vmir_frame_hdr *h,
 		     const void *meta, uint8_t out[VMIR_HDR_LEN]);
+/*
+ * Decode a received header (vmir_hdr_decode) and check that the frame may
+ * come now: before the handshake only a HELLO whose meta is a nonce, after
+ * it never a HELLO; at a server only requests, at a client only replies,
+ * and a HELLO reply with status 0. Returns 0, -EBADMSG (malformed) or
+ * -EPROTO (out of place), with *why naming the problem.
+ */
+int vmir_frame_recv_hdr(const struct vmir_session *s, bool at_server,
+			const uint8_t in[VMIR_HDR_LEN],
+			struct vmir_frame_hdr *h, const char **why);
 /* verify mac and sequence of a decoded frame; -EACCES on mismatch */
 int vmir_frame_verify(struct vmir_session *s, const struct vmir_frame_hdr *h,
 		      const void *meta);

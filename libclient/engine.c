@@ -660,18 +660,11 @@ static void req_answered(struct vmir_req *r)
 		req_finish(r, 0);
 }
 
-/* the server's HELLO reply; 0, or the connection failed */
+/* the server's HELLO reply (vmir_frame_recv_hdr checked its header) */
 static int conn_hello_reply(struct vmir_conn *c,
 			    const struct vmir_frame_hdr *h,
 			    const uint8_t *meta)
 {
-	if (h->opcode != VMIR_OP_HELLO || !(h->flags & VMIR_F_REPLY) ||
-	    h->status || h->meta_len != VMIR_NONCE_LEN || h->data_len) {
-		conn_note(c, "unexpected %s frame instead of the HELLO reply",
-			  vmir_op_name(h->opcode));
-		conn_fail(c, -EPROTO, true);
-		return -EPROTO;
-	}
 	if (vmir_frame_verify(&c->s, h, meta)) {
 		conn_setmsg(c, "authentication with %s failed: wrong cluster key?",
 			    c->desc);
@@ -724,10 +717,6 @@ static int conn_frame(struct vmir_conn *c, const struct vmir_frame_hdr *h,
 		conn_note(c, "frame failed authentication (bad MAC or sequence)");
 		conn_fail(c, -EACCES, true);
 		return -EACCES;
-	}
-	if (!(h->flags & VMIR_F_REPLY)) {
-		conn_protocol_error(c, "request frame from a server");
-		return -EPROTO;
 	}
 	r = conn_find(c, h->req_id);
 	if (!r || r->op != h->opcode || r->answered) {
@@ -788,8 +777,8 @@ static void conn_parse(struct vmir_conn *c)
 	while (c->rlen - off >= VMIR_HDR_LEN && !c->dreq) {
 		uint8_t *p = c->rbuf + off;
 
-		if (vmir_hdr_decode(p, &h, &why)) {
-			conn_protocol_error(c, why ? why : "bad frame header");
+		if (vmir_frame_recv_hdr(&c->s, false, p, &h, &why)) {
+			conn_protocol_error(c, why);
 			return;
 		}
 		if (c->rlen - off < VMIR_HDR_LEN + h.meta_len) {

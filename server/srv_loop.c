@@ -429,16 +429,6 @@ static void conn_frame(struct srv_conn *c, struct srv_req *req)
 			      "(forged or replayed?)");
 		return;
 	}
-	if (req->hdr.flags & VMIR_F_REPLY) {
-		conn_req_free(c, req);
-		conn_close(c, "reply frame sent to a server");
-		return;
-	}
-	if (req->hdr.opcode == VMIR_OP_HELLO) {
-		conn_req_free(c, req);
-		conn_close(c, "HELLO after the handshake");
-		return;
-	}
 	c->inflight++;
 	conn_get(c);
 	ret = srv->ops->handle(srv->ctx, req, &why);
@@ -468,22 +458,10 @@ static void conn_parse(struct srv_conn *c)
 		avail = c->in_len - c->in_off;
 		if (avail < VMIR_HDR_LEN)
 			break;
-		if (vmir_hdr_decode(c->in + c->in_off, &h, &why) < 0) {
+		if (vmir_frame_recv_hdr(&c->sess, true, c->in + c->in_off, &h,
+					&why) < 0) {
 			conn_close(c, why);
 			break;
-		}
-		if (!c->sess.established) {
-			why = NULL;
-			if (h.opcode != VMIR_OP_HELLO)
-				why = "first frame is not HELLO";
-			else if (h.flags & VMIR_F_REPLY)
-				why = "HELLO reply sent to a server";
-			else if (h.meta_len != VMIR_NONCE_LEN)
-				why = "HELLO meta is not a 32-byte nonce";
-			if (why) {
-				conn_close(c, why);
-				break;
-			}
 		}
 		body = (size_t)h.meta_len + h.data_len;
 		req = malloc(sizeof(*req) + body);

@@ -26,7 +26,7 @@ struct test_msg {
 
 /* TCP connect only (no handshake); 0 or -errno */
 int test_client_open(struct test_client *c, const char *addr);
-/* HELLO exchange sealed with key; -EACCES bad reply, -ECONNRESET closed */
+/* HELLO exchange sealed with key; -ECONNRESET closed, else as recv */
 int test_client_hello(struct test_client *c, const uint8_t key[VMIR_KEY_LEN],
 		      int timeout_ms);
 /* open + hello */
@@ -38,7 +38,8 @@ int test_client_send(struct test_client *c, uint16_t opcode, const void *meta,
 		     uint64_t *req_id);
 /*
  * Receive and authenticate one frame. -ETIMEDOUT, -ECONNRESET (peer
- * closed), -EBADMSG (bad header), -EACCES (bad MAC or sequence).
+ * closed), -EBADMSG (bad header, or a frame a client must not receive
+ * now), -EACCES (bad MAC or sequence).
  */
 int test_client_recv(struct test_client *c, struct test_msg *m,
 		     int timeout_ms);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Unit tests for the wire protocol: ids, header codec, frame
- * authentication, handshake and the meta codec of every message body.
+ * authentication, handshake, the checks of received frames and the meta
+ * codec of every message body.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -621,6 +622,110 @@ START_TEST(handshake_keys_differ_for_different_nonces)
 }
 END_TEST
 
+/* --- receiving frames --------------------------------------------------- */
+
+/* h as received on s by a server (at_server) or a client; *why kept */
+static int recv_hdr(const struct vmir_session *s, bool at_server,
+		    const struct vmir_frame_hdr *h, const char **why)
+{
+	struct vmir_frame_hdr out;
+	uint8_t raw[VMIR_HDR_LEN];
+
+	vmir_hdr_encode(h, raw);
+	*why = NULL;
+	return vmir_frame_recv_hdr(s, at_server, raw, &out, why);
+}
+
+static void hello_hdr(struct vmir_frame_hdr *h, bool reply)
+{
+	valid_hdr(h);
+	h->opcode = VMIR_OP_HELLO;
+	h->req_id = 0;
+	h->meta_len = VMIR_NONCE_LEN;
+	h->flags = reply ? VMIR_F_REPLY : 0;
+}
+
+START_TEST(recv_before_handshake_takes_only_hello_with_a_nonce)
+{
+	struct vmir_frame_hdr h;
+	struct vmir_session s;
+	const char *why;
+
+	vmir_session_init(&s, key_a);
+	hello_hdr(&h, false);
+	ck_assert_int_eq(recv_hdr(&s, true, &h, &why), 0);
+	ck_assert_ptr_null(why);
+	hello_hdr(&h, true);
+	ck_assert_int_eq(recv_hdr(&s, false, &h, &why), 0);
+
+	valid_hdr(&h);
+	ck_assert_int_eq(recv_hdr(&s, true, &h, &why), -EPROTO);
+	ck_assert_str_eq(why, "first frame is not HELLO");
+	h.flags = VMIR_F_REPLY;
+	ck_assert_int_eq(recv_hdr(&s, false, &h, &why), -EPROTO);
+	ck_assert_str_eq(why, "first frame is not HELLO");
+
+	hello_hdr(&h, false);
+	h.meta_len = VMIR_NONCE_LEN - 1;
+	ck_assert_int_eq(recv_hdr(&s, true, &h, &why), -EPROTO);
+	ck_assert_str_eq(why, "HELLO meta is not a 32-byte nonce");
+	hello_hdr(&h, true);
+	h.status = EACCES;
+	ck_assert_int_eq(recv_hdr(&s, false, &h, &why), -EPROTO);
+	ck_assert_str_eq(why, "HELLO refused");
+}
+END_TEST
+
+START_TEST(recv_takes_requests_at_a_server_and_replies_at_a_client)
+{
+	struct vmir_frame_hdr h;
+	struct vmir_session s;
+	const char *why;
+
+	vmir_session_init(&s, key_a);
+	hello_hdr(&h, true);
+	ck_assert_int_eq(recv_hdr(&s, true, &h, &why), -EPROTO);
+	ck_assert_str_eq(why, "reply frame sent to a server");
+	hello_hdr(&h, false);
+	ck_assert_int_eq(recv_hdr(&s, false, &h, &why), -EPROTO);
+	ck_assert_str_eq(why, "request frame from a server");
+
+	s.established = true;
+	valid_hdr(&h);
+	ck_assert_int_eq(recv_hdr(&s, true, &h, &why), 0);
+	ck_assert_int_eq(recv_hdr(&s, false, &h, &why), -EPROTO);
+	ck_assert_str_eq(why, "request frame from a server");
+	h.flags = VMIR_F_REPLY;
+	h.data_len = 4096;
+	ck_assert_int_eq(recv_hdr(&s, false, &h, &why), 0);
+	ck_assert_int_eq(recv_hdr(&s, true, &h, &why), -EPROTO);
+	ck_assert_str_eq(why, "reply frame sent to a server");
+}
+END_TEST
+
+START_TEST(recv_refuses_hello_after_the_handshake_and_bad_headers)
+{
+	struct vmir_frame_hdr h;
+	struct vmir_session s;
+	const char *why;
+
+	vmir_session_init(&s, key_a);
+	s.established = true;
+	hello_hdr(&h, false);
+	ck_assert_int_eq(recv_hdr(&s, true, &h, &why), -EPROTO);
+	ck_assert_str_eq(why, "HELLO after the handshake");
+	hello_hdr(&h, true);
+	ck_assert_int_eq(recv_hdr(&s, false, &h, &why), -EPROTO);
+	ck_assert_str_eq(why, "HELLO after the handshake");
+
+	/* what vmir_hdr_decode refuses, refused the same way */
+	valid_hdr(&h);
+	h.magic ^= 1;
+	ck_assert_int_eq(recv_hdr(&s, true, &h, &why), -EBADMSG);
+	ck_assert_str_eq(why, "bad magic");
+}
+END_TEST
+
 START_TEST(session_init_starts_with_cluster_key)
 {
 	struct vmir_session s;
@@ -1205,6 +1310,12 @@ Suite *proto_suite(void)
 	tcase_add_test(tc, verify_fails_across_sessions);
 	tcase_add_test(tc, handshake_derives_same_session_key);
 	tcase_add_test(tc, handshake_keys_differ_for_different_nonces);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("receiving");
+	tcase_add_test(tc, recv_before_handshake_takes_only_hello_with_a_nonce);
+	tcase_add_test(tc, recv_takes_requests_at_a_server_and_replies_at_a_client);
+	tcase_add_test(tc, recv_refuses_hello_after_the_handshake_and_bad_headers);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("buffers");
