@@ -82,11 +82,6 @@ uint32_t vmir_client_chunk_size(const struct vmir_client *c)
 	return c->conf.chunk_size ? c->conf.chunk_size : VMIR_CHUNK_DEFAULT;
 }
 
-const struct vmir_conf *vmir_client_conf(const struct vmir_client *c)
-{
-	return &c->conf;
-}
-
 void vmir_client_import_stats(const struct vmir_client *c,
 			      struct vmir_import_stats *st)
 {
@@ -184,31 +179,11 @@ static void op_begin(struct vmir_client *c)
 	vmir_engine_reset_down(c->e);
 }
 
-/* run the engine until *flag; a stall (nothing left that could set it) is a bug */
-static int wait_flag(struct vmir_client *c, const bool *flag)
-{
-	int ret;
-
-	while (!*flag) {
-		if (!vmir_engine_busy(c->e)) {
-			ret = vmir_engine_poll(c->e, 0);
-			if (ret)
-				return ret;
-			if (*flag)
-				break;
-			if (!vmir_engine_busy(c->e))
-				return seterr(c, -EIO,
-					      "internal error: operation stalled with nothing in flight");
-		}
-		ret = vmir_engine_poll(c->e, -1);
-		if (ret)
-			return seterr(c, ret, "io_uring failed: %s",
-				      strerror(-ret));
-	}
-	return 0;
-}
-
-/* same, until *count reaches zero */
+/*
+ * Run the engine until *count (operations of the caller still running)
+ * reaches zero; a stall (nothing left in flight that could lower it) is a
+ * bug.
+ */
 static int wait_zero(struct vmir_client *c, const unsigned int *count)
 {
 	int ret;
@@ -274,7 +249,9 @@ void vmir_client_close(struct vmir_client *c)
 
 static void rpc_done(struct vmir_req *r)
 {
-	*(bool *)r->arg = true;
+	unsigned int *pending = r->arg;
+
+	(*pending)--;
 }
 
 /*
@@ -283,13 +260,13 @@ static void rpc_done(struct vmir_req *r)
  */
 static int rpc(struct vmir_client *c, struct vmir_req *r, const char *what)
 {
-	bool done = false;
+	unsigned int pending = 1;
 	int ret;
 
 	r->done = rpc_done;
-	r->arg = &done;
+	r->arg = &pending;
 	vmir_req_submit(r);
-	ret = wait_flag(c, &done);
+	ret = wait_zero(c, &pending);
 	if (ret)
 		return ret;
 	if (r->err)

@@ -1435,8 +1435,3 @@ unsigned int vmir_engine_replicas(const struct vmir_engine *e)
 
 	return r > e->nconn - 1 ? e->nconn - 1 : r;
 }
-
-unsigned int vmir_engine_nworkers(const struct vmir_engine *e)
-{
-	return e->nth_max;
-}

@@ -161,7 +161,6 @@ const char *vmir_engine_srv_addr(const struct vmir_engine *e,
 unsigned int vmir_engine_nchunkd(const struct vmir_engine *e);
 const char *const *vmir_engine_chunkd_names(const struct vmir_engine *e);
 unsigned int vmir_engine_replicas(const struct vmir_engine *e);
-unsigned int vmir_engine_nworkers(const struct vmir_engine *e);
 
 /* --- replicated objects (objects.c) --------------------------------------- */
 #define VMIR_WHY_MAX	512
@@ -239,8 +238,5 @@ void vmir_upl_add(struct vmir_upl *u, struct vmir_upl_obj *o);
 /* send partly filled HAS batches (call before waiting) */
 void vmir_upl_flush(struct vmir_upl *u);
 const struct vmir_upl_stats *vmir_upl_stats(const struct vmir_upl *u);
-
-/* --- client internals (client.c) ---------------------------------------- */
-const struct vmir_conf *vmir_client_conf(const struct vmir_client *c);
 
 #endif /* LIBVMIR_PRIV_H */

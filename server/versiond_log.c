@@ -332,11 +332,6 @@ out_free:
 	return ret;
 }
 
-uint64_t versiond_log_size(const struct versiond_log *log)
-{
-	return log->end;
-}
-
 const char *versiond_log_path(const struct versiond_log *log)
 {
 	return log->path;

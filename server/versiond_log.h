@@ -40,8 +40,6 @@ void versiond_log_close(struct versiond_log *log);
 /* append one record and fdatasync; 0 or -errno (then nothing was added) */
 int versiond_log_append(struct versiond_log *log, uint16_t type,
 			const void *payload, uint32_t len);
-/* bytes in the log (header included) */
-uint64_t versiond_log_size(const struct versiond_log *log);
 const char *versiond_log_path(const struct versiond_log *log);
 
 #endif /* VMIR_VERSIOND_LOG_H */

@@ -87,7 +87,6 @@ void vmirctl_json_arr_begin(struct vmirctl_json *j, const char *key);
 void vmirctl_json_arr_end(struct vmirctl_json *j);
 void vmirctl_json_str(struct vmirctl_json *j, const char *key, const char *v);
 void vmirctl_json_u64(struct vmirctl_json *j, const char *key, uint64_t v);
-void vmirctl_json_i64(struct vmirctl_json *j, const char *key, int64_t v);
 void vmirctl_json_bool(struct vmirctl_json *j, const char *key, bool v);
 void vmirctl_json_null(struct vmirctl_json *j, const char *key);
 /* ends the document with a newline */

@@ -133,12 +133,6 @@ void vmirctl_json_u64(struct vmirctl_json *j, const char *key, uint64_t v)
 	fprintf(j->f, "%" PRIu64, v);
 }
 
-void vmirctl_json_i64(struct vmirctl_json *j, const char *key, int64_t v)
-{
-	value_start(j, key);
-	fprintf(j->f, "%" PRId64, v);
-}
-
 void vmirctl_json_bool(struct vmirctl_json *j, const char *key, bool v)
 {
 	value_start(j, key);
