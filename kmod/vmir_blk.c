@@ -28,7 +28,8 @@
 #include <linux/sched/mm.h>
 #include <linux/uio.h>
 
-#include "vmir.h"
+#include "vmir_compat.h"
+#include "vmir_dev.h"
 
 /* task flags of mirror I/O (see above) */
 #define VMIR_IO_PFLAGS	(PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE)

@@ -24,7 +24,7 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 
-#include "vmir.h"
+#include "vmir_dev.h"
 
 static unsigned long *vmir_map_alloc(u32 nbits)
 {

@@ -25,7 +25,8 @@
 #include <net/netlink.h>
 #include <net/sock.h>
 
-#include "vmir.h"
+#include "vmir_compat.h"
+#include "vmir_dev.h"
 
 struct vmir_helper {
 	struct list_head node;		/* in vmir_helpers */
@@ -747,15 +748,6 @@ static int vmir_genl_get_status(struct sk_buff *skb, struct genl_info *info)
 out_put:
 	vmir_dev_put(dev);
 	return ret;
-}
-
-static struct nlattr **vmir_compat_dump_attrs(struct netlink_callback *cb)
-{
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
-	return genl_dumpit_info(cb)->info.attrs;
-#else
-	return genl_dumpit_info(cb)->attrs;
-#endif
 }
 
 static int vmir_genl_dump_start(struct netlink_callback *cb)

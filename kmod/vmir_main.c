@@ -20,7 +20,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 
-#include "vmir.h"
+#include "vmir_dev.h"
 
 /* The registry, dev->lifetime and dev->net (see vmir.h). */
 DEFINE_MUTEX(vmir_lock);

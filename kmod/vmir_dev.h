@@ -2,18 +2,19 @@
 /*
  * vmir: private structures shared by the module's parts.
  *
- *   vmir_main.c   module init/exit, device registry, device lifetime
- *   vmir_blk.c    blk-mq queue path (mirror I/O, parking, timeouts)
- *   vmir_chunk.c  per-chunk state: present/dirty/fetching/commit bitmaps,
- *                 admission of requests, wake-ups, event outbox
- *   vmir_genl.c   generic netlink family "vmir" and the helper registry
+ *   vmir_main.c    module init/exit, device registry, device lifetime
+ *   vmir_blk.c     blk-mq queue path (mirror I/O, parking, timeouts)
+ *   vmir_chunk.c   per-chunk state: present/dirty/fetching/commit bitmaps,
+ *                  admission of requests, wake-ups, event outbox
+ *   vmir_genl.c    generic netlink family "vmir" and the helper registry
+ *   vmir_compat.h  wrappers for kernel calls that changed after 6.1
  *
  * Locking order: dev->ctl_lock (mutex) > vmir_lock (mutex) >
  * dev->gate (percpu rwsem, writers only in the commit path) >
  * dev->lock (spinlock) ; vmir_helper_lock (spinlock) is a leaf.
  */
-#ifndef VMIR_PRIV_H
-#define VMIR_PRIV_H
+#ifndef VMIR_DEV_H
+#define VMIR_DEV_H
 
 #include <linux/bits.h>
 #include <linux/blk-mq.h>
@@ -25,7 +26,6 @@
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
-#include <linux/version.h>
 #include <linux/workqueue.h>
 #include <net/net_namespace.h>
 
@@ -266,66 +266,4 @@ int vmir_genl_send_event(struct vmir_device *dev, u8 cmd, u32 chunk);
 void vmir_dev_set_net(struct vmir_device *dev, struct net *net);
 void vmir_helpers_forget_net(struct net *net);
 
-/*
- * Compat wrappers for block-layer calls that changed after 6.1. The
- * module is built and tested on 6.1; the newer branches follow the
- * upstream API changes and are compile-checked only where such a kernel
- * is at hand.
- */
-#ifndef BLK_MQ_F_SHOULD_MERGE
-#define BLK_MQ_F_SHOULD_MERGE 0		/* merging is the default (6.14+) */
-#endif
-
-struct vmir_queue_params {
-	unsigned int logical_block_size;
-	unsigned int physical_block_size;
-	unsigned int max_hw_sectors;
-	unsigned int max_discard_sectors;
-	unsigned int max_write_zeroes_sectors;
-	unsigned int discard_granularity;
-};
-
-static inline struct gendisk *
-vmir_compat_alloc_disk(struct blk_mq_tag_set *set,
-		       const struct vmir_queue_params *p, void *queuedata)
-{
-	struct gendisk *disk;
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
-	struct queue_limits lim = {
-		.logical_block_size = p->logical_block_size,
-		.physical_block_size = p->physical_block_size,
-		.max_hw_sectors = p->max_hw_sectors,
-		.max_hw_discard_sectors = p->max_discard_sectors,
-		.max_write_zeroes_sectors = p->max_write_zeroes_sectors,
-		.discard_granularity = p->discard_granularity,
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
-		.features = BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA,
-#endif
-	};
-
-	disk = blk_mq_alloc_disk(set, &lim, queuedata);
-	if (IS_ERR(disk))
-		return disk;
-#else
-	struct request_queue *q;
-
-	disk = blk_mq_alloc_disk(set, queuedata);
-	if (IS_ERR(disk))
-		return disk;
-	q = disk->queue;
-	blk_queue_logical_block_size(q, p->logical_block_size);
-	blk_queue_physical_block_size(q, p->physical_block_size);
-	blk_queue_max_hw_sectors(q, p->max_hw_sectors);
-	blk_queue_max_discard_sectors(q, p->max_discard_sectors);
-	blk_queue_max_write_zeroes_sectors(q, p->max_write_zeroes_sectors);
-	q->limits.discard_granularity = p->discard_granularity;
-#endif
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
-	/* Queue features became limits in 6.11; non-rotational is default. */
-	blk_queue_flag_set(QUEUE_FLAG_NONROT, disk->queue);
-	blk_queue_write_cache(disk->queue, true, true);
-#endif
-	return disk;
-}
-
-#endif /* VMIR_PRIV_H */
+#endif /* VMIR_DEV_H */
