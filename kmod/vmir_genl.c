@@ -25,6 +25,7 @@
 #include <net/netlink.h>
 #include <net/sock.h>
 
+#include "vmir_chunk.h"
 #include "vmir_compat.h"
 #include "vmir_dev.h"
 
@@ -190,7 +191,7 @@ static int vmir_genl_chunk(struct genl_info *info, struct vmir_device *dev,
 	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_CHUNK))
 		return -EINVAL;
 	*chunk = nla_get_u32(a);
-	if (*chunk >= dev->chunks.nchunks) {
+	if (*chunk >= vmir_chunks_count(dev->chunks)) {
 		NL_SET_ERR_MSG_ATTR(info->extack, a,
 				    "chunk index is not below the device's chunk count");
 		return -ERANGE;
@@ -472,7 +473,7 @@ static int vmir_genl_add_device(struct sk_buff *skb, struct genl_info *info)
 	/* The device owns the file reference from here on. */
 	mutex_lock(&dev->ctl_lock);
 	if (seg.len)
-		ret = vmir_chunks_set_segment(&dev->chunks, seg.start,
+		ret = vmir_chunks_set_segment(dev->chunks, seg.start,
 					      seg.present, seg.dirty, seg.len);
 	if (!ret && !(p.flags & VMIR_ADD_F_DEFER_START))
 		ret = vmir_dev_start(dev);
@@ -490,7 +491,7 @@ static int vmir_genl_add_device(struct sk_buff *skb, struct genl_info *info)
 				VMIR_CMD_ADD_DEVICE);
 	if (!hdr || nla_put_u32(reply, VMIR_ATTR_DEV_ID, dev->id) ||
 	    nla_put_string(reply, VMIR_ATTR_DISK_NAME, name) ||
-	    nla_put_u32(reply, VMIR_ATTR_NCHUNKS, dev->chunks.nchunks)) {
+	    nla_put_u32(reply, VMIR_ATTR_NCHUNKS, nchunks)) {
 		WARN_ON_ONCE(1);
 		nlmsg_free(reply);
 		return -EMSGSIZE;
@@ -519,7 +520,7 @@ static int vmir_genl_set_state(struct sk_buff *skb, struct genl_info *info)
 	dev = vmir_genl_dev(info);
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
-	ret = vmir_genl_segment(info, dev->chunks.nchunks, &seg);
+	ret = vmir_genl_segment(info, vmir_chunks_count(dev->chunks), &seg);
 	if (ret)
 		goto out_put;
 	mutex_lock(&dev->ctl_lock);
@@ -528,7 +529,7 @@ static int vmir_genl_set_state(struct sk_buff *skb, struct genl_info *info)
 			       "the device is started or stopped: its state can no longer be set");
 		ret = -EBUSY;
 	} else {
-		ret = vmir_chunks_set_segment(&dev->chunks, seg.start,
+		ret = vmir_chunks_set_segment(dev->chunks, seg.start,
 					      seg.present, seg.dirty, seg.len);
 	}
 	mutex_unlock(&dev->ctl_lock);
@@ -582,39 +583,20 @@ static int vmir_genl_stop_device(struct sk_buff *skb, struct genl_info *info)
 	return ret;
 }
 
-/* What a device info reports, copied under dev->lock. */
+/* What a device info reports: a snapshot, without holding a lock. */
 struct vmir_info {
 	char image[VMIR_NAME_MAX];
 	char version[VMIR_NAME_MAX];
-	struct vmir_stats stats;
-	u32 nr_present;
-	u32 nr_dirty;
-	u32 nr_fetching;
-	u32 nr_parked;
-	u32 nr_commit;
-	u32 nr_frozen;
-	bool committing;
+	struct vmir_chunks_report r;
 };
 
 static void vmir_info_snapshot(struct vmir_device *dev, struct vmir_info *in)
 {
-	struct vmir_chunks *c = &dev->chunks;
-	struct vmir_cmd *cmd;
-
-	spin_lock(&dev->lock);
+	spin_lock(&dev->name_lock);
 	memcpy(in->image, dev->image, sizeof(in->image));
 	memcpy(in->version, dev->version, sizeof(in->version));
-	in->stats = dev->stats;
-	in->nr_present = bitmap_weight(c->present, c->nchunks);
-	in->nr_dirty = bitmap_weight(c->dirty, c->nchunks);
-	in->nr_fetching = c->nr_fetching;
-	in->nr_parked = 0;
-	list_for_each_entry(cmd, &dev->parked, park_node)
-		in->nr_parked++;
-	in->committing = c->committing;
-	in->nr_commit = c->committing ? c->nr_commit : 0;
-	in->nr_frozen = c->committing ? bitmap_weight(c->frozen, c->nchunks) : 0;
-	spin_unlock(&dev->lock);
+	spin_unlock(&dev->name_lock);
+	vmir_chunks_report(dev->chunks, &in->r);
 }
 
 static const u32 vmir_uapi_state[] = {
@@ -665,8 +647,9 @@ static int vmir_put_stats(struct sk_buff *skb, const struct vmir_stats *s)
 static int vmir_genl_fill_info(struct sk_buff *skb, struct vmir_device *dev,
 			       u32 portid, u32 seq, int flags, u8 cmd)
 {
-	struct vmir_info *in;
+	struct vmir_chunks *c = dev->chunks;
 	char name[DISK_NAME_LEN];
+	struct vmir_info *in;
 	u64 dev_flags = 0;
 	void *hdr;
 	int ret = -EMSGSIZE;
@@ -677,7 +660,7 @@ static int vmir_genl_fill_info(struct sk_buff *skb, struct vmir_device *dev,
 	vmir_info_snapshot(dev, in);
 	if (dev->add_flags & VMIR_ADD_F_READ_ONLY)
 		dev_flags |= VMIR_DEV_F_READ_ONLY;
-	if (in->committing)
+	if (in->r.committing)
 		dev_flags |= VMIR_DEV_F_COMMIT;
 	if (vmir_helper_present(dev))
 		dev_flags |= VMIR_DEV_F_HELPER;
@@ -690,26 +673,25 @@ static int vmir_genl_fill_info(struct sk_buff *skb, struct vmir_device *dev,
 	    nla_put_string(skb, VMIR_ATTR_DISK_NAME, name) ||
 	    nla_put_string(skb, VMIR_ATTR_IMAGE, in->image) ||
 	    nla_put_string(skb, VMIR_ATTR_VERSION, in->version) ||
-	    nla_put_u64_64bit(skb, VMIR_ATTR_SIZE, dev->chunks.size,
+	    nla_put_u64_64bit(skb, VMIR_ATTR_SIZE, vmir_chunks_size(c),
 			      VMIR_ATTR_PAD) ||
-	    nla_put_u32(skb, VMIR_ATTR_CHUNK_SIZE,
-			1U << dev->chunks.chunk_shift) ||
-	    nla_put_u32(skb, VMIR_ATTR_NCHUNKS, dev->chunks.nchunks) ||
+	    nla_put_u32(skb, VMIR_ATTR_CHUNK_SIZE, vmir_chunks_chunk_size(c)) ||
+	    nla_put_u32(skb, VMIR_ATTR_NCHUNKS, vmir_chunks_count(c)) ||
 	    nla_put_u32(skb, VMIR_ATTR_TIMEOUT_MS, dev->timeout_ms) ||
 	    nla_put_u32(skb, VMIR_ATTR_STATE,
 			vmir_uapi_state[READ_ONCE(dev->lifetime)]) ||
 	    nla_put_u64_64bit(skb, VMIR_ATTR_DEV_FLAGS, dev_flags,
 			      VMIR_ATTR_PAD) ||
-	    nla_put_u32(skb, VMIR_ATTR_NR_PRESENT, in->nr_present) ||
-	    nla_put_u32(skb, VMIR_ATTR_NR_DIRTY, in->nr_dirty) ||
-	    nla_put_u32(skb, VMIR_ATTR_NR_FETCHING, in->nr_fetching) ||
-	    nla_put_u32(skb, VMIR_ATTR_NR_PARKED, in->nr_parked))
+	    nla_put_u32(skb, VMIR_ATTR_NR_PRESENT, in->r.nr_present) ||
+	    nla_put_u32(skb, VMIR_ATTR_NR_DIRTY, in->r.nr_dirty) ||
+	    nla_put_u32(skb, VMIR_ATTR_NR_FETCHING, in->r.nr_fetching) ||
+	    nla_put_u32(skb, VMIR_ATTR_NR_PARKED, in->r.nr_parked))
 		goto out_cancel;
-	if (in->committing &&
-	    (nla_put_u32(skb, VMIR_ATTR_NR_COMMIT, in->nr_commit) ||
-	     nla_put_u32(skb, VMIR_ATTR_NR_FROZEN, in->nr_frozen)))
+	if (in->r.committing &&
+	    (nla_put_u32(skb, VMIR_ATTR_NR_COMMIT, in->r.nr_commit) ||
+	     nla_put_u32(skb, VMIR_ATTR_NR_FROZEN, in->r.nr_frozen)))
 		goto out_cancel;
-	if (vmir_put_stats(skb, &in->stats))
+	if (vmir_put_stats(skb, &in->r.stats))
 		goto out_cancel;
 	genlmsg_end(skb, hdr);
 	ret = 0;
@@ -779,10 +761,20 @@ static int vmir_genl_list(struct sk_buff *skb, struct netlink_callback *cb)
 	return skb->len;
 }
 
-/* GET_STATE dump: cb->args[0] holds the device, args[1] the next byte. */
+/* A GET_STATE dump in progress, in cb->args[0]. */
+struct vmir_state_dump {
+	struct vmir_device *dev;	/* referenced */
+	u32 off;			/* next bitmap byte to send */
+	/* One segment of each map, read at one instant. */
+	u8 present[VMIR_MAP_SEG_MAX];
+	u8 dirty[VMIR_MAP_SEG_MAX];
+	u8 commit[VMIR_MAP_SEG_MAX];
+};
+
 static int vmir_genl_get_state_start(struct netlink_callback *cb)
 {
 	struct nlattr **attrs = vmir_compat_dump_attrs(cb);
+	struct vmir_state_dump *d;
 	struct vmir_device *dev;
 
 	if (!vmir_genl_capable(cb->skb))
@@ -798,60 +790,67 @@ static int vmir_genl_get_state_start(struct netlink_callback *cb)
 				    "no such vmir device in this network namespace");
 		return -ENODEV;
 	}
-	cb->args[0] = (long)dev;
-	cb->args[1] = 0;
+	d = kvmalloc(sizeof(*d), GFP_KERNEL);
+	if (!d) {
+		vmir_dev_put(dev);
+		return -ENOMEM;
+	}
+	d->dev = dev;
+	d->off = 0;
+	cb->args[0] = (long)d;
 	return 0;
 }
 
 static int vmir_genl_get_state_done(struct netlink_callback *cb)
 {
-	struct vmir_device *dev = (struct vmir_device *)cb->args[0];
+	struct vmir_state_dump *d = (struct vmir_state_dump *)cb->args[0];
 
-	if (dev)
-		vmir_dev_put(dev);
+	if (d) {
+		vmir_dev_put(d->dev);
+		kvfree(d);
+	}
 	return 0;
 }
 
 /* Append one segment message; -EMSGSIZE when @skb has no room left. */
 static int vmir_genl_state_segment(struct sk_buff *skb,
 				   struct netlink_callback *cb,
-				   struct vmir_device *dev, u32 off, u32 *len)
+				   struct vmir_state_dump *d, u32 *len)
 {
-	struct vmir_chunks *c = &dev->chunks;
-	u32 nbytes = DIV_ROUND_UP(c->nchunks, 8);
-	struct nlattr *p, *d, *m = NULL;
-	int room, nmaps;
+	struct vmir_chunks *c = d->dev->chunks;
+	u32 nchunks = vmir_chunks_count(c);
+	u32 left = DIV_ROUND_UP(nchunks, 8) - d->off;
+	bool committing;
 	void *hdr;
+	int room;
 
 	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
 			  &vmir_genl_family, NLM_F_MULTI, VMIR_CMD_GET_STATE);
 	if (!hdr)
 		return -EMSGSIZE;
-	if (nla_put_u32(skb, VMIR_ATTR_DEV_ID, dev->id) ||
-	    nla_put_u32(skb, VMIR_ATTR_NCHUNKS, c->nchunks) ||
-	    nla_put_u32(skb, VMIR_ATTR_MAP_START, off * 8))
+	if (nla_put_u32(skb, VMIR_ATTR_DEV_ID, d->dev->id) ||
+	    nla_put_u32(skb, VMIR_ATTR_NCHUNKS, nchunks) ||
+	    nla_put_u32(skb, VMIR_ATTR_MAP_START, d->off * 8))
 		goto out_cancel;
 
-	spin_lock(&dev->lock);
-	nmaps = c->committing ? 3 : 2;
-	room = skb_tailroom(skb) / nmaps - nla_total_size(0) - NLA_ALIGNTO;
-	*len = min3(nbytes - off, VMIR_MAP_SEG_MAX, (u32)max(room, 0));
+	/* Room for two maps; the commit map, if any, shortens the segment. */
+	room = skb_tailroom(skb) / 2 - nla_total_size(0) - NLA_ALIGNTO;
+	*len = min3(left, VMIR_MAP_SEG_MAX, (u32)max(room, 0));
+	committing = vmir_chunks_get_segment(c, d->off * 8, *len, d->present,
+					     d->dirty, d->commit);
+	if (committing) {
+		room = skb_tailroom(skb) / 3 - nla_total_size(0) - NLA_ALIGNTO;
+		*len = min_t(u32, *len, max(room, 0));
+	}
 	/* Keep segments worth a message: retry in the next skb. */
-	if (*len < min(nbytes - off, 64U)) {
-		spin_unlock(&dev->lock);
+	if (*len < min(left, 64U))
 		goto out_cancel;
-	}
-	p = nla_reserve(skb, VMIR_ATTR_MAP_PRESENT, *len);
-	d = nla_reserve(skb, VMIR_ATTR_MAP_DIRTY, *len);
-	if (c->committing)
-		m = nla_reserve(skb, VMIR_ATTR_MAP_COMMIT, *len);
-	if (WARN_ON_ONCE(!p || !d || (c->committing && !m))) {
-		spin_unlock(&dev->lock);
+	if (WARN_ON_ONCE(nla_put(skb, VMIR_ATTR_MAP_PRESENT, *len,
+				 d->present) ||
+			 nla_put(skb, VMIR_ATTR_MAP_DIRTY, *len, d->dirty) ||
+			 (committing && nla_put(skb, VMIR_ATTR_MAP_COMMIT,
+						*len, d->commit))))
 		goto out_cancel;
-	}
-	vmir_chunks_get_segment(dev, off * 8, *len, nla_data(p), nla_data(d),
-				m ? nla_data(m) : NULL);
-	spin_unlock(&dev->lock);
 	genlmsg_end(skb, hdr);
 	return 0;
 
@@ -863,18 +862,17 @@ out_cancel:
 static int vmir_genl_get_state(struct sk_buff *skb,
 			       struct netlink_callback *cb)
 {
-	struct vmir_device *dev = (struct vmir_device *)cb->args[0];
-	u32 nbytes = DIV_ROUND_UP(dev->chunks.nchunks, 8);
-	u32 off = cb->args[1], len;
+	struct vmir_state_dump *d = (struct vmir_state_dump *)cb->args[0];
+	u32 nbytes = DIV_ROUND_UP(vmir_chunks_count(d->dev->chunks), 8);
 	int ret = 0;
+	u32 len;
 
-	while (off < nbytes) {
-		ret = vmir_genl_state_segment(skb, cb, dev, off, &len);
+	while (d->off < nbytes) {
+		ret = vmir_genl_state_segment(skb, cb, d, &len);
 		if (ret)
 			break;
-		off += len;
+		d->off += len;
 	}
-	cb->args[1] = off;
 	if (ret && !skb->len)
 		return ret;
 	return skb->len;
@@ -893,7 +891,7 @@ static int vmir_genl_chunk_ready(struct sk_buff *skb, struct genl_info *info)
 	dev = vmir_genl_dev_chunk(skb, info, &chunk);
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
-	ret = vmir_chunk_ready(dev, chunk,
+	ret = vmir_chunk_ready(dev->chunks, chunk,
 			       nla_get_s32(info->attrs[VMIR_ATTR_STATUS]));
 	if (ret == -ENOENT)
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_CHUNK],
@@ -911,7 +909,7 @@ static int vmir_genl_prefetch(struct sk_buff *skb, struct genl_info *info)
 	dev = vmir_genl_dev_chunk(skb, info, &chunk);
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
-	ret = vmir_chunk_prefetch(dev, chunk);
+	ret = vmir_chunk_prefetch(dev->chunks, chunk);
 	if (ret == -EEXIST)
 		NL_SET_ERR_MSG(info->extack, "the chunk is present");
 	else if (ret == -EALREADY)
@@ -947,7 +945,7 @@ static int vmir_genl_commit_begin(struct sk_buff *skb, struct genl_info *info)
 		ret = -EBUSY;
 		goto out_free;
 	}
-	ret = vmir_commit_begin(dev, &nr_commit);
+	ret = vmir_chunks_commit_begin(dev->chunks, &nr_commit);
 	mutex_unlock(&dev->ctl_lock);
 	if (ret) {
 		if (ret == -EBUSY)
@@ -984,7 +982,7 @@ static int vmir_genl_chunk_captured(struct sk_buff *skb,
 	dev = vmir_genl_dev_chunk(skb, info, &chunk);
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
-	ret = vmir_chunk_captured(dev, chunk);
+	ret = vmir_chunk_captured(dev->chunks, chunk);
 	if (ret == -ENOENT)
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_CHUNK],
 				    "no commit is active or the chunk is not in the commit set");
@@ -996,11 +994,11 @@ static int vmir_genl_chunk_captured(struct sk_buff *skb,
 static void vmir_set_version(struct vmir_device *dev, const char *image,
 			     const char *version)
 {
-	spin_lock(&dev->lock);
+	spin_lock(&dev->name_lock);
 	if (image)
 		strscpy(dev->image, image, sizeof(dev->image));
 	strscpy(dev->version, version, sizeof(dev->version));
-	spin_unlock(&dev->lock);
+	spin_unlock(&dev->name_lock);
 }
 
 static const char *vmir_genl_image(struct genl_info *info)
@@ -1035,7 +1033,7 @@ static int vmir_genl_commit_end(struct sk_buff *skb, struct genl_info *info)
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
 	mutex_lock(&dev->ctl_lock);
-	ret = vmir_commit_end(dev, status);
+	ret = vmir_chunks_commit_end(dev->chunks, status);
 	if (!ret && version)
 		vmir_set_version(dev, vmir_genl_image(info), nla_data(version));
 	mutex_unlock(&dev->ctl_lock);

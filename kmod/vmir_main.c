@@ -20,6 +20,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 
+#include "vmir_chunk.h"
 #include "vmir_dev.h"
 
 /* The registry, dev->lifetime and dev->net (see vmir.h). */
@@ -60,8 +61,7 @@ struct vmir_device *vmir_dev_get(struct net *net, u32 id)
 
 static void vmir_dev_free(struct vmir_device *dev)
 {
-	vmir_chunks_free(&dev->chunks);
-	percpu_free_rwsem(&dev->gate);
+	vmir_chunks_destroy(dev->chunks);
 	kfree(dev);
 }
 
@@ -95,24 +95,15 @@ struct vmir_device *vmir_dev_create(const struct vmir_add_params *p)
 	dev->add_flags = p->flags;
 	dev->timeout_ms = p->timeout_ms;
 	mutex_init(&dev->ctl_lock);
-	spin_lock_init(&dev->lock);
-	INIT_LIST_HEAD(&dev->parked);
-	INIT_DELAYED_WORK(&dev->event_work, vmir_event_work);
+	spin_lock_init(&dev->name_lock);
 	strscpy(dev->image, p->image, sizeof(dev->image));
 	strscpy(dev->version, p->version, sizeof(dev->version));
-
-	ret = percpu_init_rwsem(&dev->gate);
-	if (ret)
-		goto out_free_dev;
-	ret = vmir_chunks_init(&dev->chunks, p->size, p->chunk_size);
-	if (ret)
-		goto out_free_gate;
 
 	mutex_lock(&vmir_lock);
 	ret = idr_alloc(&vmir_idr, NULL, 0, VMIR_MAX_DEVICES, GFP_KERNEL);
 	mutex_unlock(&vmir_lock);
 	if (ret < 0)
-		goto out_free_chunks;
+		goto out_free_dev;
 	dev->id = ret;
 
 	dev->wq = alloc_workqueue("vmir%d", WQ_MEM_RECLAIM, 0, dev->id);
@@ -120,22 +111,25 @@ struct vmir_device *vmir_dev_create(const struct vmir_add_params *p)
 		ret = -ENOMEM;
 		goto out_free_id;
 	}
+	dev->chunks = vmir_chunks_create(dev, p->size, p->chunk_size);
+	if (!dev->chunks) {
+		ret = -ENOMEM;
+		goto out_destroy_wq;
+	}
 	ret = vmir_blk_init_disk(dev);
 	if (ret)
-		goto out_destroy_wq;
+		goto out_destroy_chunks;
 	dev->mirror = p->mirror;
 	return dev;
 
+out_destroy_chunks:
+	vmir_chunks_destroy(dev->chunks);
 out_destroy_wq:
 	destroy_workqueue(dev->wq);
 out_free_id:
 	mutex_lock(&vmir_lock);
 	idr_remove(&vmir_idr, dev->id);
 	mutex_unlock(&vmir_lock);
-out_free_chunks:
-	vmir_chunks_free(&dev->chunks);
-out_free_gate:
-	percpu_free_rwsem(&dev->gate);
 out_free_dev:
 	kfree(dev);
 out:
@@ -187,7 +181,7 @@ int vmir_dev_start(struct vmir_device *dev)
 static void vmir_dev_quiesce(struct vmir_device *dev)
 {
 	lockdep_assert_held(&dev->ctl_lock);
-	vmir_chunks_fail_all(dev);
+	vmir_chunks_shutdown(dev->chunks);
 	if (dev->disk_added)
 		del_gendisk(dev->disk);
 	dev->disk_added = false;
@@ -204,8 +198,7 @@ static void vmir_dev_teardown(struct vmir_device *dev)
 	vmir_dev_quiesce(dev);
 	mutex_unlock(&dev->ctl_lock);
 
-	/* No request is left: nothing queues work or kicks events now. */
-	cancel_delayed_work_sync(&dev->event_work);
+	/* No request is left: nothing queues work any more. */
 	destroy_workqueue(dev->wq);
 	dev->wq = NULL;
 	vmir_blk_free_disk(dev);
@@ -294,7 +287,7 @@ void vmir_kick_net(struct net *net)
 	mutex_lock(&vmir_lock);
 	idr_for_each_entry(&vmir_idr, dev, id)
 		if (net_eq(dev->net, net))
-			vmir_chunks_resend(dev);
+			vmir_chunks_resend(dev->chunks);
 	mutex_unlock(&vmir_lock);
 }
 
