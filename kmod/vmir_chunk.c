@@ -693,7 +693,7 @@ int vmir_chunks_set_segment(struct vmir_chunks *c, u32 start,
 	u8 old, new;
 
 	lockdep_assert_held(&c->dev->ctl_lock);
-	if (WARN_ON_ONCE(c->dev->disk_added || c->dev->stopped ||
+	if (WARN_ON_ONCE(c->dev->state != VMIR_LIFE_SETUP ||
 			 start % 8 || start >= c->nchunks ||
 			 len > DIV_ROUND_UP(c->nchunks - start, 8)))
 		return -EINVAL;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * vmir: private structures shared by the module's parts.
+ * vmir: the device, the per-request PDU, and what the module's parts call
+ * of each other.
  *
  *   vmir_main.c    module init/exit, device registry, device lifetime
  *   vmir_blk.c     blk-mq queue path: mirror I/O, timeouts, disk setup
@@ -8,13 +9,26 @@
  *                  wake-ups, commit, counters
  *   vmir_event.c   event outbox behind vmir_event.h: pending MISS and
  *                  CAPTURE_NEEDED, delivery, retry
- *   vmir_genl.c    generic netlink family "vmir" and the helper registry
+ *   vmir_genl.c    generic netlink family "vmir", helper registry
  *   vmir_compat.h  wrappers for kernel calls that changed after 6.1
  *
- * Locking order: dev->ctl_lock (mutex) > vmir_lock (mutex) >
- * chunk gate (percpu rwsem, writers only in the commit path) >
- * chunk lock (spinlock) > outbox lock (spinlock); vmir_helper_lock and
- * dev->name_lock (spinlocks) are leaves.
+ * Locking order, outer first:
+ *
+ *   dev->ctl_lock       mutex: control commands, dev->state
+ *   chunk gate          percpu rwsem in the chunk state: read by requests
+ *                       that modify the mirror, written by COMMIT_BEGIN/END
+ *   chunk lock          spinlock in the chunk state: maps, parked requests
+ *   outbox lock         spinlock in the event outbox: pending events
+ *
+ * vmir_helper_lock (vmir_genl.c), dev->name_lock and the registry's own
+ * xarray lock are leaves: nothing is taken under them.
+ *
+ * Lookup: the registry is an xarray of devices by id. A lookup reads it
+ * under RCU and takes a reference with refcount_inc_not_zero(); it takes
+ * no mutex. The memory of a device is freed an RCU grace period after its
+ * last reference (kfree_rcu), so a lookup that found the pointer may
+ * still read dev->net and dev->refs; everything else of a device is
+ * released before, and is used only under a reference.
  */
 #ifndef VMIR_DEV_H
 #define VMIR_DEV_H
@@ -25,6 +39,7 @@
 #include <linux/fs.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/rcupdate.h>
 #include <linux/refcount.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -43,25 +58,29 @@
 struct vmir_chunks;
 
 /*
- * Device lifetime (loop's Lo_unbound/Lo_bound/Lo_rundown). Transitions
- * are written under vmir_lock; SETUP -> LIVE also holds dev->ctl_lock.
+ * Device lifetime (loop's lo_state): one value, written under
+ * dev->ctl_lock. Each state says what exists and who owns the device.
  */
 enum vmir_lifetime {
-	/* In the registry, no disk yet. Owned by the genl handlers, which
-	 * serialize on dev->ctl_lock; no I/O exists.
+	/* No disk yet. The id is reserved; ADD_DEVICE publishes the device
+	 * to lookups at its end. Owned by the control commands, which
+	 * serialize on ctl_lock; no request exists, so SET_STATE may
+	 * rewrite the chunk maps.
 	 */
 	VMIR_LIFE_SETUP,
-	/* In the registry, disk added: the block layer issues requests. */
+	/* Disk added: the block layer issues requests, the chunk state
+	 * admits them. Control commands still serialize on ctl_lock.
+	 */
 	VMIR_LIFE_LIVE,
-	/* In the registry, disk deleted (STOP_DEVICE): no request exists
-	 * any more, the chunk state is final and readable until
-	 * REMOVE_DEVICE. Set with dev->ctl_lock held, which also guards
-	 * dev->stopped for the control commands.
+	/* STOP_DEVICE ran: parked requests failed, the disk is deleted, no
+	 * request exists and no event is sent. The chunk state is final;
+	 * GET_STATE reads it until REMOVE_DEVICE.
 	 */
 	VMIR_LIFE_STOPPED,
-	/* Out of the registry (its id maps to NULL). Owned by the remover,
-	 * which fails parked requests, deletes the disk and drops the
-	 * registry reference; other holders of a reference may still read
+	/* Out of the registry: lookups no longer find it, its id stays
+	 * reserved until its disk is gone. Owned by the remover, which fails
+	 * parked requests, deletes the disk, releases the rest and drops the
+	 * registry's reference; holders of other references may still read
 	 * the device until they put it.
 	 */
 	VMIR_LIFE_REMOVING,
@@ -116,18 +135,18 @@ struct vmir_cmd {
 
 struct vmir_device {
 	int id;				/* /dev/vmir<id>, constant */
-	refcount_t refs;		/* registry + genl handlers */
-	enum vmir_lifetime lifetime;	/* vmir_lock */
-	/* Owner netns, no reference. Written under vmir_lock and
-	 * vmir_helper_lock, read under either.
+	refcount_t refs;		/* registry + lookups */
+	struct rcu_head rcu;		/* frees the memory after lookups */
+
+	struct mutex ctl_lock;		/* serializes control commands */
+	enum vmir_lifetime state;	/* ctl_lock; READ_ONCE to report */
+
+	/* Owner netns, no reference. Written under vmir_helper_lock,
+	 * read under it or with READ_ONCE (lookups).
 	 */
 	struct net *net;
 	u64 add_flags;			/* VMIR_ADD_F_*, constant */
 	u32 timeout_ms;			/* constant */
-
-	struct mutex ctl_lock;		/* serializes control commands */
-	bool disk_added;		/* ctl_lock */
-	bool stopped;			/* ctl_lock: STOP_DEVICE ran */
 
 	/* Chunk maps, parked requests, commit, events: own locks. */
 	struct vmir_chunks *chunks;	/* constant */
@@ -163,19 +182,17 @@ static inline unsigned long *vmir_map_alloc(u32 nbits)
 }
 
 /* vmir_main.c */
-extern struct mutex vmir_lock;
 extern unsigned int vmir_queue_depth;
 extern int vmir_major;
 struct vmir_device *vmir_dev_get(struct net *net, u32 id);
+struct vmir_device *vmir_dev_get_next(struct net *net, unsigned long *pos);
 void vmir_dev_put(struct vmir_device *dev);
 struct vmir_device *vmir_dev_create(const struct vmir_add_params *p);
 void vmir_dev_publish(struct vmir_device *dev);
 int vmir_dev_start(struct vmir_device *dev);
-void vmir_dev_abort(struct vmir_device *dev);
 int vmir_dev_stop(struct vmir_device *dev);
 int vmir_dev_remove(struct vmir_device *dev);
 void vmir_kick_net(struct net *net);
-struct vmir_device *vmir_dev_get_next(struct net *net, int *pos);
 
 /* vmir_blk.c */
 int vmir_blk_init_disk(struct vmir_device *dev);

@@ -36,7 +36,7 @@ struct vmir_helper {
 };
 
 /*
- * Protects vmir_helpers and, for readers outside vmir_lock, dev->net.
+ * Protects vmir_helpers and dev->net (lookups read that with READ_ONCE).
  * A spinlock: the netlink notifier may run in atomic context.
  */
 static DEFINE_SPINLOCK(vmir_helper_lock);
@@ -67,9 +67,8 @@ static bool vmir_helper_present(struct vmir_device *dev)
 
 void vmir_dev_set_net(struct vmir_device *dev, struct net *net)
 {
-	lockdep_assert_held(&vmir_lock);
 	spin_lock(&vmir_helper_lock);
-	dev->net = net;
+	WRITE_ONCE(dev->net, net);
 	spin_unlock(&vmir_helper_lock);
 }
 
@@ -398,6 +397,7 @@ static int vmir_genl_add_device(struct sk_buff *skb, struct genl_info *info)
 	char name[DISK_NAME_LEN];
 	u64 nchunks;
 	void *hdr;
+	u32 id;
 	int ret;
 
 	if (!vmir_genl_capable(skb))
@@ -480,16 +480,18 @@ static int vmir_genl_add_device(struct sk_buff *skb, struct genl_info *info)
 	mutex_unlock(&dev->ctl_lock);
 	if (ret) {
 		NL_SET_ERR_MSG(info->extack, "adding the disk failed");
-		vmir_dev_abort(dev);
+		vmir_dev_remove(dev);
 		nlmsg_free(reply);
 		return ret;
 	}
+	/* Once published, a REMOVE_DEVICE may free it: no dev-> after. */
+	id = dev->id;
 	vmir_dev_publish(dev);
 
-	snprintf(name, sizeof(name), "vmir%d", dev->id);
+	snprintf(name, sizeof(name), "vmir%u", id);
 	hdr = genlmsg_put_reply(reply, info, &vmir_genl_family, 0,
 				VMIR_CMD_ADD_DEVICE);
-	if (!hdr || nla_put_u32(reply, VMIR_ATTR_DEV_ID, dev->id) ||
+	if (!hdr || nla_put_u32(reply, VMIR_ATTR_DEV_ID, id) ||
 	    nla_put_string(reply, VMIR_ATTR_DISK_NAME, name) ||
 	    nla_put_u32(reply, VMIR_ATTR_NCHUNKS, nchunks)) {
 		WARN_ON_ONCE(1);
@@ -504,6 +506,17 @@ out_free_reply:
 out_fput:
 	fput(file);
 	return ret;
+}
+
+/* Under ctl_lock: a device being removed is gone for every command. */
+static bool vmir_genl_removing(struct vmir_device *dev,
+			       struct genl_info *info)
+{
+	lockdep_assert_held(&dev->ctl_lock);
+	if (dev->state != VMIR_LIFE_REMOVING)
+		return false;
+	NL_SET_ERR_MSG(info->extack, "the device is being removed");
+	return true;
 }
 
 static int vmir_genl_set_state(struct sk_buff *skb, struct genl_info *info)
@@ -524,7 +537,9 @@ static int vmir_genl_set_state(struct sk_buff *skb, struct genl_info *info)
 	if (ret)
 		goto out_put;
 	mutex_lock(&dev->ctl_lock);
-	if (dev->disk_added || dev->stopped) {
+	if (vmir_genl_removing(dev, info)) {
+		ret = -ENODEV;
+	} else if (dev->state != VMIR_LIFE_SETUP) {
 		NL_SET_ERR_MSG(info->extack,
 			       "the device is started or stopped: its state can no longer be set");
 		ret = -EBUSY;
@@ -679,7 +694,7 @@ static int vmir_genl_fill_info(struct sk_buff *skb, struct vmir_device *dev,
 	    nla_put_u32(skb, VMIR_ATTR_NCHUNKS, vmir_chunks_count(c)) ||
 	    nla_put_u32(skb, VMIR_ATTR_TIMEOUT_MS, dev->timeout_ms) ||
 	    nla_put_u32(skb, VMIR_ATTR_STATE,
-			vmir_uapi_state[READ_ONCE(dev->lifetime)]) ||
+			vmir_uapi_state[READ_ONCE(dev->state)]) ||
 	    nla_put_u64_64bit(skb, VMIR_ATTR_DEV_FLAGS, dev_flags,
 			      VMIR_ATTR_PAD) ||
 	    nla_put_u32(skb, VMIR_ATTR_NR_PRESENT, in->r.nr_present) ||
@@ -742,7 +757,7 @@ static int vmir_genl_list(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct net *net = sock_net(cb->skb->sk);
 	struct vmir_device *dev;
-	int pos = cb->args[0];
+	unsigned long pos = cb->args[0];
 	int ret = 0;
 
 	while ((dev = vmir_dev_get_next(net, &pos))) {
@@ -939,20 +954,20 @@ static int vmir_genl_commit_begin(struct sk_buff *skb, struct genl_info *info)
 		goto out_put;
 	}
 	mutex_lock(&dev->ctl_lock);
-	if (dev->stopped) {
-		mutex_unlock(&dev->ctl_lock);
+	if (vmir_genl_removing(dev, info)) {
+		ret = -ENODEV;
+	} else if (dev->state == VMIR_LIFE_STOPPED) {
 		NL_SET_ERR_MSG(info->extack, "the device is stopped");
 		ret = -EBUSY;
-		goto out_free;
-	}
-	ret = vmir_chunks_commit_begin(dev->chunks, &nr_commit);
-	mutex_unlock(&dev->ctl_lock);
-	if (ret) {
+	} else {
+		ret = vmir_chunks_commit_begin(dev->chunks, &nr_commit);
 		if (ret == -EBUSY)
 			NL_SET_ERR_MSG(info->extack,
 				       "a commit is already active on this device");
-		goto out_free;
 	}
+	mutex_unlock(&dev->ctl_lock);
+	if (ret)
+		goto out_free;
 	hdr = genlmsg_put_reply(reply, info, &vmir_genl_family, 0,
 				VMIR_CMD_COMMIT_BEGIN);
 	if (!hdr || nla_put_u32(reply, VMIR_ATTR_DEV_ID, dev->id) ||
