@@ -71,6 +71,16 @@ vmir_compat_alloc_disk(struct blk_mq_tag_set *set,
 	return disk;
 }
 
+/*
+ * The ops a family's pre_doit/post_doit see: struct genl_ops in 6.1,
+ * struct genl_split_ops since 6.2. Both carry internal_flags.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+#define vmir_compat_genl_ops	genl_split_ops
+#else
+#define vmir_compat_genl_ops	genl_ops
+#endif
+
 /* The parsed attributes of a dump request (in genl_info since 6.2). */
 static inline struct nlattr **
 vmir_compat_dump_attrs(struct netlink_callback *cb)

@@ -2,11 +2,13 @@
 /*
  * vmir: the generic netlink family "vmir" and the helper registry.
  *
- * The protocol is documented in include/uapi/linux/vmir.h. Every handler
- * checks CAP_SYS_ADMIN first (GENL_ADMIN_PERM only asks for
- * CAP_NET_ADMIN), then its required attributes, then takes a reference on
- * the device before working on it. The family is netns aware: devices and
- * helpers are matched by the namespace of the socket.
+ * The protocol is documented in include/uapi/linux/vmir.h. The family's
+ * pre_doit checks CAP_SYS_ADMIN first (GENL_ADMIN_PERM only asks for
+ * CAP_NET_ADMIN), then, for the commands whose internal_flags ask for it,
+ * looks the device up and takes a reference (user_ptr[0], dropped by
+ * post_doit) and checks the chunk index; the handler checks the rest. The
+ * family is netns aware: devices and helpers are matched by the namespace
+ * of the socket.
  *
  * At most one helper per namespace: the socket that sent HELPER_REGISTER.
  * Events go to it by unicast; when its socket is released
@@ -165,62 +167,68 @@ static bool vmir_genl_capable(const struct sk_buff *skb)
 	return netlink_capable(skb, CAP_SYS_ADMIN);
 }
 
-/* The device named by VMIR_ATTR_DEV_ID, referenced; ERR_PTR otherwise. */
-static struct vmir_device *vmir_genl_dev(struct genl_info *info)
+/* The device @a names in @net, referenced; ERR_PTR(-ENODEV) otherwise. */
+static struct vmir_device *vmir_genl_lookup(struct net *net, struct nlattr *a,
+					    struct netlink_ext_ack *extack)
 {
-	struct nlattr *a = info->attrs[VMIR_ATTR_DEV_ID];
 	struct vmir_device *dev;
 
-	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_DEV_ID))
-		return ERR_PTR(-EINVAL);
-	dev = vmir_dev_get(genl_info_net(info), nla_get_u32(a));
+	dev = vmir_dev_get(net, nla_get_u32(a));
 	if (!dev) {
-		NL_SET_ERR_MSG_ATTR(info->extack, a,
+		NL_SET_ERR_MSG_ATTR(extack, a,
 				    "no such vmir device in this network namespace");
 		return ERR_PTR(-ENODEV);
 	}
 	return dev;
 }
 
-static int vmir_genl_chunk(struct genl_info *info, struct vmir_device *dev,
-			   u32 *chunk)
-{
-	struct nlattr *a = info->attrs[VMIR_ATTR_CHUNK];
+/*
+ * What a command needs before its handler runs, in ops->internal_flags
+ * (as nl80211 does it). Every command needs CAP_SYS_ADMIN.
+ */
+#define VMIR_GENL_DEV	BIT(0)	/* DEV_ID's device, referenced: user_ptr[0] */
+#define VMIR_GENL_CHUNK	BIT(1)	/* CHUNK, below the device's chunk count */
 
-	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_CHUNK))
+static int vmir_genl_pre_doit(const struct vmir_compat_genl_ops *ops,
+			      struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *chunk = info->attrs[VMIR_ATTR_CHUNK];
+	struct vmir_device *dev;
+
+	if (!vmir_genl_capable(skb))
+		return -EPERM;
+	if (!(ops->internal_flags & VMIR_GENL_DEV))
+		return 0;
+	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_DEV_ID))
 		return -EINVAL;
-	*chunk = nla_get_u32(a);
-	if (*chunk >= vmir_chunks_count(dev->chunks)) {
-		NL_SET_ERR_MSG_ATTR(info->extack, a,
-				    "chunk index is not below the device's chunk count");
-		return -ERANGE;
+	dev = vmir_genl_lookup(genl_info_net(info),
+			       info->attrs[VMIR_ATTR_DEV_ID], info->extack);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
+	if (ops->internal_flags & VMIR_GENL_CHUNK) {
+		if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_CHUNK)) {
+			vmir_dev_put(dev);
+			return -EINVAL;
+		}
+		if (nla_get_u32(chunk) >= vmir_chunks_count(dev->chunks)) {
+			NL_SET_ERR_MSG_ATTR(info->extack, chunk,
+					    "chunk index is not below the device's chunk count");
+			vmir_dev_put(dev);
+			return -ERANGE;
+		}
 	}
+	info->user_ptr[0] = dev;
 	return 0;
 }
 
-/*
- * The device and chunk a per-chunk command (CHUNK_READY, PREFETCH,
- * CHUNK_CAPTURED) names, after the capability check; a reference on the
- * device, or an ERR_PTR.
- */
-static struct vmir_device *vmir_genl_dev_chunk(struct sk_buff *skb,
-					       struct genl_info *info,
-					       u32 *chunk)
+/* Runs after every handler that pre_doit let through. */
+static void vmir_genl_post_doit(const struct vmir_compat_genl_ops *ops,
+				struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
-	int ret;
+	struct vmir_device *dev = info->user_ptr[0];
 
-	if (!vmir_genl_capable(skb))
-		return ERR_PTR(-EPERM);
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return dev;
-	ret = vmir_genl_chunk(info, dev, chunk);
-	if (ret) {
+	if (dev)
 		vmir_dev_put(dev);
-		return ERR_PTR(ret);
-	}
-	return dev;
 }
 
 /* A bitmap segment of ADD_DEVICE or SET_STATE, validated. */
@@ -325,8 +333,6 @@ static int vmir_genl_helper_register(struct sk_buff *skb,
 	struct vmir_helper *h, *new;
 	u64 flags = 0;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
 	if (info->attrs[VMIR_ATTR_FLAGS])
 		flags = nla_get_u64(info->attrs[VMIR_ATTR_FLAGS]);
 	if (flags & ~VMIR_REGISTER_F_ALL) {
@@ -368,8 +374,6 @@ static int vmir_genl_helper_unregister(struct sk_buff *skb,
 	struct net *net = genl_info_net(info);
 	struct vmir_helper *h;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
 	spin_lock(&vmir_helper_lock);
 	h = vmir_helper_find(net);
 	if (h && h->portid == info->snd_portid)
@@ -400,8 +404,6 @@ static int vmir_genl_add_device(struct sk_buff *skb, struct genl_info *info)
 	u32 id;
 	int ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
 	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_IMAGE) ||
 	    GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_VERSION) ||
 	    GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_SIZE) ||
@@ -521,21 +523,16 @@ static bool vmir_genl_removing(struct vmir_device *dev,
 
 static int vmir_genl_set_state(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
+	struct vmir_device *dev = info->user_ptr[0];
 	struct vmir_segment seg;
 	int ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
 	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_MAP_START) ||
 	    GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_MAP_PRESENT))
 		return -EINVAL;
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
 	ret = vmir_genl_segment(info, vmir_chunks_count(dev->chunks), &seg);
 	if (ret)
-		goto out_put;
+		return ret;
 	mutex_lock(&dev->ctl_lock);
 	if (vmir_genl_removing(dev, info)) {
 		ret = -ENODEV;
@@ -548,21 +545,14 @@ static int vmir_genl_set_state(struct sk_buff *skb, struct genl_info *info)
 					      seg.present, seg.dirty, seg.len);
 	}
 	mutex_unlock(&dev->ctl_lock);
-out_put:
-	vmir_dev_put(dev);
 	return ret;
 }
 
 static int vmir_genl_start_device(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
+	struct vmir_device *dev = info->user_ptr[0];
 	int ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
 	mutex_lock(&dev->ctl_lock);
 	ret = vmir_dev_start(dev);
 	mutex_unlock(&dev->ctl_lock);
@@ -571,31 +561,23 @@ static int vmir_genl_start_device(struct sk_buff *skb, struct genl_info *info)
 			       "the device is already started or stopped");
 	else if (ret)
 		NL_SET_ERR_MSG(info->extack, "adding the disk failed");
-	vmir_dev_put(dev);
 	return ret;
 }
 
-/* STOP_DEVICE and REMOVE_DEVICE */
 static int vmir_genl_stop_device(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
 	int ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
-	if (info->genlhdr->cmd == VMIR_CMD_REMOVE_DEVICE) {
-		ret = vmir_dev_remove(dev);
-	} else {
-		ret = vmir_dev_stop(dev);
-		if (ret == -EALREADY)
-			NL_SET_ERR_MSG(info->extack,
-				       "the device is already stopped");
-	}
-	vmir_dev_put(dev);
+	ret = vmir_dev_stop(info->user_ptr[0]);
+	if (ret == -EALREADY)
+		NL_SET_ERR_MSG(info->extack, "the device is already stopped");
 	return ret;
+}
+
+static int vmir_genl_remove_device(struct sk_buff *skb,
+				   struct genl_info *info)
+{
+	return vmir_dev_remove(info->user_ptr[0]);
 }
 
 /* What a device info reports: a snapshot, without holding a lock. */
@@ -721,32 +703,22 @@ out_free:
 
 static int vmir_genl_get_status(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
 	struct sk_buff *reply;
 	int ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
 	reply = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!reply) {
-		ret = -ENOMEM;
-		goto out_put;
-	}
-	ret = vmir_genl_fill_info(reply, dev, info->snd_portid,
+	if (!reply)
+		return -ENOMEM;
+	ret = vmir_genl_fill_info(reply, info->user_ptr[0], info->snd_portid,
 				  info->snd_seq, 0, VMIR_CMD_GET_STATUS);
 	if (ret) {
 		nlmsg_free(reply);
-		goto out_put;
+		return ret;
 	}
-	ret = genlmsg_reply(reply, info);
-out_put:
-	vmir_dev_put(dev);
-	return ret;
+	return genlmsg_reply(reply, info);
 }
 
+/* Dumps have no pre_doit: their start callbacks check for themselves. */
 static int vmir_genl_dump_start(struct netlink_callback *cb)
 {
 	return vmir_genl_capable(cb->skb) ? 0 : -EPERM;
@@ -798,13 +770,10 @@ static int vmir_genl_get_state_start(struct netlink_callback *cb)
 		NL_SET_ERR_MSG(cb->extack, "GET_STATE needs VMIR_ATTR_DEV_ID");
 		return -EINVAL;
 	}
-	dev = vmir_dev_get(sock_net(cb->skb->sk),
-			   nla_get_u32(attrs[VMIR_ATTR_DEV_ID]));
-	if (!dev) {
-		NL_SET_ERR_MSG_ATTR(cb->extack, attrs[VMIR_ATTR_DEV_ID],
-				    "no such vmir device in this network namespace");
-		return -ENODEV;
-	}
+	dev = vmir_genl_lookup(sock_net(cb->skb->sk), attrs[VMIR_ATTR_DEV_ID],
+			       cb->extack);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
 	d = kvmalloc(sizeof(*d), GFP_KERNEL);
 	if (!d) {
 		vmir_dev_put(dev);
@@ -893,66 +862,53 @@ static int vmir_genl_get_state(struct sk_buff *skb,
 	return skb->len;
 }
 
+/* The chunk of a per-chunk command; pre_doit checked its range. */
+static u32 vmir_genl_chunk(struct genl_info *info)
+{
+	return nla_get_u32(info->attrs[VMIR_ATTR_CHUNK]);
+}
+
 static int vmir_genl_chunk_ready(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
-	u32 chunk;
+	struct vmir_device *dev = info->user_ptr[0];
 	int ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
 	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_STATUS))
 		return -EINVAL;
-	dev = vmir_genl_dev_chunk(skb, info, &chunk);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
-	ret = vmir_chunk_ready(dev->chunks, chunk,
+	ret = vmir_chunk_ready(dev->chunks, vmir_genl_chunk(info),
 			       nla_get_s32(info->attrs[VMIR_ATTR_STATUS]));
 	if (ret == -ENOENT)
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_CHUNK],
 				    "no MISS is outstanding for this chunk");
-	vmir_dev_put(dev);
 	return ret;
 }
 
 static int vmir_genl_prefetch(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
-	u32 chunk;
+	struct vmir_device *dev = info->user_ptr[0];
 	int ret;
 
-	dev = vmir_genl_dev_chunk(skb, info, &chunk);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
-	ret = vmir_chunk_prefetch(dev->chunks, chunk);
+	ret = vmir_chunk_prefetch(dev->chunks, vmir_genl_chunk(info));
 	if (ret == -EEXIST)
 		NL_SET_ERR_MSG(info->extack, "the chunk is present");
 	else if (ret == -EALREADY)
 		NL_SET_ERR_MSG(info->extack, "the chunk is being fetched");
 	else if (ret == -ENODEV)
 		NL_SET_ERR_MSG(info->extack, "the device is stopping");
-	vmir_dev_put(dev);
 	return ret;
 }
 
 static int vmir_genl_commit_begin(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
+	struct vmir_device *dev = info->user_ptr[0];
 	struct sk_buff *reply;
 	u32 nr_commit;
 	void *hdr;
 	int ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
 	reply = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!reply) {
-		ret = -ENOMEM;
-		goto out_put;
-	}
+	if (!reply)
+		return -ENOMEM;
 	mutex_lock(&dev->ctl_lock);
 	if (vmir_genl_removing(dev, info)) {
 		ret = -ENODEV;
@@ -977,31 +933,23 @@ static int vmir_genl_commit_begin(struct sk_buff *skb, struct genl_info *info)
 		goto out_free;
 	}
 	genlmsg_end(reply, hdr);
-	vmir_dev_put(dev);
 	return genlmsg_reply(reply, info);
 
 out_free:
 	nlmsg_free(reply);
-out_put:
-	vmir_dev_put(dev);
 	return ret;
 }
 
 static int vmir_genl_chunk_captured(struct sk_buff *skb,
 				    struct genl_info *info)
 {
-	struct vmir_device *dev;
-	u32 chunk;
+	struct vmir_device *dev = info->user_ptr[0];
 	int ret;
 
-	dev = vmir_genl_dev_chunk(skb, info, &chunk);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
-	ret = vmir_chunk_captured(dev->chunks, chunk);
+	ret = vmir_chunk_captured(dev->chunks, vmir_genl_chunk(info));
 	if (ret == -ENOENT)
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_CHUNK],
 				    "no commit is active or the chunk is not in the commit set");
-	vmir_dev_put(dev);
 	return ret;
 }
 
@@ -1026,11 +974,9 @@ static const char *vmir_genl_image(struct genl_info *info)
 static int vmir_genl_commit_end(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *version = info->attrs[VMIR_ATTR_VERSION];
-	struct vmir_device *dev;
+	struct vmir_device *dev = info->user_ptr[0];
 	int status, ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
 	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_STATUS))
 		return -EINVAL;
 	status = nla_get_s32(info->attrs[VMIR_ATTR_STATUS]);
@@ -1044,9 +990,6 @@ static int vmir_genl_commit_end(struct sk_buff *skb, struct genl_info *info)
 				    "an image name needs a version");
 		return -EINVAL;
 	}
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
 	mutex_lock(&dev->ctl_lock);
 	ret = vmir_chunks_commit_end(dev->chunks, status);
 	if (!ret && version)
@@ -1054,24 +997,15 @@ static int vmir_genl_commit_end(struct sk_buff *skb, struct genl_info *info)
 	mutex_unlock(&dev->ctl_lock);
 	if (ret == -ENOENT)
 		NL_SET_ERR_MSG(info->extack, "no commit is active on this device");
-	vmir_dev_put(dev);
 	return ret;
 }
 
 static int vmir_genl_set_version(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
-
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
 	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_VERSION))
 		return -EINVAL;
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
-	vmir_set_version(dev, vmir_genl_image(info),
+	vmir_set_version(info->user_ptr[0], vmir_genl_image(info),
 			 nla_data(info->attrs[VMIR_ATTR_VERSION]));
-	vmir_dev_put(dev);
 	return 0;
 }
 
@@ -1120,87 +1054,98 @@ static const struct nla_policy vmir_policy[VMIR_ATTR_MAX + 1] = {
 
 static const struct genl_ops vmir_genl_ops[] = {
 	{
-		.cmd	= VMIR_CMD_HELPER_REGISTER,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_helper_register,
+		.cmd		= VMIR_CMD_HELPER_REGISTER,
+		.flags		= GENL_ADMIN_PERM,
+		.doit		= vmir_genl_helper_register,
 	},
 	{
-		.cmd	= VMIR_CMD_HELPER_UNREGISTER,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_helper_unregister,
+		.cmd		= VMIR_CMD_HELPER_UNREGISTER,
+		.flags		= GENL_ADMIN_PERM,
+		.doit		= vmir_genl_helper_unregister,
 	},
 	{
-		.cmd	= VMIR_CMD_ADD_DEVICE,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_add_device,
+		.cmd		= VMIR_CMD_ADD_DEVICE,
+		.flags		= GENL_ADMIN_PERM,
+		.doit		= vmir_genl_add_device,
 	},
 	{
-		.cmd	= VMIR_CMD_SET_STATE,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_set_state,
+		.cmd		= VMIR_CMD_SET_STATE,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_set_state,
 	},
 	{
-		.cmd	= VMIR_CMD_START_DEVICE,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_start_device,
+		.cmd		= VMIR_CMD_START_DEVICE,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_start_device,
 	},
 	{
-		.cmd	= VMIR_CMD_STOP_DEVICE,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_stop_device,
+		.cmd		= VMIR_CMD_STOP_DEVICE,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_stop_device,
 	},
 	{
-		.cmd	= VMIR_CMD_REMOVE_DEVICE,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_stop_device,
+		.cmd		= VMIR_CMD_REMOVE_DEVICE,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_remove_device,
 	},
 	{
-		.cmd	= VMIR_CMD_GET_STATUS,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_get_status,
+		.cmd		= VMIR_CMD_GET_STATUS,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_get_status,
 	},
 	{
-		.cmd	= VMIR_CMD_LIST,
-		.flags	= GENL_ADMIN_PERM,
-		.start	= vmir_genl_dump_start,
-		.dumpit	= vmir_genl_list,
+		.cmd		= VMIR_CMD_LIST,
+		.flags		= GENL_ADMIN_PERM,
+		.start		= vmir_genl_dump_start,
+		.dumpit		= vmir_genl_list,
 	},
 	{
-		.cmd	= VMIR_CMD_GET_STATE,
-		.flags	= GENL_ADMIN_PERM,
-		.start	= vmir_genl_get_state_start,
-		.dumpit	= vmir_genl_get_state,
-		.done	= vmir_genl_get_state_done,
+		.cmd		= VMIR_CMD_GET_STATE,
+		.flags		= GENL_ADMIN_PERM,
+		.start		= vmir_genl_get_state_start,
+		.dumpit		= vmir_genl_get_state,
+		.done		= vmir_genl_get_state_done,
 	},
 	{
-		.cmd	= VMIR_CMD_CHUNK_READY,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_chunk_ready,
+		.cmd		= VMIR_CMD_CHUNK_READY,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV | VMIR_GENL_CHUNK,
+		.doit		= vmir_genl_chunk_ready,
 	},
 	{
-		.cmd	= VMIR_CMD_PREFETCH,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_prefetch,
+		.cmd		= VMIR_CMD_PREFETCH,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV | VMIR_GENL_CHUNK,
+		.doit		= vmir_genl_prefetch,
 	},
 	{
-		.cmd	= VMIR_CMD_COMMIT_BEGIN,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_commit_begin,
+		.cmd		= VMIR_CMD_COMMIT_BEGIN,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_commit_begin,
 	},
 	{
-		.cmd	= VMIR_CMD_CHUNK_CAPTURED,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_chunk_captured,
+		.cmd		= VMIR_CMD_CHUNK_CAPTURED,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV | VMIR_GENL_CHUNK,
+		.doit		= vmir_genl_chunk_captured,
 	},
 	{
-		.cmd	= VMIR_CMD_COMMIT_END,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_commit_end,
+		.cmd		= VMIR_CMD_COMMIT_END,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_commit_end,
 	},
 	{
-		.cmd	= VMIR_CMD_SET_VERSION,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_set_version,
+		.cmd		= VMIR_CMD_SET_VERSION,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_set_version,
 	},
 };
 
@@ -1211,6 +1156,8 @@ static struct genl_family vmir_genl_family __ro_after_init = {
 	.policy		= vmir_policy,
 	.netnsok	= true,
 	.parallel_ops	= true,
+	.pre_doit	= vmir_genl_pre_doit,
+	.post_doit	= vmir_genl_post_doit,
 	.module		= THIS_MODULE,
 	.ops		= vmir_genl_ops,
 	.n_ops		= ARRAY_SIZE(vmir_genl_ops),
