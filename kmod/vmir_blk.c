@@ -28,7 +28,9 @@
 #include <linux/sched/mm.h>
 #include <linux/uio.h>
 
-#include "vmir.h"
+#include "vmir_chunk.h"
+#include "vmir_compat.h"
+#include "vmir_dev.h"
 
 /* task flags of mirror I/O (see above) */
 #define VMIR_IO_PFLAGS	(PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE)
@@ -185,7 +187,7 @@ static void vmir_cmd_serve(struct vmir_cmd *cmd)
 		ret = vfs_fsync(dev->mirror, 0);
 		break;
 	case REQ_OP_READ:
-		adm = vmir_chunks_admit(dev, cmd, pos, len, false);
+		adm = vmir_chunks_admit(dev->chunks, cmd, pos, len, false);
 		if (adm == VMIR_ADMIT_PARKED)
 			return;
 		if (adm == VMIR_ADMIT_FAIL) {
@@ -201,8 +203,7 @@ static void vmir_cmd_serve(struct vmir_cmd *cmd)
 			ret = -EROFS;
 			break;
 		}
-		percpu_down_read(&dev->gate);
-		adm = vmir_chunks_admit(dev, cmd, pos, len, true);
+		adm = vmir_chunks_admit(dev->chunks, cmd, pos, len, true);
 		if (adm == VMIR_ADMIT_PARKED)
 			return;
 		if (adm == VMIR_ADMIT_FAIL) {
@@ -210,7 +211,7 @@ static void vmir_cmd_serve(struct vmir_cmd *cmd)
 			break;
 		}
 		ret = vmir_mirror_modify(dev, rq, pos, len);
-		percpu_up_read(&dev->gate);
+		vmir_chunks_write_done(dev->chunks);
 		if (!ret && (rq->cmd_flags & REQ_FUA))
 			ret = vfs_fsync_range(dev->mirror, pos, pos + len - 1,
 					      1);
@@ -242,7 +243,7 @@ static void vmir_cmd_run(struct vmir_cmd *cmd)
 }
 
 /* Work item of a request woken by an answer: run admission again. */
-void vmir_cmd_resume(struct work_struct *work)
+static void vmir_cmd_resume(struct work_struct *work)
 {
 	struct vmir_cmd *cmd = container_of(work, struct vmir_cmd, work);
 
@@ -296,16 +297,8 @@ static enum blk_eh_timer_return vmir_timeout(struct request *rq)
 	struct vmir_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	struct vmir_device *dev = cmd->dev;
 
-	spin_lock(&dev->lock);
-	if (cmd->state != VMIR_CMD_PARKED) {
-		spin_unlock(&dev->lock);
+	if (!vmir_chunks_expire(dev->chunks, cmd))
 		return BLK_EH_RESET_TIMER;
-	}
-	list_del_init(&cmd->park_node);
-	cmd->state = VMIR_CMD_RUNNING;
-	dev->stats.timeouts++;
-	spin_unlock(&dev->lock);
-
 	dev_err_ratelimited(disk_to_dev(dev->disk),
 			    "%s at byte %llu (chunks %u-%u) waited %u ms for %s; failing it (is vmir-helper running?)\n",
 			    cmd->write ? "write" : "read", cmd->pos,
@@ -387,7 +380,8 @@ int vmir_blk_init_disk(struct vmir_device *dev)
 	/* No partition scan: add_disk must not read (and so fetch). */
 	disk->flags |= GENHD_FL_NO_PART;
 	snprintf(disk->disk_name, DISK_NAME_LEN, "vmir%d", dev->id);
-	set_capacity(disk, round_up(dev->chunks.size, 512) >> VMIR_SECTOR_SHIFT);
+	set_capacity(disk, round_up(vmir_chunks_size(dev->chunks), 512) >>
+		     VMIR_SECTOR_SHIFT);
 	if (dev->add_flags & VMIR_ADD_F_READ_ONLY)
 		set_disk_ro(disk, true);
 	dev->disk = disk;

@@ -2,11 +2,13 @@
 /*
  * vmir: the generic netlink family "vmir" and the helper registry.
  *
- * The protocol is documented in include/uapi/linux/vmir.h. Every handler
- * checks CAP_SYS_ADMIN first (GENL_ADMIN_PERM only asks for
- * CAP_NET_ADMIN), then its required attributes, then takes a reference on
- * the device before working on it. The family is netns aware: devices and
- * helpers are matched by the namespace of the socket.
+ * The protocol is documented in include/uapi/linux/vmir.h. The family's
+ * pre_doit checks CAP_SYS_ADMIN first (GENL_ADMIN_PERM only asks for
+ * CAP_NET_ADMIN), then, for the commands whose internal_flags ask for it,
+ * looks the device up and takes a reference (user_ptr[0], dropped by
+ * post_doit) and checks the chunk index; the handler checks the rest. The
+ * family is netns aware: devices and helpers are matched by the namespace
+ * of the socket.
  *
  * At most one helper per namespace: the socket that sent HELPER_REGISTER.
  * Events go to it by unicast; when its socket is released
@@ -25,7 +27,9 @@
 #include <net/netlink.h>
 #include <net/sock.h>
 
-#include "vmir.h"
+#include "vmir_chunk.h"
+#include "vmir_compat.h"
+#include "vmir_dev.h"
 
 struct vmir_helper {
 	struct list_head node;		/* in vmir_helpers */
@@ -34,7 +38,7 @@ struct vmir_helper {
 };
 
 /*
- * Protects vmir_helpers and, for readers outside vmir_lock, dev->net.
+ * Protects vmir_helpers and dev->net (lookups read that with READ_ONCE).
  * A spinlock: the netlink notifier may run in atomic context.
  */
 static DEFINE_SPINLOCK(vmir_helper_lock);
@@ -65,9 +69,8 @@ static bool vmir_helper_present(struct vmir_device *dev)
 
 void vmir_dev_set_net(struct vmir_device *dev, struct net *net)
 {
-	lockdep_assert_held(&vmir_lock);
 	spin_lock(&vmir_helper_lock);
-	dev->net = net;
+	WRITE_ONCE(dev->net, net);
 	spin_unlock(&vmir_helper_lock);
 }
 
@@ -164,62 +167,68 @@ static bool vmir_genl_capable(const struct sk_buff *skb)
 	return netlink_capable(skb, CAP_SYS_ADMIN);
 }
 
-/* The device named by VMIR_ATTR_DEV_ID, referenced; ERR_PTR otherwise. */
-static struct vmir_device *vmir_genl_dev(struct genl_info *info)
+/* The device @a names in @net, referenced; ERR_PTR(-ENODEV) otherwise. */
+static struct vmir_device *vmir_genl_lookup(struct net *net, struct nlattr *a,
+					    struct netlink_ext_ack *extack)
 {
-	struct nlattr *a = info->attrs[VMIR_ATTR_DEV_ID];
 	struct vmir_device *dev;
 
-	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_DEV_ID))
-		return ERR_PTR(-EINVAL);
-	dev = vmir_dev_get(genl_info_net(info), nla_get_u32(a));
+	dev = vmir_dev_get(net, nla_get_u32(a));
 	if (!dev) {
-		NL_SET_ERR_MSG_ATTR(info->extack, a,
+		NL_SET_ERR_MSG_ATTR(extack, a,
 				    "no such vmir device in this network namespace");
 		return ERR_PTR(-ENODEV);
 	}
 	return dev;
 }
 
-static int vmir_genl_chunk(struct genl_info *info, struct vmir_device *dev,
-			   u32 *chunk)
-{
-	struct nlattr *a = info->attrs[VMIR_ATTR_CHUNK];
+/*
+ * What a command needs before its handler runs, in ops->internal_flags
+ * (as nl80211 does it). Every command needs CAP_SYS_ADMIN.
+ */
+#define VMIR_GENL_DEV	BIT(0)	/* DEV_ID's device, referenced: user_ptr[0] */
+#define VMIR_GENL_CHUNK	BIT(1)	/* CHUNK, below the device's chunk count */
 
-	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_CHUNK))
+static int vmir_genl_pre_doit(const struct vmir_compat_genl_ops *ops,
+			      struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *chunk = info->attrs[VMIR_ATTR_CHUNK];
+	struct vmir_device *dev;
+
+	if (!vmir_genl_capable(skb))
+		return -EPERM;
+	if (!(ops->internal_flags & VMIR_GENL_DEV))
+		return 0;
+	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_DEV_ID))
 		return -EINVAL;
-	*chunk = nla_get_u32(a);
-	if (*chunk >= dev->chunks.nchunks) {
-		NL_SET_ERR_MSG_ATTR(info->extack, a,
-				    "chunk index is not below the device's chunk count");
-		return -ERANGE;
+	dev = vmir_genl_lookup(genl_info_net(info),
+			       info->attrs[VMIR_ATTR_DEV_ID], info->extack);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
+	if (ops->internal_flags & VMIR_GENL_CHUNK) {
+		if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_CHUNK)) {
+			vmir_dev_put(dev);
+			return -EINVAL;
+		}
+		if (nla_get_u32(chunk) >= vmir_chunks_count(dev->chunks)) {
+			NL_SET_ERR_MSG_ATTR(info->extack, chunk,
+					    "chunk index is not below the device's chunk count");
+			vmir_dev_put(dev);
+			return -ERANGE;
+		}
 	}
+	info->user_ptr[0] = dev;
 	return 0;
 }
 
-/*
- * The device and chunk a per-chunk command (CHUNK_READY, PREFETCH,
- * CHUNK_CAPTURED) names, after the capability check; a reference on the
- * device, or an ERR_PTR.
- */
-static struct vmir_device *vmir_genl_dev_chunk(struct sk_buff *skb,
-					       struct genl_info *info,
-					       u32 *chunk)
+/* Runs after every handler that pre_doit let through. */
+static void vmir_genl_post_doit(const struct vmir_compat_genl_ops *ops,
+				struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
-	int ret;
+	struct vmir_device *dev = info->user_ptr[0];
 
-	if (!vmir_genl_capable(skb))
-		return ERR_PTR(-EPERM);
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return dev;
-	ret = vmir_genl_chunk(info, dev, chunk);
-	if (ret) {
+	if (dev)
 		vmir_dev_put(dev);
-		return ERR_PTR(ret);
-	}
-	return dev;
 }
 
 /* A bitmap segment of ADD_DEVICE or SET_STATE, validated. */
@@ -324,8 +333,6 @@ static int vmir_genl_helper_register(struct sk_buff *skb,
 	struct vmir_helper *h, *new;
 	u64 flags = 0;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
 	if (info->attrs[VMIR_ATTR_FLAGS])
 		flags = nla_get_u64(info->attrs[VMIR_ATTR_FLAGS]);
 	if (flags & ~VMIR_REGISTER_F_ALL) {
@@ -367,8 +374,6 @@ static int vmir_genl_helper_unregister(struct sk_buff *skb,
 	struct net *net = genl_info_net(info);
 	struct vmir_helper *h;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
 	spin_lock(&vmir_helper_lock);
 	h = vmir_helper_find(net);
 	if (h && h->portid == info->snd_portid)
@@ -396,10 +401,9 @@ static int vmir_genl_add_device(struct sk_buff *skb, struct genl_info *info)
 	char name[DISK_NAME_LEN];
 	u64 nchunks;
 	void *hdr;
+	u32 id;
 	int ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
 	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_IMAGE) ||
 	    GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_VERSION) ||
 	    GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_SIZE) ||
@@ -471,25 +475,27 @@ static int vmir_genl_add_device(struct sk_buff *skb, struct genl_info *info)
 	/* The device owns the file reference from here on. */
 	mutex_lock(&dev->ctl_lock);
 	if (seg.len)
-		ret = vmir_chunks_set_segment(&dev->chunks, seg.start,
+		ret = vmir_chunks_set_segment(dev->chunks, seg.start,
 					      seg.present, seg.dirty, seg.len);
 	if (!ret && !(p.flags & VMIR_ADD_F_DEFER_START))
 		ret = vmir_dev_start(dev);
 	mutex_unlock(&dev->ctl_lock);
 	if (ret) {
 		NL_SET_ERR_MSG(info->extack, "adding the disk failed");
-		vmir_dev_abort(dev);
+		vmir_dev_remove(dev);
 		nlmsg_free(reply);
 		return ret;
 	}
+	/* Once published, a REMOVE_DEVICE may free it: no dev-> after. */
+	id = dev->id;
 	vmir_dev_publish(dev);
 
-	snprintf(name, sizeof(name), "vmir%d", dev->id);
+	snprintf(name, sizeof(name), "vmir%u", id);
 	hdr = genlmsg_put_reply(reply, info, &vmir_genl_family, 0,
 				VMIR_CMD_ADD_DEVICE);
-	if (!hdr || nla_put_u32(reply, VMIR_ATTR_DEV_ID, dev->id) ||
+	if (!hdr || nla_put_u32(reply, VMIR_ATTR_DEV_ID, id) ||
 	    nla_put_string(reply, VMIR_ATTR_DISK_NAME, name) ||
-	    nla_put_u32(reply, VMIR_ATTR_NCHUNKS, dev->chunks.nchunks)) {
+	    nla_put_u32(reply, VMIR_ATTR_NCHUNKS, nchunks)) {
 		WARN_ON_ONCE(1);
 		nlmsg_free(reply);
 		return -EMSGSIZE;
@@ -504,48 +510,49 @@ out_fput:
 	return ret;
 }
 
+/* Under ctl_lock: a device being removed is gone for every command. */
+static bool vmir_genl_removing(struct vmir_device *dev,
+			       struct genl_info *info)
+{
+	lockdep_assert_held(&dev->ctl_lock);
+	if (dev->state != VMIR_LIFE_REMOVING)
+		return false;
+	NL_SET_ERR_MSG(info->extack, "the device is being removed");
+	return true;
+}
+
 static int vmir_genl_set_state(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
+	struct vmir_device *dev = info->user_ptr[0];
 	struct vmir_segment seg;
 	int ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
 	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_MAP_START) ||
 	    GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_MAP_PRESENT))
 		return -EINVAL;
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
-	ret = vmir_genl_segment(info, dev->chunks.nchunks, &seg);
+	ret = vmir_genl_segment(info, vmir_chunks_count(dev->chunks), &seg);
 	if (ret)
-		goto out_put;
+		return ret;
 	mutex_lock(&dev->ctl_lock);
-	if (dev->disk_added || dev->stopped) {
+	if (vmir_genl_removing(dev, info)) {
+		ret = -ENODEV;
+	} else if (dev->state != VMIR_LIFE_SETUP) {
 		NL_SET_ERR_MSG(info->extack,
 			       "the device is started or stopped: its state can no longer be set");
 		ret = -EBUSY;
 	} else {
-		ret = vmir_chunks_set_segment(&dev->chunks, seg.start,
+		ret = vmir_chunks_set_segment(dev->chunks, seg.start,
 					      seg.present, seg.dirty, seg.len);
 	}
 	mutex_unlock(&dev->ctl_lock);
-out_put:
-	vmir_dev_put(dev);
 	return ret;
 }
 
 static int vmir_genl_start_device(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
+	struct vmir_device *dev = info->user_ptr[0];
 	int ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
 	mutex_lock(&dev->ctl_lock);
 	ret = vmir_dev_start(dev);
 	mutex_unlock(&dev->ctl_lock);
@@ -554,66 +561,39 @@ static int vmir_genl_start_device(struct sk_buff *skb, struct genl_info *info)
 			       "the device is already started or stopped");
 	else if (ret)
 		NL_SET_ERR_MSG(info->extack, "adding the disk failed");
-	vmir_dev_put(dev);
 	return ret;
 }
 
-/* STOP_DEVICE and REMOVE_DEVICE */
 static int vmir_genl_stop_device(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
 	int ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
-	if (info->genlhdr->cmd == VMIR_CMD_REMOVE_DEVICE) {
-		ret = vmir_dev_remove(dev);
-	} else {
-		ret = vmir_dev_stop(dev);
-		if (ret == -EALREADY)
-			NL_SET_ERR_MSG(info->extack,
-				       "the device is already stopped");
-	}
-	vmir_dev_put(dev);
+	ret = vmir_dev_stop(info->user_ptr[0]);
+	if (ret == -EALREADY)
+		NL_SET_ERR_MSG(info->extack, "the device is already stopped");
 	return ret;
 }
 
-/* What a device info reports, copied under dev->lock. */
+static int vmir_genl_remove_device(struct sk_buff *skb,
+				   struct genl_info *info)
+{
+	return vmir_dev_remove(info->user_ptr[0]);
+}
+
+/* What a device info reports: a snapshot, without holding a lock. */
 struct vmir_info {
 	char image[VMIR_NAME_MAX];
 	char version[VMIR_NAME_MAX];
-	struct vmir_stats stats;
-	u32 nr_present;
-	u32 nr_dirty;
-	u32 nr_fetching;
-	u32 nr_parked;
-	u32 nr_commit;
-	u32 nr_frozen;
-	bool committing;
+	struct vmir_chunks_report r;
 };
 
 static void vmir_info_snapshot(struct vmir_device *dev, struct vmir_info *in)
 {
-	struct vmir_chunks *c = &dev->chunks;
-	struct vmir_cmd *cmd;
-
-	spin_lock(&dev->lock);
+	spin_lock(&dev->name_lock);
 	memcpy(in->image, dev->image, sizeof(in->image));
 	memcpy(in->version, dev->version, sizeof(in->version));
-	in->stats = dev->stats;
-	in->nr_present = bitmap_weight(c->present, c->nchunks);
-	in->nr_dirty = bitmap_weight(c->dirty, c->nchunks);
-	in->nr_fetching = c->nr_fetching;
-	in->nr_parked = 0;
-	list_for_each_entry(cmd, &dev->parked, park_node)
-		in->nr_parked++;
-	in->committing = c->committing;
-	in->nr_commit = c->committing ? c->nr_commit : 0;
-	in->nr_frozen = c->committing ? bitmap_weight(c->frozen, c->nchunks) : 0;
-	spin_unlock(&dev->lock);
+	spin_unlock(&dev->name_lock);
+	vmir_chunks_report(dev->chunks, &in->r);
 }
 
 static const u32 vmir_uapi_state[] = {
@@ -664,8 +644,9 @@ static int vmir_put_stats(struct sk_buff *skb, const struct vmir_stats *s)
 static int vmir_genl_fill_info(struct sk_buff *skb, struct vmir_device *dev,
 			       u32 portid, u32 seq, int flags, u8 cmd)
 {
-	struct vmir_info *in;
+	struct vmir_chunks *c = dev->chunks;
 	char name[DISK_NAME_LEN];
+	struct vmir_info *in;
 	u64 dev_flags = 0;
 	void *hdr;
 	int ret = -EMSGSIZE;
@@ -676,7 +657,7 @@ static int vmir_genl_fill_info(struct sk_buff *skb, struct vmir_device *dev,
 	vmir_info_snapshot(dev, in);
 	if (dev->add_flags & VMIR_ADD_F_READ_ONLY)
 		dev_flags |= VMIR_DEV_F_READ_ONLY;
-	if (in->committing)
+	if (in->r.committing)
 		dev_flags |= VMIR_DEV_F_COMMIT;
 	if (vmir_helper_present(dev))
 		dev_flags |= VMIR_DEV_F_HELPER;
@@ -689,26 +670,25 @@ static int vmir_genl_fill_info(struct sk_buff *skb, struct vmir_device *dev,
 	    nla_put_string(skb, VMIR_ATTR_DISK_NAME, name) ||
 	    nla_put_string(skb, VMIR_ATTR_IMAGE, in->image) ||
 	    nla_put_string(skb, VMIR_ATTR_VERSION, in->version) ||
-	    nla_put_u64_64bit(skb, VMIR_ATTR_SIZE, dev->chunks.size,
+	    nla_put_u64_64bit(skb, VMIR_ATTR_SIZE, vmir_chunks_size(c),
 			      VMIR_ATTR_PAD) ||
-	    nla_put_u32(skb, VMIR_ATTR_CHUNK_SIZE,
-			1U << dev->chunks.chunk_shift) ||
-	    nla_put_u32(skb, VMIR_ATTR_NCHUNKS, dev->chunks.nchunks) ||
+	    nla_put_u32(skb, VMIR_ATTR_CHUNK_SIZE, vmir_chunks_chunk_size(c)) ||
+	    nla_put_u32(skb, VMIR_ATTR_NCHUNKS, vmir_chunks_count(c)) ||
 	    nla_put_u32(skb, VMIR_ATTR_TIMEOUT_MS, dev->timeout_ms) ||
 	    nla_put_u32(skb, VMIR_ATTR_STATE,
-			vmir_uapi_state[READ_ONCE(dev->lifetime)]) ||
+			vmir_uapi_state[READ_ONCE(dev->state)]) ||
 	    nla_put_u64_64bit(skb, VMIR_ATTR_DEV_FLAGS, dev_flags,
 			      VMIR_ATTR_PAD) ||
-	    nla_put_u32(skb, VMIR_ATTR_NR_PRESENT, in->nr_present) ||
-	    nla_put_u32(skb, VMIR_ATTR_NR_DIRTY, in->nr_dirty) ||
-	    nla_put_u32(skb, VMIR_ATTR_NR_FETCHING, in->nr_fetching) ||
-	    nla_put_u32(skb, VMIR_ATTR_NR_PARKED, in->nr_parked))
+	    nla_put_u32(skb, VMIR_ATTR_NR_PRESENT, in->r.nr_present) ||
+	    nla_put_u32(skb, VMIR_ATTR_NR_DIRTY, in->r.nr_dirty) ||
+	    nla_put_u32(skb, VMIR_ATTR_NR_FETCHING, in->r.nr_fetching) ||
+	    nla_put_u32(skb, VMIR_ATTR_NR_PARKED, in->r.nr_parked))
 		goto out_cancel;
-	if (in->committing &&
-	    (nla_put_u32(skb, VMIR_ATTR_NR_COMMIT, in->nr_commit) ||
-	     nla_put_u32(skb, VMIR_ATTR_NR_FROZEN, in->nr_frozen)))
+	if (in->r.committing &&
+	    (nla_put_u32(skb, VMIR_ATTR_NR_COMMIT, in->r.nr_commit) ||
+	     nla_put_u32(skb, VMIR_ATTR_NR_FROZEN, in->r.nr_frozen)))
 		goto out_cancel;
-	if (vmir_put_stats(skb, &in->stats))
+	if (vmir_put_stats(skb, &in->r.stats))
 		goto out_cancel;
 	genlmsg_end(skb, hdr);
 	ret = 0;
@@ -723,41 +703,22 @@ out_free:
 
 static int vmir_genl_get_status(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
 	struct sk_buff *reply;
 	int ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
 	reply = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!reply) {
-		ret = -ENOMEM;
-		goto out_put;
-	}
-	ret = vmir_genl_fill_info(reply, dev, info->snd_portid,
+	if (!reply)
+		return -ENOMEM;
+	ret = vmir_genl_fill_info(reply, info->user_ptr[0], info->snd_portid,
 				  info->snd_seq, 0, VMIR_CMD_GET_STATUS);
 	if (ret) {
 		nlmsg_free(reply);
-		goto out_put;
+		return ret;
 	}
-	ret = genlmsg_reply(reply, info);
-out_put:
-	vmir_dev_put(dev);
-	return ret;
+	return genlmsg_reply(reply, info);
 }
 
-static struct nlattr **vmir_compat_dump_attrs(struct netlink_callback *cb)
-{
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
-	return genl_dumpit_info(cb)->info.attrs;
-#else
-	return genl_dumpit_info(cb)->attrs;
-#endif
-}
-
+/* Dumps have no pre_doit: their start callbacks check for themselves. */
 static int vmir_genl_dump_start(struct netlink_callback *cb)
 {
 	return vmir_genl_capable(cb->skb) ? 0 : -EPERM;
@@ -768,7 +729,7 @@ static int vmir_genl_list(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct net *net = sock_net(cb->skb->sk);
 	struct vmir_device *dev;
-	int pos = cb->args[0];
+	unsigned long pos = cb->args[0];
 	int ret = 0;
 
 	while ((dev = vmir_dev_get_next(net, &pos))) {
@@ -787,10 +748,20 @@ static int vmir_genl_list(struct sk_buff *skb, struct netlink_callback *cb)
 	return skb->len;
 }
 
-/* GET_STATE dump: cb->args[0] holds the device, args[1] the next byte. */
+/* A GET_STATE dump in progress, in cb->args[0]. */
+struct vmir_state_dump {
+	struct vmir_device *dev;	/* referenced */
+	u32 off;			/* next bitmap byte to send */
+	/* One segment of each map, read at one instant. */
+	u8 present[VMIR_MAP_SEG_MAX];
+	u8 dirty[VMIR_MAP_SEG_MAX];
+	u8 commit[VMIR_MAP_SEG_MAX];
+};
+
 static int vmir_genl_get_state_start(struct netlink_callback *cb)
 {
 	struct nlattr **attrs = vmir_compat_dump_attrs(cb);
+	struct vmir_state_dump *d;
 	struct vmir_device *dev;
 
 	if (!vmir_genl_capable(cb->skb))
@@ -799,67 +770,71 @@ static int vmir_genl_get_state_start(struct netlink_callback *cb)
 		NL_SET_ERR_MSG(cb->extack, "GET_STATE needs VMIR_ATTR_DEV_ID");
 		return -EINVAL;
 	}
-	dev = vmir_dev_get(sock_net(cb->skb->sk),
-			   nla_get_u32(attrs[VMIR_ATTR_DEV_ID]));
-	if (!dev) {
-		NL_SET_ERR_MSG_ATTR(cb->extack, attrs[VMIR_ATTR_DEV_ID],
-				    "no such vmir device in this network namespace");
-		return -ENODEV;
+	dev = vmir_genl_lookup(sock_net(cb->skb->sk), attrs[VMIR_ATTR_DEV_ID],
+			       cb->extack);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
+	d = kvmalloc(sizeof(*d), GFP_KERNEL);
+	if (!d) {
+		vmir_dev_put(dev);
+		return -ENOMEM;
 	}
-	cb->args[0] = (long)dev;
-	cb->args[1] = 0;
+	d->dev = dev;
+	d->off = 0;
+	cb->args[0] = (long)d;
 	return 0;
 }
 
 static int vmir_genl_get_state_done(struct netlink_callback *cb)
 {
-	struct vmir_device *dev = (struct vmir_device *)cb->args[0];
+	struct vmir_state_dump *d = (struct vmir_state_dump *)cb->args[0];
 
-	if (dev)
-		vmir_dev_put(dev);
+	if (d) {
+		vmir_dev_put(d->dev);
+		kvfree(d);
+	}
 	return 0;
 }
 
 /* Append one segment message; -EMSGSIZE when @skb has no room left. */
 static int vmir_genl_state_segment(struct sk_buff *skb,
 				   struct netlink_callback *cb,
-				   struct vmir_device *dev, u32 off, u32 *len)
+				   struct vmir_state_dump *d, u32 *len)
 {
-	struct vmir_chunks *c = &dev->chunks;
-	u32 nbytes = DIV_ROUND_UP(c->nchunks, 8);
-	struct nlattr *p, *d, *m = NULL;
-	int room, nmaps;
+	struct vmir_chunks *c = d->dev->chunks;
+	u32 nchunks = vmir_chunks_count(c);
+	u32 left = DIV_ROUND_UP(nchunks, 8) - d->off;
+	bool committing;
 	void *hdr;
+	int room;
 
 	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
 			  &vmir_genl_family, NLM_F_MULTI, VMIR_CMD_GET_STATE);
 	if (!hdr)
 		return -EMSGSIZE;
-	if (nla_put_u32(skb, VMIR_ATTR_DEV_ID, dev->id) ||
-	    nla_put_u32(skb, VMIR_ATTR_NCHUNKS, c->nchunks) ||
-	    nla_put_u32(skb, VMIR_ATTR_MAP_START, off * 8))
+	if (nla_put_u32(skb, VMIR_ATTR_DEV_ID, d->dev->id) ||
+	    nla_put_u32(skb, VMIR_ATTR_NCHUNKS, nchunks) ||
+	    nla_put_u32(skb, VMIR_ATTR_MAP_START, d->off * 8))
 		goto out_cancel;
 
-	spin_lock(&dev->lock);
-	nmaps = c->committing ? 3 : 2;
-	room = skb_tailroom(skb) / nmaps - nla_total_size(0) - NLA_ALIGNTO;
-	*len = min3(nbytes - off, VMIR_MAP_SEG_MAX, (u32)max(room, 0));
+	/* Room for two maps; the commit map, if any, shortens the segment. */
+	room = skb_tailroom(skb) / 2 - nla_total_size(0) - NLA_ALIGNTO;
+	*len = min3(left, VMIR_MAP_SEG_MAX, (u32)max(room, 0));
+	committing = vmir_chunks_get_segment(c, d->off * 8, *len, d->present,
+					     d->dirty, d->commit);
+	if (committing) {
+		room = skb_tailroom(skb) / 3 - nla_total_size(0) - NLA_ALIGNTO;
+		*len = min_t(u32, *len, max(room, 0));
+	}
 	/* Keep segments worth a message: retry in the next skb. */
-	if (*len < min(nbytes - off, 64U)) {
-		spin_unlock(&dev->lock);
+	if (*len < min(left, 64U))
 		goto out_cancel;
-	}
-	p = nla_reserve(skb, VMIR_ATTR_MAP_PRESENT, *len);
-	d = nla_reserve(skb, VMIR_ATTR_MAP_DIRTY, *len);
-	if (c->committing)
-		m = nla_reserve(skb, VMIR_ATTR_MAP_COMMIT, *len);
-	if (WARN_ON_ONCE(!p || !d || (c->committing && !m))) {
-		spin_unlock(&dev->lock);
+	if (WARN_ON_ONCE(nla_put(skb, VMIR_ATTR_MAP_PRESENT, *len,
+				 d->present) ||
+			 nla_put(skb, VMIR_ATTR_MAP_DIRTY, *len, d->dirty) ||
+			 (committing && nla_put(skb, VMIR_ATTR_MAP_COMMIT,
+						*len, d->commit))))
 		goto out_cancel;
-	}
-	vmir_chunks_get_segment(dev, off * 8, *len, nla_data(p), nla_data(d),
-				m ? nla_data(m) : NULL);
-	spin_unlock(&dev->lock);
 	genlmsg_end(skb, hdr);
 	return 0;
 
@@ -871,98 +846,84 @@ out_cancel:
 static int vmir_genl_get_state(struct sk_buff *skb,
 			       struct netlink_callback *cb)
 {
-	struct vmir_device *dev = (struct vmir_device *)cb->args[0];
-	u32 nbytes = DIV_ROUND_UP(dev->chunks.nchunks, 8);
-	u32 off = cb->args[1], len;
+	struct vmir_state_dump *d = (struct vmir_state_dump *)cb->args[0];
+	u32 nbytes = DIV_ROUND_UP(vmir_chunks_count(d->dev->chunks), 8);
 	int ret = 0;
+	u32 len;
 
-	while (off < nbytes) {
-		ret = vmir_genl_state_segment(skb, cb, dev, off, &len);
+	while (d->off < nbytes) {
+		ret = vmir_genl_state_segment(skb, cb, d, &len);
 		if (ret)
 			break;
-		off += len;
+		d->off += len;
 	}
-	cb->args[1] = off;
 	if (ret && !skb->len)
 		return ret;
 	return skb->len;
 }
 
+/* The chunk of a per-chunk command; pre_doit checked its range. */
+static u32 vmir_genl_chunk(struct genl_info *info)
+{
+	return nla_get_u32(info->attrs[VMIR_ATTR_CHUNK]);
+}
+
 static int vmir_genl_chunk_ready(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
-	u32 chunk;
+	struct vmir_device *dev = info->user_ptr[0];
 	int ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
 	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_STATUS))
 		return -EINVAL;
-	dev = vmir_genl_dev_chunk(skb, info, &chunk);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
-	ret = vmir_chunk_ready(dev, chunk,
+	ret = vmir_chunk_ready(dev->chunks, vmir_genl_chunk(info),
 			       nla_get_s32(info->attrs[VMIR_ATTR_STATUS]));
 	if (ret == -ENOENT)
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_CHUNK],
 				    "no MISS is outstanding for this chunk");
-	vmir_dev_put(dev);
 	return ret;
 }
 
 static int vmir_genl_prefetch(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
-	u32 chunk;
+	struct vmir_device *dev = info->user_ptr[0];
 	int ret;
 
-	dev = vmir_genl_dev_chunk(skb, info, &chunk);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
-	ret = vmir_chunk_prefetch(dev, chunk);
+	ret = vmir_chunk_prefetch(dev->chunks, vmir_genl_chunk(info));
 	if (ret == -EEXIST)
 		NL_SET_ERR_MSG(info->extack, "the chunk is present");
 	else if (ret == -EALREADY)
 		NL_SET_ERR_MSG(info->extack, "the chunk is being fetched");
 	else if (ret == -ENODEV)
 		NL_SET_ERR_MSG(info->extack, "the device is stopping");
-	vmir_dev_put(dev);
 	return ret;
 }
 
 static int vmir_genl_commit_begin(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
+	struct vmir_device *dev = info->user_ptr[0];
 	struct sk_buff *reply;
 	u32 nr_commit;
 	void *hdr;
 	int ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
 	reply = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!reply) {
-		ret = -ENOMEM;
-		goto out_put;
-	}
+	if (!reply)
+		return -ENOMEM;
 	mutex_lock(&dev->ctl_lock);
-	if (dev->stopped) {
-		mutex_unlock(&dev->ctl_lock);
+	if (vmir_genl_removing(dev, info)) {
+		ret = -ENODEV;
+	} else if (dev->state == VMIR_LIFE_STOPPED) {
 		NL_SET_ERR_MSG(info->extack, "the device is stopped");
 		ret = -EBUSY;
-		goto out_free;
-	}
-	ret = vmir_commit_begin(dev, &nr_commit);
-	mutex_unlock(&dev->ctl_lock);
-	if (ret) {
+	} else {
+		ret = vmir_chunks_commit_begin(dev->chunks, &nr_commit);
 		if (ret == -EBUSY)
 			NL_SET_ERR_MSG(info->extack,
 				       "a commit is already active on this device");
-		goto out_free;
 	}
+	mutex_unlock(&dev->ctl_lock);
+	if (ret)
+		goto out_free;
 	hdr = genlmsg_put_reply(reply, info, &vmir_genl_family, 0,
 				VMIR_CMD_COMMIT_BEGIN);
 	if (!hdr || nla_put_u32(reply, VMIR_ATTR_DEV_ID, dev->id) ||
@@ -972,31 +933,23 @@ static int vmir_genl_commit_begin(struct sk_buff *skb, struct genl_info *info)
 		goto out_free;
 	}
 	genlmsg_end(reply, hdr);
-	vmir_dev_put(dev);
 	return genlmsg_reply(reply, info);
 
 out_free:
 	nlmsg_free(reply);
-out_put:
-	vmir_dev_put(dev);
 	return ret;
 }
 
 static int vmir_genl_chunk_captured(struct sk_buff *skb,
 				    struct genl_info *info)
 {
-	struct vmir_device *dev;
-	u32 chunk;
+	struct vmir_device *dev = info->user_ptr[0];
 	int ret;
 
-	dev = vmir_genl_dev_chunk(skb, info, &chunk);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
-	ret = vmir_chunk_captured(dev, chunk);
+	ret = vmir_chunk_captured(dev->chunks, vmir_genl_chunk(info));
 	if (ret == -ENOENT)
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_CHUNK],
 				    "no commit is active or the chunk is not in the commit set");
-	vmir_dev_put(dev);
 	return ret;
 }
 
@@ -1004,11 +957,11 @@ static int vmir_genl_chunk_captured(struct sk_buff *skb,
 static void vmir_set_version(struct vmir_device *dev, const char *image,
 			     const char *version)
 {
-	spin_lock(&dev->lock);
+	spin_lock(&dev->name_lock);
 	if (image)
 		strscpy(dev->image, image, sizeof(dev->image));
 	strscpy(dev->version, version, sizeof(dev->version));
-	spin_unlock(&dev->lock);
+	spin_unlock(&dev->name_lock);
 }
 
 static const char *vmir_genl_image(struct genl_info *info)
@@ -1021,11 +974,9 @@ static const char *vmir_genl_image(struct genl_info *info)
 static int vmir_genl_commit_end(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *version = info->attrs[VMIR_ATTR_VERSION];
-	struct vmir_device *dev;
+	struct vmir_device *dev = info->user_ptr[0];
 	int status, ret;
 
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
 	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_STATUS))
 		return -EINVAL;
 	status = nla_get_s32(info->attrs[VMIR_ATTR_STATUS]);
@@ -1039,34 +990,22 @@ static int vmir_genl_commit_end(struct sk_buff *skb, struct genl_info *info)
 				    "an image name needs a version");
 		return -EINVAL;
 	}
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
 	mutex_lock(&dev->ctl_lock);
-	ret = vmir_commit_end(dev, status);
+	ret = vmir_chunks_commit_end(dev->chunks, status);
 	if (!ret && version)
 		vmir_set_version(dev, vmir_genl_image(info), nla_data(version));
 	mutex_unlock(&dev->ctl_lock);
 	if (ret == -ENOENT)
 		NL_SET_ERR_MSG(info->extack, "no commit is active on this device");
-	vmir_dev_put(dev);
 	return ret;
 }
 
 static int vmir_genl_set_version(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vmir_device *dev;
-
-	if (!vmir_genl_capable(skb))
-		return -EPERM;
 	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_VERSION))
 		return -EINVAL;
-	dev = vmir_genl_dev(info);
-	if (IS_ERR(dev))
-		return PTR_ERR(dev);
-	vmir_set_version(dev, vmir_genl_image(info),
+	vmir_set_version(info->user_ptr[0], vmir_genl_image(info),
 			 nla_data(info->attrs[VMIR_ATTR_VERSION]));
-	vmir_dev_put(dev);
 	return 0;
 }
 
@@ -1115,87 +1054,98 @@ static const struct nla_policy vmir_policy[VMIR_ATTR_MAX + 1] = {
 
 static const struct genl_ops vmir_genl_ops[] = {
 	{
-		.cmd	= VMIR_CMD_HELPER_REGISTER,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_helper_register,
+		.cmd		= VMIR_CMD_HELPER_REGISTER,
+		.flags		= GENL_ADMIN_PERM,
+		.doit		= vmir_genl_helper_register,
 	},
 	{
-		.cmd	= VMIR_CMD_HELPER_UNREGISTER,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_helper_unregister,
+		.cmd		= VMIR_CMD_HELPER_UNREGISTER,
+		.flags		= GENL_ADMIN_PERM,
+		.doit		= vmir_genl_helper_unregister,
 	},
 	{
-		.cmd	= VMIR_CMD_ADD_DEVICE,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_add_device,
+		.cmd		= VMIR_CMD_ADD_DEVICE,
+		.flags		= GENL_ADMIN_PERM,
+		.doit		= vmir_genl_add_device,
 	},
 	{
-		.cmd	= VMIR_CMD_SET_STATE,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_set_state,
+		.cmd		= VMIR_CMD_SET_STATE,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_set_state,
 	},
 	{
-		.cmd	= VMIR_CMD_START_DEVICE,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_start_device,
+		.cmd		= VMIR_CMD_START_DEVICE,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_start_device,
 	},
 	{
-		.cmd	= VMIR_CMD_STOP_DEVICE,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_stop_device,
+		.cmd		= VMIR_CMD_STOP_DEVICE,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_stop_device,
 	},
 	{
-		.cmd	= VMIR_CMD_REMOVE_DEVICE,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_stop_device,
+		.cmd		= VMIR_CMD_REMOVE_DEVICE,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_remove_device,
 	},
 	{
-		.cmd	= VMIR_CMD_GET_STATUS,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_get_status,
+		.cmd		= VMIR_CMD_GET_STATUS,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_get_status,
 	},
 	{
-		.cmd	= VMIR_CMD_LIST,
-		.flags	= GENL_ADMIN_PERM,
-		.start	= vmir_genl_dump_start,
-		.dumpit	= vmir_genl_list,
+		.cmd		= VMIR_CMD_LIST,
+		.flags		= GENL_ADMIN_PERM,
+		.start		= vmir_genl_dump_start,
+		.dumpit		= vmir_genl_list,
 	},
 	{
-		.cmd	= VMIR_CMD_GET_STATE,
-		.flags	= GENL_ADMIN_PERM,
-		.start	= vmir_genl_get_state_start,
-		.dumpit	= vmir_genl_get_state,
-		.done	= vmir_genl_get_state_done,
+		.cmd		= VMIR_CMD_GET_STATE,
+		.flags		= GENL_ADMIN_PERM,
+		.start		= vmir_genl_get_state_start,
+		.dumpit		= vmir_genl_get_state,
+		.done		= vmir_genl_get_state_done,
 	},
 	{
-		.cmd	= VMIR_CMD_CHUNK_READY,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_chunk_ready,
+		.cmd		= VMIR_CMD_CHUNK_READY,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV | VMIR_GENL_CHUNK,
+		.doit		= vmir_genl_chunk_ready,
 	},
 	{
-		.cmd	= VMIR_CMD_PREFETCH,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_prefetch,
+		.cmd		= VMIR_CMD_PREFETCH,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV | VMIR_GENL_CHUNK,
+		.doit		= vmir_genl_prefetch,
 	},
 	{
-		.cmd	= VMIR_CMD_COMMIT_BEGIN,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_commit_begin,
+		.cmd		= VMIR_CMD_COMMIT_BEGIN,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_commit_begin,
 	},
 	{
-		.cmd	= VMIR_CMD_CHUNK_CAPTURED,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_chunk_captured,
+		.cmd		= VMIR_CMD_CHUNK_CAPTURED,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV | VMIR_GENL_CHUNK,
+		.doit		= vmir_genl_chunk_captured,
 	},
 	{
-		.cmd	= VMIR_CMD_COMMIT_END,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_commit_end,
+		.cmd		= VMIR_CMD_COMMIT_END,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_commit_end,
 	},
 	{
-		.cmd	= VMIR_CMD_SET_VERSION,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= vmir_genl_set_version,
+		.cmd		= VMIR_CMD_SET_VERSION,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_set_version,
 	},
 };
 
@@ -1206,6 +1156,8 @@ static struct genl_family vmir_genl_family __ro_after_init = {
 	.policy		= vmir_policy,
 	.netnsok	= true,
 	.parallel_ops	= true,
+	.pre_doit	= vmir_genl_pre_doit,
+	.post_doit	= vmir_genl_post_doit,
 	.module		= THIS_MODULE,
 	.ops		= vmir_genl_ops,
 	.n_ops		= ARRAY_SIZE(vmir_genl_ops),

@@ -6,25 +6,27 @@
  * This file: module init/exit, the device registry and device lifetime.
  *
  * The registry maps a device id (the N of /dev/vmirN) to its device. An
- * id is reserved (NULL entry) while its device is being added and while
- * it is being removed, so a new device never reuses the name of a disk
- * that is still going away. Lookups take a reference; the registry holds
- * one of its own until REMOVE_DEVICE (or module exit) has torn the device
- * down. The memory goes with the last reference.
+ * id is reserved (an entry lookups see as NULL) while its device is being
+ * added and while it is being removed, so a new device never reuses the
+ * name of a disk that is still going away. Lookups run under RCU and take
+ * a reference (see vmir_dev.h); the registry holds one of its own until
+ * REMOVE_DEVICE (or module exit) has torn the device down. The memory
+ * goes a grace period after the last reference.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/file.h>
-#include <linux/idr.h>
 #include <linux/module.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/xarray.h>
 
-#include "vmir.h"
+#include "vmir_chunk.h"
+#include "vmir_dev.h"
 
-/* The registry, dev->lifetime and dev->net (see vmir.h). */
-DEFINE_MUTEX(vmir_lock);
-static DEFINE_IDR(vmir_idr);		/* id -> device or NULL, vmir_lock */
+/* id -> device; a reserved id (adding, removing) loads as NULL. */
+static DEFINE_XARRAY_ALLOC(vmir_devs);
 int vmir_major;
 
 /*
@@ -36,52 +38,85 @@ module_param_named(queue_depth, vmir_queue_depth, uint, 0444);
 MODULE_PARM_DESC(queue_depth,
 		 "Requests per hardware queue of every device (default 128)");
 
+/*
+ * A device found under RCU is still allocated; it is ours once the
+ * reference is taken. The owner's namespace is checked first, so that a
+ * device of another namespace is never referenced (and never put) here.
+ */
+static bool vmir_dev_tryget(struct vmir_device *dev, struct net *net)
+{
+	return net_eq(READ_ONCE(dev->net), net) &&
+	       refcount_inc_not_zero(&dev->refs);
+}
+
 /**
  * vmir_dev_get - look up a device of @net and take a reference
  * @net: namespace of the caller; devices of other namespaces do not exist
  * @id: device id
  *
- * Returns the device or NULL (unknown, other namespace, being removed).
+ * Takes no lock. Returns the device or NULL (unknown, other namespace,
+ * being added or removed).
  */
 struct vmir_device *vmir_dev_get(struct net *net, u32 id)
 {
 	struct vmir_device *dev;
 
-	mutex_lock(&vmir_lock);
-	dev = idr_find(&vmir_idr, id);
-	if (dev && (!net_eq(dev->net, net) ||
-		    dev->lifetime == VMIR_LIFE_REMOVING))
+	rcu_read_lock();
+	dev = xa_load(&vmir_devs, id);
+	if (dev && !vmir_dev_tryget(dev, net))
 		dev = NULL;
-	if (dev)
-		refcount_inc(&dev->refs);
-	mutex_unlock(&vmir_lock);
+	rcu_read_unlock();
 	return dev;
 }
 
-static void vmir_dev_free(struct vmir_device *dev)
+/**
+ * vmir_dev_get_next - the next device of @net at or after id *@pos
+ * @net: namespace of the caller
+ * @pos: id to start from; set to the id of the device returned
+ *
+ * Returns the device with a reference taken, or NULL when there is none.
+ */
+struct vmir_device *vmir_dev_get_next(struct net *net, unsigned long *pos)
 {
-	vmir_chunks_free(&dev->chunks);
-	percpu_free_rwsem(&dev->gate);
-	kfree(dev);
+	struct vmir_device *dev;
+
+	rcu_read_lock();
+	xa_for_each_start(&vmir_devs, *pos, dev, *pos)
+		if (vmir_dev_tryget(dev, net))
+			break;
+	rcu_read_unlock();
+	return dev;
 }
 
 void vmir_dev_put(struct vmir_device *dev)
 {
-	if (refcount_dec_and_test(&dev->refs))
-		vmir_dev_free(dev);
+	if (!refcount_dec_and_test(&dev->refs))
+		return;
+	vmir_chunks_destroy(dev->chunks);
+	/* A lookup may still read refs and net: free after it. */
+	kfree_rcu(dev, rcu);
+}
+
+/* dev->state changes under ctl_lock; reports read it without. */
+static void vmir_dev_set_state(struct vmir_device *dev,
+			       enum vmir_lifetime state)
+{
+	lockdep_assert_held(&dev->ctl_lock);
+	WRITE_ONCE(dev->state, state);
 }
 
 /**
- * vmir_dev_create - allocate a device in SETUP, not yet in the registry
+ * vmir_dev_create - allocate a device in SETUP, not yet visible
  * @p: validated parameters
  *
- * On success the device owns p->mirror's reference; on failure the
- * caller still does. Publish with vmir_dev_publish(), or release with
- * vmir_dev_abort().
+ * The id is reserved. On success the device owns p->mirror's reference;
+ * on failure the caller still does. Publish with vmir_dev_publish(), or
+ * release with vmir_dev_remove().
  */
 struct vmir_device *vmir_dev_create(const struct vmir_add_params *p)
 {
 	struct vmir_device *dev;
+	u32 id;
 	int ret;
 
 	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
@@ -90,52 +125,46 @@ struct vmir_device *vmir_dev_create(const struct vmir_add_params *p)
 		goto out;
 	}
 	refcount_set(&dev->refs, 1);
-	dev->lifetime = VMIR_LIFE_SETUP;
+	mutex_init(&dev->ctl_lock);
+	dev->state = VMIR_LIFE_SETUP;
 	dev->net = p->net;
 	dev->add_flags = p->flags;
 	dev->timeout_ms = p->timeout_ms;
-	mutex_init(&dev->ctl_lock);
-	spin_lock_init(&dev->lock);
-	INIT_LIST_HEAD(&dev->parked);
-	INIT_DELAYED_WORK(&dev->event_work, vmir_event_work);
+	spin_lock_init(&dev->name_lock);
 	strscpy(dev->image, p->image, sizeof(dev->image));
 	strscpy(dev->version, p->version, sizeof(dev->version));
 
-	ret = percpu_init_rwsem(&dev->gate);
-	if (ret)
+	ret = xa_alloc(&vmir_devs, &id, NULL,
+		       XA_LIMIT(0, VMIR_MAX_DEVICES - 1), GFP_KERNEL);
+	if (ret) {
+		if (ret == -EBUSY)
+			ret = -ENOSPC;
 		goto out_free_dev;
-	ret = vmir_chunks_init(&dev->chunks, p->size, p->chunk_size);
-	if (ret)
-		goto out_free_gate;
-
-	mutex_lock(&vmir_lock);
-	ret = idr_alloc(&vmir_idr, NULL, 0, VMIR_MAX_DEVICES, GFP_KERNEL);
-	mutex_unlock(&vmir_lock);
-	if (ret < 0)
-		goto out_free_chunks;
-	dev->id = ret;
+	}
+	dev->id = id;
 
 	dev->wq = alloc_workqueue("vmir%d", WQ_MEM_RECLAIM, 0, dev->id);
 	if (!dev->wq) {
 		ret = -ENOMEM;
 		goto out_free_id;
 	}
+	dev->chunks = vmir_chunks_create(dev, p->size, p->chunk_size);
+	if (!dev->chunks) {
+		ret = -ENOMEM;
+		goto out_destroy_wq;
+	}
 	ret = vmir_blk_init_disk(dev);
 	if (ret)
-		goto out_destroy_wq;
+		goto out_destroy_chunks;
 	dev->mirror = p->mirror;
 	return dev;
 
+out_destroy_chunks:
+	vmir_chunks_destroy(dev->chunks);
 out_destroy_wq:
 	destroy_workqueue(dev->wq);
 out_free_id:
-	mutex_lock(&vmir_lock);
-	idr_remove(&vmir_idr, dev->id);
-	mutex_unlock(&vmir_lock);
-out_free_chunks:
-	vmir_chunks_free(&dev->chunks);
-out_free_gate:
-	percpu_free_rwsem(&dev->gate);
+	xa_erase(&vmir_devs, dev->id);
 out_free_dev:
 	kfree(dev);
 out:
@@ -145,76 +174,44 @@ out:
 /* Make a created device visible to lookups. */
 void vmir_dev_publish(struct vmir_device *dev)
 {
-	mutex_lock(&vmir_lock);
-	WARN_ON_ONCE(idr_replace(&vmir_idr, dev, dev->id));
-	mutex_unlock(&vmir_lock);
+	/* The id is reserved: the slot exists, nothing is allocated. */
+	WARN_ON_ONCE(xa_is_err(xa_store(&vmir_devs, dev->id, dev,
+					GFP_KERNEL)));
 }
 
 /**
  * vmir_dev_start - add the disk: SETUP -> LIVE
  * @dev: the device; the caller holds dev->ctl_lock
  *
- * Returns 0, -EBUSY if already started, -ENODEV if being removed, or
- * add_disk()'s error (the device then stays in SETUP, without a disk).
+ * Returns 0, -EBUSY if already started or stopped, -ENODEV if being
+ * removed, or add_disk()'s error (the device then stays in SETUP).
  */
 int vmir_dev_start(struct vmir_device *dev)
 {
-	bool removing;
 	int ret;
 
 	lockdep_assert_held(&dev->ctl_lock);
-	if (dev->disk_added || dev->stopped)
-		return -EBUSY;
-	mutex_lock(&vmir_lock);
-	removing = dev->lifetime == VMIR_LIFE_REMOVING;
-	mutex_unlock(&vmir_lock);
-	if (removing)
+	if (dev->state == VMIR_LIFE_REMOVING)
 		return -ENODEV;
-
+	if (dev->state != VMIR_LIFE_SETUP)
+		return -EBUSY;
 	ret = add_disk(dev->disk);
 	if (ret)
 		return ret;
-	dev->disk_added = true;
-
-	mutex_lock(&vmir_lock);
-	if (dev->lifetime == VMIR_LIFE_SETUP)
-		dev->lifetime = VMIR_LIFE_LIVE;
-	mutex_unlock(&vmir_lock);
+	vmir_dev_set_state(dev, VMIR_LIFE_LIVE);
 	return 0;
 }
 
-/* Fail parked requests, then delete the disk once the rest completed. */
-static void vmir_dev_quiesce(struct vmir_device *dev)
+/*
+ * Fail parked requests, then delete the disk once the rest completed.
+ * @was: the state before the caller changed it.
+ */
+static void vmir_dev_quiesce(struct vmir_device *dev, enum vmir_lifetime was)
 {
 	lockdep_assert_held(&dev->ctl_lock);
-	vmir_chunks_fail_all(dev);
-	if (dev->disk_added)
+	vmir_chunks_shutdown(dev->chunks);
+	if (was == VMIR_LIFE_LIVE)
 		del_gendisk(dev->disk);
-	dev->disk_added = false;
-}
-
-/*
- * Release everything but the memory. The device is out of the registry
- * (its id maps to NULL); requests may still be in flight. Parked ones fail
- * first, so that del_gendisk() can drain the queue.
- */
-static void vmir_dev_teardown(struct vmir_device *dev)
-{
-	mutex_lock(&dev->ctl_lock);
-	vmir_dev_quiesce(dev);
-	mutex_unlock(&dev->ctl_lock);
-
-	/* No request is left: nothing queues work or kicks events now. */
-	cancel_delayed_work_sync(&dev->event_work);
-	destroy_workqueue(dev->wq);
-	dev->wq = NULL;
-	vmir_blk_free_disk(dev);
-	fput(dev->mirror);
-	dev->mirror = NULL;
-
-	mutex_lock(&vmir_lock);
-	idr_remove(&vmir_idr, dev->id);
-	mutex_unlock(&vmir_lock);
 }
 
 /**
@@ -231,56 +228,50 @@ int vmir_dev_stop(struct vmir_device *dev)
 	int ret = 0;
 
 	mutex_lock(&dev->ctl_lock);
-	mutex_lock(&vmir_lock);
-	if (dev->lifetime == VMIR_LIFE_REMOVING)
+	if (dev->state == VMIR_LIFE_REMOVING) {
 		ret = -ENODEV;
-	else if (dev->stopped)
+	} else if (dev->state == VMIR_LIFE_STOPPED) {
 		ret = -EALREADY;
-	mutex_unlock(&vmir_lock);
-	if (ret)
-		goto out_unlock;
-
-	dev->stopped = true;
-	vmir_dev_quiesce(dev);
-	mutex_lock(&vmir_lock);
-	if (dev->lifetime != VMIR_LIFE_REMOVING)
-		dev->lifetime = VMIR_LIFE_STOPPED;
-	mutex_unlock(&vmir_lock);
-out_unlock:
+	} else {
+		vmir_dev_quiesce(dev, dev->state);
+		vmir_dev_set_state(dev, VMIR_LIFE_STOPPED);
+	}
 	mutex_unlock(&dev->ctl_lock);
 	return ret;
 }
 
-/* Undo vmir_dev_create() of a device that was never published. */
-void vmir_dev_abort(struct vmir_device *dev)
-{
-	mutex_lock(&vmir_lock);
-	dev->lifetime = VMIR_LIFE_REMOVING;
-	mutex_unlock(&vmir_lock);
-	vmir_dev_teardown(dev);
-	vmir_dev_put(dev);
-}
-
 /**
- * vmir_dev_remove - REMOVE_DEVICE
+ * vmir_dev_remove - REMOVE_DEVICE, or undo an ADD_DEVICE that failed
  * @dev: a device the caller holds a reference on
  *
  * Safe with I/O in flight and the disk open: parked requests fail with
- * EIO, the others complete, then the disk goes away. Returns 0, or
- * -ENODEV when another remover got there first.
+ * EIO, the others complete, then the disk goes away. The registry's
+ * reference is dropped. Returns 0, or -ENODEV when another remover got
+ * there first.
  */
 int vmir_dev_remove(struct vmir_device *dev)
 {
-	mutex_lock(&vmir_lock);
-	if (dev->lifetime == VMIR_LIFE_REMOVING) {
-		mutex_unlock(&vmir_lock);
+	enum vmir_lifetime was;
+
+	mutex_lock(&dev->ctl_lock);
+	was = dev->state;
+	if (was == VMIR_LIFE_REMOVING) {
+		mutex_unlock(&dev->ctl_lock);
 		return -ENODEV;
 	}
-	dev->lifetime = VMIR_LIFE_REMOVING;
-	idr_replace(&vmir_idr, NULL, dev->id);
-	mutex_unlock(&vmir_lock);
+	vmir_dev_set_state(dev, VMIR_LIFE_REMOVING);
+	/* Lookups fail from here on; the id stays reserved (no allocation). */
+	xa_store(&vmir_devs, dev->id, NULL, GFP_KERNEL);
+	vmir_dev_quiesce(dev, was);
+	mutex_unlock(&dev->ctl_lock);
 
-	vmir_dev_teardown(dev);
+	/* No request is left: nothing queues work any more. */
+	destroy_workqueue(dev->wq);
+	dev->wq = NULL;
+	vmir_blk_free_disk(dev);
+	fput(dev->mirror);
+	dev->mirror = NULL;
+	xa_erase(&vmir_devs, dev->id);
 	vmir_dev_put(dev);		/* the registry's reference */
 	return 0;
 }
@@ -289,58 +280,33 @@ int vmir_dev_remove(struct vmir_device *dev)
 void vmir_kick_net(struct net *net)
 {
 	struct vmir_device *dev;
-	int id;
+	unsigned long pos = 0;
 
-	mutex_lock(&vmir_lock);
-	idr_for_each_entry(&vmir_idr, dev, id)
-		if (net_eq(dev->net, net))
-			vmir_chunks_resend(dev);
-	mutex_unlock(&vmir_lock);
-}
-
-/**
- * vmir_dev_get_next - the next device of @net at or after id *@pos
- * @net: namespace of the caller
- * @pos: id to start from; set to the id of the device returned
- *
- * Returns the device with a reference taken, or NULL when there is none.
- */
-struct vmir_device *vmir_dev_get_next(struct net *net, int *pos)
-{
-	struct vmir_device *dev;
-
-	mutex_lock(&vmir_lock);
-	for (; (dev = idr_get_next(&vmir_idr, pos)); (*pos)++) {
-		if (net_eq(dev->net, net)) {
-			refcount_inc(&dev->refs);
-			break;
-		}
+	for (; (dev = vmir_dev_get_next(net, &pos)); pos++) {
+		vmir_chunks_resend(dev->chunks);
+		vmir_dev_put(dev);
 	}
-	mutex_unlock(&vmir_lock);
-	return dev;
 }
 
 /*
  * A network namespace is going away with devices still in it: they move
  * to the initial namespace, parked requests and all, where a helper (or
- * an administrator) can still reach them.
+ * an administrator) can still reach them. No socket of @net exists any
+ * more, so no device is added to it meanwhile.
  */
 static void __net_exit vmir_net_exit(struct net *net)
 {
 	struct vmir_device *dev;
+	unsigned long pos = 0;
 	bool moved = false;
-	int id;
 
-	mutex_lock(&vmir_lock);
-	idr_for_each_entry(&vmir_idr, dev, id) {
-		if (!net_eq(dev->net, net))
-			continue;
+	for (; (dev = vmir_dev_get_next(net, &pos)); pos++) {
 		vmir_dev_set_net(dev, &init_net);
 		pr_info("vmir%d: its network namespace went away; it now belongs to the initial one\n",
 			dev->id);
 		moved = true;
+		vmir_dev_put(dev);
 	}
-	mutex_unlock(&vmir_lock);
 	vmir_helpers_forget_net(net);
 	if (moved)
 		vmir_kick_net(&init_net);
@@ -354,24 +320,13 @@ static struct pernet_operations vmir_net_ops = {
 static void vmir_remove_all(void)
 {
 	struct vmir_device *dev;
-	int id;
+	unsigned long id;
 
-	for (;;) {
-		id = 0;
-		mutex_lock(&vmir_lock);
-		dev = idr_get_next(&vmir_idr, &id);
-		if (dev) {
-			dev->lifetime = VMIR_LIFE_REMOVING;
-			idr_replace(&vmir_idr, NULL, dev->id);
-		}
-		mutex_unlock(&vmir_lock);
-		if (!dev)
-			break;
-		vmir_dev_teardown(dev);
-		vmir_dev_put(dev);
-	}
-	WARN_ON_ONCE(!idr_is_empty(&vmir_idr));
-	idr_destroy(&vmir_idr);
+	/* The registry's reference keeps each device until its removal. */
+	xa_for_each(&vmir_devs, id, dev)
+		vmir_dev_remove(dev);
+	WARN_ON_ONCE(!xa_empty(&vmir_devs));
+	xa_destroy(&vmir_devs);
 }
 
 static int __init vmir_init(void)

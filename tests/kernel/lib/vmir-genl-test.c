@@ -17,6 +17,9 @@
  *   vmir-genl-test list                         one line per device
  *   vmir-genl-test state --dev N [--save FILE]  nchunks, present, dirty,
  *                                               [commit] as index ranges
+ *   vmir-genl-test check-counters --dev N      the counts GET_STATUS
+ *                      reports must be the bits set in the GET_STATE maps
+ *                      (call it with no request in flight)
  *   vmir-genl-test ready --dev N --chunk C [--status -ERRNO]
  *   vmir-genl-test prefetch --dev N --chunk C
  *   vmir-genl-test commit-begin --dev N         prints the commit count
@@ -709,6 +712,83 @@ static int cmd_state(struct vg *g, struct vg_opts *o)
 			die("cannot write %s", o->save);
 	}
 	return 0;
+}
+
+/* ---- check-counters ----------------------------------------------------- */
+
+struct vg_counts {
+	uint32_t present, dirty, commit;
+	bool has_commit;
+};
+
+static int vg_parse_counts(struct nlattr **tb, void *arg)
+{
+	struct vg_counts *c = arg;
+
+	if (!tb[VMIR_ATTR_NR_PRESENT] || !tb[VMIR_ATTR_NR_DIRTY])
+		die("GET_STATUS reply without NR_PRESENT/NR_DIRTY");
+	c->present = nla_get_u32(tb[VMIR_ATTR_NR_PRESENT]);
+	c->dirty = nla_get_u32(tb[VMIR_ATTR_NR_DIRTY]);
+	if (tb[VMIR_ATTR_NR_COMMIT]) {
+		c->commit = nla_get_u32(tb[VMIR_ATTR_NR_COMMIT]);
+		c->has_commit = true;
+	}
+	return 0;
+}
+
+static uint32_t vg_weight(const uint8_t *map, uint32_t nchunks)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < (nchunks + 7) / 8; i++)
+		n += __builtin_popcount(map[i]);
+	return n;
+}
+
+static int vg_count_differs(const char *what, uint32_t counted,
+			    uint32_t bits)
+{
+	if (counted == bits)
+		return 0;
+	fprintf(stderr, "%s: NR_%s is %u but the map has %u bits set\n",
+		prog, what, counted, bits);
+	return 1;
+}
+
+/*
+ * The module keeps its counters as the maps change; GET_STATE dumps the
+ * maps themselves. With nothing in flight the two must agree.
+ */
+static int cmd_check_counters(struct vg *g, struct vg_opts *o)
+{
+	struct vg_counts c = { 0 };
+	struct nl_msg *msg;
+	struct vg_state s;
+	int bad = 0;
+
+	vg_need(o->has_dev, "--dev");
+	msg = vg_msg(g, VMIR_CMD_GET_STATUS, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, o->dev);
+	vg_do(g, o, "GET_STATUS", msg, vg_parse_counts, &c);
+	vg_get_state(g, o, o->dev, &s);
+	bad += vg_count_differs("PRESENT", c.present,
+				vg_weight(s.present, s.nchunks));
+	bad += vg_count_differs("DIRTY", c.dirty,
+				vg_weight(s.dirty, s.nchunks));
+	if (c.has_commit != s.has_commit) {
+		fprintf(stderr, "%s: NR_COMMIT %s but MAP_COMMIT %s\n", prog,
+			c.has_commit ? "reported" : "absent",
+			s.has_commit ? "dumped" : "absent");
+		bad++;
+	} else if (c.has_commit) {
+		bad += vg_count_differs("COMMIT", c.commit,
+					vg_weight(s.commit, s.nchunks));
+	}
+	printf("present=%u dirty=%u", c.present, c.dirty);
+	if (c.has_commit)
+		printf(" commit=%u", c.commit);
+	printf("\n");
+	return bad ? 1 : 0;
 }
 
 /* ---- status / list ------------------------------------------------------ */
@@ -1455,6 +1535,8 @@ int main(int argc, char **argv)
 		return cmd_list(&g, &o);
 	if (!strcmp(cmd, "state"))
 		return cmd_state(&g, &o);
+	if (!strcmp(cmd, "check-counters"))
+		return cmd_check_counters(&g, &o);
 	if (!strcmp(cmd, "prefetch"))
 		return cmd_simple(&g, &o, VMIR_CMD_PREFETCH, "PREFETCH");
 	if (!strcmp(cmd, "ready"))
