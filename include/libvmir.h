@@ -7,7 +7,10 @@
  * the two agree). The wire protocol stays inside the library.
  *
  * Every function returns 0 or a negative errno. After a failure,
- * vmir_client_error() describes what failed with which input.
+ * vmir_client_error() describes what failed with which input. The
+ * asynchronous operations (open, read, commit) report their own outcome to
+ * their callback instead, with a message of their own ("why", valid during
+ * the call only): one operation's failure never overwrites another's.
  *
  * Threading: a struct vmir_client and everything opened from it belong to
  * one thread at a time. All callbacks below run in the thread that called
@@ -127,6 +130,16 @@ void vmir_client_import_stats(const struct vmir_client *c,
  */
 int vmir_version_open(struct vmir_client *c, const char *name,
 		      uint32_t version, struct vmir_version **vp);
+/*
+ * The same without waiting: cb runs once, later, from vmir_client_poll()
+ * (never from this call), with the version (the caller's to close) or
+ * NULL, err and why. Returns 0, or -errno (vmir_client_error() says why)
+ * when nothing was started.
+ */
+typedef void (*vmir_open_cb)(void *arg, struct vmir_version *v, int err,
+			     const char *why);
+int vmir_version_open_async(struct vmir_client *c, const char *name,
+			    uint32_t version, vmir_open_cb cb, void *arg);
 void vmir_version_close(struct vmir_version *v);
 const struct vmir_version_info *vmir_version_get_info(
 	const struct vmir_version *v);
@@ -135,8 +148,9 @@ uint64_t vmir_version_nchunks(const struct vmir_version *v);
 uint32_t vmir_version_chunk_len(const struct vmir_version *v, uint64_t idx);
 bool vmir_version_chunk_is_zero(const struct vmir_version *v, uint64_t idx);
 
-/* called once per chunk when its read finished; err 0 or -errno */
-typedef void (*vmir_read_cb)(void *arg, uint64_t idx, int err);
+/* called once per chunk when its read finished; err 0 or -errno, why */
+typedef void (*vmir_read_cb)(void *arg, uint64_t idx, int err,
+			     const char *why);
 /*
  * Start reading chunk idx into buf (chunk_size bytes; zero chunks and the
  * tail of a short last chunk are zero-filled). Replicas are tried in
@@ -155,7 +169,7 @@ int vmir_client_poll(struct vmir_client *c, int timeout_ms);
  * vmir_client_poll() or new async operation; it also submits queued work.
  */
 int vmir_client_pollfd(struct vmir_client *c, int *timeout_ms);
-/* number of async operations still in flight */
+/* chunk reads (vmir_version_read_async) still in flight */
 unsigned int vmir_client_inflight(const struct vmir_client *c);
 /* blocking: read n chunks, many in flight at once */
 int vmir_version_read(struct vmir_version *v, const uint64_t *idx, size_t n,
@@ -174,6 +188,20 @@ typedef int (*vmir_chunk_source_fn)(void *arg, uint64_t idx, void *buf);
 int vmir_version_commit(struct vmir_version *v, const uint64_t *idx, size_t n,
 			vmir_chunk_source_fn src, void *arg,
 			const char *to_image, struct vmir_version_info *out);
+/*
+ * The same without waiting: cb runs once, later, from vmir_client_poll(),
+ * with the new version's info (v already advanced) or err and why. idx
+ * must stay valid and v must be neither closed nor committed again until
+ * then; reads through v go on meanwhile. src runs in the polling thread.
+ * Returns 0, or -errno (vmir_client_error() says why) when nothing was
+ * started.
+ */
+typedef void (*vmir_commit_cb)(void *arg, const struct vmir_version_info *vi,
+			       int err, const char *why);
+int vmir_version_commit_async(struct vmir_version *v, const uint64_t *idx,
+			      size_t n, vmir_chunk_source_fn src,
+			      void *src_arg, const char *to_image,
+			      vmir_commit_cb cb, void *arg);
 
 /* --- chunk servers ------------------------------------------------------- */
 struct vmir_server_stat {

@@ -37,8 +37,10 @@
 struct vmir_client {
 	struct vmir_conf conf;
 	struct vmir_engine *e;
-	char err[2048];
+	char err[VMIR_ERR_LEN];
 	unsigned int async;		/* vmir_version_read_async in flight */
+	unsigned int ops;		/* asynchronous opens and commits */
+	size_t node_backlog;		/* tree node bytes queued, at most */
 	struct vmir_import_stats imp;
 };
 
@@ -48,13 +50,38 @@ struct vmir_version {
 	struct vmir_version_info pub;	/* info for vmir_version_get_info() */
 	uint64_t nchunks;
 	struct vmir_tree *tree;		/* NULL for an empty image */
-	unsigned int async;
+	unsigned int async;		/* reads and a commit using it */
 };
 
-static __thread char open_err[1024];
+static __thread char open_err[VMIR_ERR_LEN];
 static const struct vmir_id zero_id;
 
 /* --- errors and small helpers --------------------------------------------- */
+
+/*
+ * Messages go into the buffer of the operation they belong to: the
+ * client's own (vmir_client_error()) for the blocking calls, the
+ * operation's for the asynchronous ones, whose callbacks get it.
+ */
+static int vsetmsg(char *msg, int err, const char *fmt, va_list ap)
+{
+	vsnprintf(msg, VMIR_ERR_LEN, fmt, ap);
+	vmir_dbg("%s", msg);
+	return err;
+}
+
+static int setmsg(char *msg, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int setmsg(char *msg, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsetmsg(msg, err, fmt, ap);
+	va_end(ap);
+	return err;
+}
 
 static int seterr(struct vmir_client *c, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -64,9 +91,8 @@ static int seterr(struct vmir_client *c, int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	vsetmsg(c->err, err, fmt, ap);
 	va_end(ap);
-	vmir_dbg("%s", c->err);
 	return err;
 }
 
@@ -151,10 +177,10 @@ static uint32_t chunk_len_of(uint64_t size, uint32_t cs, uint64_t idx)
 	return size - off < cs ? (uint32_t)(size - off) : cs;
 }
 
-static int check_name(struct vmir_client *c, const char *name)
+static int check_name(char *msg, const char *name)
 {
 	if (!name || vmir_name_valid(name))
-		return seterr(c, -EINVAL,
+		return setmsg(msg, -EINVAL,
 			      "invalid image name '%s': use 1 to %d characters of A-Z a-z 0-9 . _ - not starting with '.'",
 			      name ? name : "(null)", VMIR_NAME_MAX - 1);
 	return 0;
@@ -227,6 +253,7 @@ int vmir_client_open(const char *conf_path, struct vmir_client **cp)
 	ret = vmir_engine_new(&c->conf, &c->e, open_err, sizeof(open_err));
 	if (ret)
 		goto out_free;
+	c->node_backlog = NODE_BACKLOG;
 	*cp = c;
 	return 0;
 
@@ -254,19 +281,26 @@ static void rpc_done(struct vmir_req *r)
 	(*pending)--;
 }
 
+/* Send r and wait for its answer (or failure); 0 or the ring's error. */
+static int rpc_wait(struct vmir_client *c, struct vmir_req *r)
+{
+	unsigned int pending = 1;
+
+	r->done = rpc_done;
+	r->arg = &pending;
+	vmir_req_submit(r);
+	return wait_zero(c, &pending);
+}
+
 /*
  * Send r to the version server and wait. Returns 0, a transport error
  * (message set, naming what), or -status for the caller to explain.
  */
 static int rpc(struct vmir_client *c, struct vmir_req *r, const char *what)
 {
-	unsigned int pending = 1;
 	int ret;
 
-	r->done = rpc_done;
-	r->arg = &pending;
-	vmir_req_submit(r);
-	ret = wait_zero(c, &pending);
+	ret = rpc_wait(c, r);
 	if (ret)
 		return ret;
 	if (r->err)
@@ -284,13 +318,13 @@ static struct vmir_req *vreq(struct vmir_client *c, uint16_t op)
 	return r;
 }
 
-static int bad_reply(struct vmir_client *c, const char *op)
+static int bad_reply(struct vmir_client *c, char *msg, const char *op)
 {
-	return seterr(c, -EPROTO, "malformed %s reply from %s", op, vsd(c));
+	return setmsg(msg, -EPROTO, "malformed %s reply from %s", op, vsd(c));
 }
 
-static int parse_version_info(struct vmir_client *c, struct vmir_req *r,
-			      const char *op,
+static int parse_version_info(struct vmir_client *c, char *msg,
+			      struct vmir_req *r, const char *op,
 			      struct vmir_wire_version_info *out)
 {
 	struct vmir_wire_version_info vi;
@@ -299,29 +333,29 @@ static int parse_version_info(struct vmir_client *c, struct vmir_req *r,
 	vmir_rbuf_init(&rb, r->rmeta, r->rmeta_len);
 	vmir_get_version_info(&rb, &vi);
 	if (vmir_rbuf_end(&rb))
-		return bad_reply(c, op);
+		return bad_reply(c, msg, op);
 	if (out)
 		*out = vi;
 	return 0;
 }
 
-static int ns_status(struct vmir_client *c, int ret, const char *what,
-		     const char *name, uint32_t version)
+static int ns_status(struct vmir_client *c, char *msg, int ret,
+		     const char *what, const char *name, uint32_t version)
 {
 	char eb[128];
 
 	if (ret == -ENOENT) {
 		if (version)
-			return seterr(c, ret,
+			return setmsg(msg, ret,
 				      "version %u of image '%s' not found on %s",
 				      version, name, vsd(c));
-		return seterr(c, ret, "image '%s' not found on %s", name,
+		return setmsg(msg, ret, "image '%s' not found on %s", name,
 			      vsd(c));
 	}
 	if (ret == -EEXIST)
-		return seterr(c, ret, "image '%s' already exists on %s", name,
-			      vsd(c));
-	return seterr(c, ret, "%s refused by %s: %s", what, vsd(c),
+		return setmsg(msg, ret, "image '%s' already exists on %s",
+			      name, vsd(c));
+	return setmsg(msg, ret, "%s refused by %s: %s", what, vsd(c),
 		      estr(ret, eb, sizeof(eb)));
 }
 
@@ -332,7 +366,7 @@ static int ref_vreq(struct vmir_client *c, uint16_t op, const char *name,
 	struct vmir_ref_req q;
 	int ret;
 
-	ret = check_name(c, name);
+	ret = check_name(c->err, name);
 	if (ret)
 		return ret;
 	*rp = vreq(c, op);
@@ -358,9 +392,9 @@ static int do_lookup(struct vmir_client *c, const char *name,
 	snprintf(what, sizeof(what), "lookup of image '%s'", name);
 	ret = rpc(c, r, what);
 	if (ret == 0)
-		ret = parse_version_info(c, r, "LOOKUP", out);
+		ret = parse_version_info(c, c->err, r, "LOOKUP", out);
 	else if (!r->err)
-		ret = ns_status(c, ret, what, name, version);
+		ret = ns_status(c, c->err, ret, what, name, version);
 	vmir_req_free(r);
 	return ret;
 }
@@ -402,9 +436,9 @@ static int do_create(struct vmir_client *c, const char *name, uint64_t size,
 		 name, ss, cb);
 	ret = rpc(c, r, what);
 	if (ret == 0)
-		ret = parse_version_info(c, r, "CREATE", out);
+		ret = parse_version_info(c, c->err, r, "CREATE", out);
 	else if (!r->err)
-		ret = ns_status(c, ret, what, name, 0);
+		ret = ns_status(c, c->err, ret, what, name, 0);
 	vmir_req_free(r);
 	return ret;
 }
@@ -416,7 +450,7 @@ int vmir_image_create(struct vmir_client *c, const char *name, uint64_t size,
 	int ret;
 
 	op_begin(c);
-	ret = check_name(c, name);
+	ret = check_name(c->err, name);
 	if (ret)
 		return ret;
 	if (!chunk_size)
@@ -450,7 +484,7 @@ static int parse_array(struct vmir_client *c, struct vmir_req *r,
 	vmir_rbuf_init(&rb, r->rmeta, r->rmeta_len);
 	cnt = vmir_get_u32(&rb);
 	if (rb.err || cnt > r->rmeta_len)
-		return bad_reply(c, op);
+		return bad_reply(c, c->err, op);
 	arr = calloc(cnt ? cnt : 1, elem);
 	if (!arr)
 		return seterr(c, -ENOMEM, "out of memory");
@@ -458,7 +492,7 @@ static int parse_array(struct vmir_client *c, struct vmir_req *r,
 		get(&rb, arr + (size_t)i * elem);
 	if (vmir_rbuf_end(&rb)) {
 		free(arr);
-		return bad_reply(c, op);
+		return bad_reply(c, c->err, op);
 	}
 	*out = arr;
 	*n = cnt;
@@ -496,7 +530,7 @@ int vmir_image_list(struct vmir_client *c, struct vmir_image_info **out,
 	ret = rpc(c, r, "listing images");
 	if (ret) {
 		if (!r->err)
-			ret = ns_status(c, ret, "listing images", "", 0);
+			ret = ns_status(c, c->err, ret, "listing images", "", 0);
 		goto out_free;
 	}
 	ret = parse_array(c, r, "LIST", sizeof(**out), get_image_info,
@@ -523,7 +557,7 @@ int vmir_image_versions(struct vmir_client *c, const char *name,
 	ret = rpc(c, r, what);
 	if (ret) {
 		if (!r->err)
-			ret = ns_status(c, ret, what, name, 0);
+			ret = ns_status(c, c->err, ret, what, name, 0);
 		goto out_free;
 	}
 	ret = parse_array(c, r, "VERSIONS", sizeof(**out), get_version_info,
@@ -533,24 +567,17 @@ out_free:
 	return ret;
 }
 
-static int do_clone(struct vmir_client *c, const char *src, uint32_t version,
-		    const char *dst,
-		    const struct vmir_wire_version_info *content,
-		    struct vmir_wire_version_info *out)
+/* a CLONE request; content (commit --to) replaces the source's root */
+static struct vmir_req *clone_req(struct vmir_client *c, const char *src,
+				  uint32_t version, const char *dst,
+				  const struct vmir_wire_version_info *content)
 {
 	struct vmir_clone_req q;
 	struct vmir_req *r;
-	char what[2 * VMIR_NAME_MAX + 64];
-	int ret;
 
-	ret = check_name(c, src);
-	if (!ret)
-		ret = check_name(c, dst);
-	if (ret)
-		return ret;
-	r = vreq(c, VMIR_OP_CLONE);
+	r = vmir_req_new(c->e, VMIR_SRV_VERSIOND, VMIR_OP_CLONE);
 	if (!r)
-		return -ENOMEM;
+		return NULL;
 	memset(&q, 0, sizeof(q));
 	snprintf(q.src, sizeof(q.src), "%s", src);
 	q.src_version = version;
@@ -561,22 +588,58 @@ static int do_clone(struct vmir_client *c, const char *src, uint32_t version,
 		q.root = content->root;
 	}
 	vmir_put_clone_req(&r->meta, &q);
+	return r;
+}
+
+static void clone_what(char *what, size_t len, const char *src,
+		       uint32_t version, const char *dst)
+{
 	if (version)
-		snprintf(what, sizeof(what), "clone of %s@%u to '%s'", src,
-			 version, dst);
+		snprintf(what, len, "clone of %s@%u to '%s'", src, version,
+			 dst);
 	else
-		snprintf(what, sizeof(what), "clone of '%s' to '%s'", src, dst);
-	ret = rpc(c, r, what);
-	if (ret == 0) {
-		ret = parse_version_info(c, r, "CLONE", out);
-	} else if (!r->err) {
-		if (ret == -ENOENT)
-			ret = ns_status(c, ret, what, src, version);
-		else if (ret == -EEXIST)
-			ret = ns_status(c, ret, what, dst, 0);
-		else
-			ret = ns_status(c, ret, what, src, version);
-	}
+		snprintf(what, len, "clone of '%s' to '%s'", src, dst);
+}
+
+/* the outcome of an answered (or failed) CLONE, message into msg */
+static int clone_reply(struct vmir_client *c, char *msg, struct vmir_req *r,
+		       const char *src, uint32_t version, const char *dst,
+		       struct vmir_wire_version_info *out)
+{
+	char what[2 * VMIR_NAME_MAX + 64];
+	int ret;
+
+	clone_what(what, sizeof(what), src, version, dst);
+	if (r->err)
+		return setmsg(msg, r->err, "%s failed: %s", what,
+			      vmir_engine_srv_err(c->e, VMIR_SRV_VERSIOND));
+	ret = -(int)r->status;
+	if (!ret)
+		return parse_version_info(c, msg, r, "CLONE", out);
+	if (ret == -EEXIST)
+		return ns_status(c, msg, ret, what, dst, 0);
+	return ns_status(c, msg, ret, what, src, version);
+}
+
+static int do_clone(struct vmir_client *c, const char *src, uint32_t version,
+		    const char *dst,
+		    const struct vmir_wire_version_info *content,
+		    struct vmir_wire_version_info *out)
+{
+	struct vmir_req *r;
+	int ret;
+
+	ret = check_name(c->err, src);
+	if (!ret)
+		ret = check_name(c->err, dst);
+	if (ret)
+		return ret;
+	r = clone_req(c, src, version, dst, content);
+	if (!r)
+		return seterr(c, -ENOMEM, "out of memory");
+	ret = rpc_wait(c, r);
+	if (!ret)
+		ret = clone_reply(c, c->err, r, src, version, dst, out);
 	vmir_req_free(r);
 	return ret;
 }
@@ -610,7 +673,7 @@ static int do_delete(struct vmir_client *c, const char *name,
 		snprintf(what, sizeof(what), "delete of image '%s'", name);
 	ret = rpc(c, r, what);
 	if (ret && !r->err)
-		ret = ns_status(c, ret, what, name, version);
+		ret = ns_status(c, c->err, ret, what, name, version);
 	vmir_req_free(r);
 	return ret;
 }
@@ -622,131 +685,250 @@ int vmir_image_delete(struct vmir_client *c, const char *name,
 	return do_delete(c, name, version);
 }
 
-/*
- * Publish root as the version after base. A refusal because another
- * publish won is -ESTALE, with the version that exists now.
- */
-static int do_publish(struct vmir_client *c, const char *name, uint32_t base,
-		      uint64_t size, const struct vmir_id *root,
-		      struct vmir_wire_version_info *out)
+static struct vmir_req *publish_req(struct vmir_client *c, const char *name,
+				    uint32_t base, uint64_t size,
+				    const struct vmir_id *root)
 {
-	struct vmir_wire_version_info latest;
 	struct vmir_publish_req q;
 	struct vmir_req *r;
-	char what[VMIR_NAME_MAX + 64];
-	int ret;
 
-	r = vreq(c, VMIR_OP_PUBLISH);
+	r = vmir_req_new(c->e, VMIR_SRV_VERSIOND, VMIR_OP_PUBLISH);
 	if (!r)
-		return -ENOMEM;
+		return NULL;
 	memset(&q, 0, sizeof(q));
 	snprintf(q.name, sizeof(q.name), "%s", name);
 	q.base_version = base;
 	q.size = size;
 	q.root = *root;
 	vmir_put_publish_req(&r->meta, &q);
+	return r;
+}
+
+/*
+ * The outcome of an answered (or failed) PUBLISH. A refusal because
+ * another publish won is -ESTALE; its message is the caller's to write
+ * (stale_msg), once it knows the version that exists now.
+ */
+static int publish_reply(struct vmir_client *c, char *msg,
+			 struct vmir_req *r, const char *name, uint32_t base,
+			 struct vmir_wire_version_info *out)
+{
+	char what[VMIR_NAME_MAX + 64];
+	int ret;
+
 	snprintf(what, sizeof(what), "publish of %s on version %u", name,
 		 base);
-	ret = rpc(c, r, what);
-	if (ret == 0) {
-		ret = parse_version_info(c, r, "PUBLISH", out);
-	} else if (!r->err && ret == -ESTALE) {
-		if (do_lookup(c, name, 0, &latest) == 0)
-			seterr(c, ret,
-			       "publish of %s on version %u refused: version %u exists (stale base)",
-			       name, base, latest.version);
-		else
-			seterr(c, ret,
-			       "publish of %s on version %u refused: a newer version exists (stale base)",
-			       name, base);
-	} else if (!r->err) {
-		ret = ns_status(c, ret, what, name, ret == -ENOENT ? base : 0);
-	}
+	if (r->err)
+		return setmsg(msg, r->err, "%s failed: %s", what,
+			      vmir_engine_srv_err(c->e, VMIR_SRV_VERSIOND));
+	ret = -(int)r->status;
+	if (!ret)
+		return parse_version_info(c, msg, r, "PUBLISH", out);
+	if (ret == -ESTALE)
+		return ret;
+	return ns_status(c, msg, ret, what, name, ret == -ENOENT ? base : 0);
+}
+
+/* latest: the version that exists now, 0 if unknown */
+static int stale_msg(char *msg, const char *name, uint32_t base,
+		     uint32_t latest)
+{
+	if (latest)
+		return setmsg(msg, -ESTALE,
+			      "publish of %s on version %u refused: version %u exists (stale base)",
+			      name, base, latest);
+	return setmsg(msg, -ESTALE,
+		      "publish of %s on version %u refused: a newer version exists (stale base)",
+		      name, base);
+}
+
+/* Publish root as the version after base (blocking). */
+static int do_publish(struct vmir_client *c, const char *name, uint32_t base,
+		      uint64_t size, const struct vmir_id *root,
+		      struct vmir_wire_version_info *out)
+{
+	struct vmir_wire_version_info latest;
+	struct vmir_req *r;
+	int ret;
+
+	r = publish_req(c, name, base, size, root);
+	if (!r)
+		return seterr(c, -ENOMEM, "out of memory");
+	ret = rpc_wait(c, r);
+	if (!ret)
+		ret = publish_reply(c, c->err, r, name, base, out);
 	vmir_req_free(r);
+	if (ret == -ESTALE)
+		stale_msg(c->err, name, base,
+			  do_lookup(c, name, 0, &latest) ? 0 : latest.version);
 	return ret;
 }
 
 /* --- tree loading -------------------------------------------------------------- */
 
-struct fetch_slot {
+/*
+ * Loading a version's tree, level by level (vmir_tree_loader), each level's
+ * nodes read FETCH_WINDOW at a time through vmir_get. Runs from the engine's
+ * callbacks; the blocking load_tree() waits for it.
+ */
+struct tload;
+typedef void (*tload_done_fn)(struct tload *tl, int err);
+
+struct tload_slot {
 	struct vmir_get g;
-	struct fetch_ctx *fx;
+	struct tload *tl;
 	size_t item;
 };
 
-struct fetch_ctx {
+struct tload {
 	struct vmir_client *c;
 	const struct vmir_wire_version_info *vi;
+	char *msg;
+	tload_done_fn done;
+	void *arg;
+	struct vmir_tree *tree;		/* the result */
+	/* private */
+	struct vmir_tree_loader *ld;
+	struct tload_slot slots[FETCH_WINDOW];
 	const struct vmir_id *ids;
 	void *const *bufs;
 	size_t *lens;
 	size_t n, next;
 	unsigned int active;
 	int err;
+	struct vmir_task finish;	/* runs done from the engine */
 };
 
-static void fetch_start(struct fetch_ctx *fx, struct fetch_slot *s);
+static void tload_level(struct tload *tl);
 
-static void fetch_done(struct vmir_get *g, int err)
+static void tload_end(struct tload *tl, int err)
 {
-	struct fetch_slot *s = g->arg;
-	struct fetch_ctx *fx = s->fx;
+	char eb[128];
+
+	if (err && !tl->err) {
+		tl->err = err;
+		setmsg(tl->msg, err, "the tree of %s@%u is corrupt: %s",
+		       tl->vi->image, tl->vi->version,
+		       estr(err, eb, sizeof(eb)));
+	}
+	if (tl->ld && !tl->err)
+		tl->tree = vmir_tree_loader_finish(tl->ld);
+	else
+		vmir_tree_loader_free(tl->ld);
+	tl->ld = NULL;
+	tl->done(tl, tl->err);
+}
+
+static void tload_fetch(struct tload *tl, struct tload_slot *s);
+
+static void tload_fetched(struct vmir_get *g, int err)
+{
+	struct tload_slot *s = g->arg;
+	struct tload *tl = s->tl;
 	char hex[2 * VMIR_ID_LEN + 1];
 
-	fx->active--;
-	if (err) {
-		if (!fx->err) {
-			vmir_id_to_hex(&g->id, hex);
-			fx->err = err;
-			seterr(fx->c, err,
-			       "cannot read tree node %.16s of %s@%u: %s", hex,
-			       fx->vi->image, fx->vi->version, g->why);
-		}
+	tl->active--;
+	if (err && !tl->err) {
+		vmir_id_to_hex(&g->id, hex);
+		tl->err = setmsg(tl->msg, err,
+				 "cannot read tree node %.16s of %s@%u: %s",
+				 hex, tl->vi->image, tl->vi->version, g->why);
+	}
+	if (!err)
+		tl->lens[s->item] = g->len;
+	if (!tl->err && tl->next < tl->n) {
+		tload_fetch(tl, s);
 		return;
 	}
-	fx->lens[s->item] = g->len;
-	fetch_start(fx, s);
-}
-
-static void fetch_start(struct fetch_ctx *fx, struct fetch_slot *s)
-{
-	if (fx->err || fx->next >= fx->n)
+	if (tl->active)
 		return;
-	s->item = fx->next++;
-	memset(&s->g, 0, sizeof(s->g));
-	s->g.id = fx->ids[s->item];
-	s->g.buf = fx->bufs[s->item];
-	s->g.cap = VMIR_TREE_NODE_MAX;
-	s->g.done = fetch_done;
-	s->g.arg = s;
-	fx->active++;
-	vmir_get_start(fx->c->e, &s->g);
+	if (tl->err) {
+		tload_end(tl, tl->err);
+		return;
+	}
+	err = vmir_tree_loader_level_done(tl->ld);
+	if (err) {
+		tload_end(tl, err);
+		return;
+	}
+	tload_level(tl);
 }
 
-static int tree_fetch(void *arg, const struct vmir_id *ids, size_t n,
-		      void *const *bufs, size_t *lens)
+static void tload_fetch(struct tload *tl, struct tload_slot *s)
 {
-	struct fetch_ctx *fx = arg;
-	struct fetch_slot *slots;
-	size_t i, w = n < FETCH_WINDOW ? n : FETCH_WINDOW;
+	s->item = tl->next++;
+	memset(&s->g, 0, sizeof(s->g));
+	s->g.id = tl->ids[s->item];
+	s->g.buf = tl->bufs[s->item];
+	s->g.cap = VMIR_TREE_NODE_MAX;
+	s->g.done = tload_fetched;
+	s->g.arg = s;
+	tl->active++;
+	vmir_get_start(tl->c->e, &s->g);
+}
+
+/* start the next level, or finish */
+static void tload_level(struct tload *tl)
+{
+	size_t i;
+
+	tl->n = vmir_tree_loader_next(tl->ld, &tl->ids, &tl->bufs, &tl->lens);
+	tl->next = 0;
+	if (!tl->n) {
+		tload_end(tl, 0);
+		return;
+	}
+	for (i = 0; i < FETCH_WINDOW && tl->next < tl->n; i++) {
+		tl->slots[i].tl = tl;
+		tload_fetch(tl, &tl->slots[i]);
+	}
+}
+
+static void tload_finish_task(struct vmir_task *t)
+{
+	struct tload *tl = vmir_container_of(t, struct tload, finish);
+
+	tload_end(tl, 0);
+}
+
+/*
+ * Start loading the tree of vi into tl->tree; tl->done runs later from the
+ * engine (never from here), also for an empty or all-zero version (tree
+ * NULL for an empty image). Returns 0, or -errno with tl->msg set when
+ * nothing was started.
+ */
+static int tload_start(struct tload *tl)
+{
+	uint64_t n = nchunks_of(tl->vi->size, tl->vi->chunk_size);
 	int ret;
 
-	slots = calloc(w ? w : 1, sizeof(*slots));
-	if (!slots)
-		return seterr(fx->c, -ENOMEM, "out of memory");
-	fx->ids = ids;
-	fx->bufs = bufs;
-	fx->lens = lens;
-	fx->n = n;
-	fx->next = 0;
-	fx->err = 0;
-	for (i = 0; i < w; i++) {
-		slots[i].fx = fx;
-		fetch_start(fx, &slots[i]);
+	tl->tree = NULL;
+	tl->err = 0;
+	if (!n || vmir_id_is_zero(&tl->vi->root)) {
+		if (n) {
+			tl->tree = vmir_tree_new(n);
+			if (!tl->tree)
+				return setmsg(tl->msg, -ENOMEM,
+					      "out of memory for the chunk map of %s@%u",
+					      tl->vi->image, tl->vi->version);
+		}
+		tl->finish.work = NULL;
+		tl->finish.done = tload_finish_task;
+		vmir_task_submit(tl->c->e, &tl->finish);
+		return 0;
 	}
-	ret = wait_zero(fx->c, &fx->active);
-	free(slots);
-	return ret ? ret : fx->err;
+	ret = vmir_tree_loader_new(&tl->vi->root, n, &tl->ld);
+	if (ret)
+		return setmsg(tl->msg, ret,
+			      "out of memory for the chunk map of %s@%u",
+			      tl->vi->image, tl->vi->version);
+	tload_level(tl);
+	return 0;
+}
+
+static void tload_sync_done(struct tload *tl, int err)
+{
+	(*(unsigned int *)tl->arg)--;
 }
 
 /* the version's whole chunk map; *tp NULL for an empty image */
@@ -754,31 +936,29 @@ static int load_tree(struct vmir_client *c,
 		     const struct vmir_wire_version_info *vi,
 		     struct vmir_tree **tp)
 {
-	struct fetch_ctx fx;
-	uint64_t n = nchunks_of(vi->size, vi->chunk_size);
+	unsigned int pending = 1;
+	struct tload *tl;
 	int ret;
 
 	*tp = NULL;
-	if (!n)
-		return 0;
-	if (vmir_id_is_zero(&vi->root)) {
-		*tp = vmir_tree_new(n);
-		if (!*tp)
-			return seterr(c, -ENOMEM, "out of memory for the chunk map of %s@%u",
-				      vi->image, vi->version);
-		return 0;
+	tl = calloc(1, sizeof(*tl));
+	if (!tl)
+		return seterr(c, -ENOMEM, "out of memory");
+	tl->c = c;
+	tl->vi = vi;
+	tl->msg = c->err;
+	tl->done = tload_sync_done;
+	tl->arg = &pending;
+	ret = tload_start(tl);
+	if (!ret) {
+		ret = wait_zero(c, &pending);
+		if (ret)
+			return ret;	/* the ring failed: tl may still be used */
+		ret = tl->err;
 	}
-	memset(&fx, 0, sizeof(fx));
-	fx.c = c;
-	fx.vi = vi;
-	c->err[0] = '\0';
-	ret = vmir_tree_load(&vi->root, n, tree_fetch, &fx, tp);
-	if (ret && !c->err[0]) {
-		char eb[128];
-
-		seterr(c, ret, "the tree of %s@%u is corrupt: %s", vi->image,
-		       vi->version, estr(ret, eb, sizeof(eb)));
-	}
+	if (!ret)
+		*tp = tl->tree;
+	free(tl);
 	return ret;
 }
 
@@ -947,6 +1127,13 @@ struct wr {
 	struct vmir_client *c;
 	struct vmir_tree *tree;
 	const char *what;		/* "import of 'foo'" */
+	char *msg;			/* the operation's message buffer */
+	/*
+	 * Asynchronous driver (a commit run from vmir_client_poll()): called
+	 * whenever a slot or a node upload finished; NULL for the blocking
+	 * driver, which polls in wr_chunks() and wr_tree() instead.
+	 */
+	void (*kick)(struct wr *w);
 	uint32_t cs;
 	uint64_t size;
 	/* source: a file read on the workers, or the caller's callback */
@@ -982,7 +1169,7 @@ static int wr_fail(struct wr *w, int err, const char *fmt, ...)
 		return w->err;
 	w->err = err;
 	va_start(ap, fmt);
-	vsnprintf(w->c->err, sizeof(w->c->err), fmt, ap);
+	vsetmsg(w->msg, err, fmt, ap);
 	va_end(ap);
 	return err;
 }
@@ -991,6 +1178,8 @@ static void wr_release(struct wr *w, struct wr_slot *s)
 {
 	w->active--;
 	w->freel[w->nfree++] = s;
+	if (w->kick)
+		w->kick(w);
 }
 
 static void wr_uploaded(struct vmir_upl_obj *o, int err)
@@ -1065,6 +1254,8 @@ static void wr_hashed(struct vmir_task *t)
 	s->obj.done = wr_uploaded;
 	s->obj.arg = s;
 	vmir_upl_add(w->upl, &s->obj);
+	if (w->kick)
+		vmir_upl_flush_soon(w->upl);
 }
 
 static void wr_pump(struct wr *w)
@@ -1098,11 +1289,13 @@ static void wr_pump(struct wr *w)
 	vmir_upl_flush(w->upl);
 }
 
-static int wr_init(struct wr *w, struct vmir_client *c, uint32_t cs)
+static int wr_init(struct wr *w, struct vmir_client *c, char *msg,
+		   uint32_t cs)
 {
 	unsigned int i, n;
 
 	w->c = c;
+	w->msg = msg;
 	w->cs = cs;
 	w->fd = -1;
 	n = PIPE_BYTES / cs;
@@ -1119,7 +1312,7 @@ static int wr_init(struct wr *w, struct vmir_client *c, uint32_t cs)
 	w->freel = calloc(n, sizeof(*w->freel));
 	w->mem = malloc((size_t)n * cs);
 	if (!w->upl || !w->slots || !w->freel || !w->mem)
-		return seterr(c, -ENOMEM, "out of memory for %u chunk buffers",
+		return setmsg(msg, -ENOMEM, "out of memory for %u chunk buffers",
 			      n);
 	w->nslots = n;
 	for (i = 0; i < n; i++) {
@@ -1170,6 +1363,8 @@ static void wr_node_done(struct vmir_upl_obj *o, int err)
 	w->nodes_active--;
 	w->nodes_bytes -= nd->len;
 	free(nd);
+	if (w->kick)
+		w->kick(w);
 }
 
 static int wr_emit(void *arg, const struct vmir_id *id, const void *node,
@@ -1201,7 +1396,10 @@ static int wr_emit(void *arg, const struct vmir_id *id, const void *node,
 	w->nodes_active++;
 	w->nodes_bytes += len;
 	vmir_upl_add(w->upl, &nd->obj);
-	while (!w->err && w->nodes_bytes > NODE_BACKLOG) {
+	/* the asynchronous driver commits again once the backlog shrank */
+	if (w->kick && w->nodes_bytes > w->c->node_backlog)
+		return -EAGAIN;
+	while (!w->err && w->nodes_bytes > w->c->node_backlog) {
 		vmir_upl_flush(w->upl);
 		ret = vmir_engine_poll(w->c->e, -1);
 		if (ret)
@@ -1263,7 +1461,7 @@ int vmir_image_import(struct vmir_client *c, const char *name,
 
 	op_begin(c);
 	memset(st, 0, sizeof(*st));
-	ret = check_name(c, name);
+	ret = check_name(c->err, name);
 	if (ret)
 		return ret;
 	if (chunk_size) {
@@ -1318,7 +1516,7 @@ int vmir_image_import(struct vmir_client *c, const char *name,
 	memset(&w, 0, sizeof(w));
 	w.size = size;
 	w.n = nchunks_of(size, cs);
-	ret = wr_init(&w, c, cs);
+	ret = wr_init(&w, c, c->err, cs);
 	if (ret)
 		goto out_wr;
 	w.fd = fd;
@@ -1648,31 +1846,137 @@ out_tree:
 
 /* --- versions (node helper) ------------------------------------------------------ */
 
+/* vmir_version_open_async(): LOOKUP, then the tree, level by level */
+struct vopen {
+	struct vmir_client *c;
+	struct vmir_version *v;
+	vmir_open_cb cb;
+	void *arg;
+	char name[VMIR_NAME_MAX];
+	uint32_t version;
+	struct tload tl;
+	char msg[VMIR_ERR_LEN];
+};
+
+static void vopen_end(struct vopen *o, int err)
+{
+	struct vmir_version *v = err ? NULL : o->v;
+
+	o->c->ops--;
+	o->cb(o->arg, v, err, err ? o->msg : NULL);
+	if (err)
+		free(o->v);
+	free(o);
+}
+
+static void vopen_tree_done(struct tload *tl, int err)
+{
+	struct vopen *o = tl->arg;
+
+	o->v->tree = tl->tree;
+	vopen_end(o, err);
+}
+
+static void vopen_looked_up(struct vmir_req *r)
+{
+	struct vopen *o = r->arg;
+	struct vmir_client *c = o->c;
+	struct vmir_version *v = o->v;
+	char what[VMIR_NAME_MAX + 64];
+	int ret;
+
+	snprintf(what, sizeof(what), "lookup of image '%s'", o->name);
+	if (r->err)
+		ret = setmsg(o->msg, r->err, "%s failed: %s", what,
+			     vmir_engine_srv_err(c->e, VMIR_SRV_VERSIOND));
+	else if (r->status)
+		ret = ns_status(c, o->msg, -(int)r->status, what, o->name,
+				o->version);
+	else
+		ret = parse_version_info(c, o->msg, r, "LOOKUP", &v->info);
+	vmir_req_free(r);
+	if (ret) {
+		vopen_end(o, ret);
+		return;
+	}
+	version_info_pub(&v->info, &v->pub);
+	v->nchunks = nchunks_of(v->info.size, v->info.chunk_size);
+	o->tl.c = c;
+	o->tl.vi = &v->info;
+	o->tl.msg = o->msg;
+	o->tl.done = vopen_tree_done;
+	o->tl.arg = o;
+	ret = tload_start(&o->tl);
+	if (ret)
+		vopen_end(o, ret);
+}
+
+int vmir_version_open_async(struct vmir_client *c, const char *name,
+			    uint32_t version, vmir_open_cb cb, void *arg)
+{
+	struct vmir_req *r;
+	struct vopen *o;
+	int ret;
+
+	ret = ref_vreq(c, VMIR_OP_LOOKUP, name, version, &r);
+	if (ret)
+		return ret;
+	o = calloc(1, sizeof(*o));
+	if (o)
+		o->v = calloc(1, sizeof(*o->v));
+	if (!o || !o->v) {
+		free(o);
+		vmir_req_free(r);
+		return seterr(c, -ENOMEM, "out of memory");
+	}
+	o->c = c;
+	o->v->c = c;
+	o->cb = cb;
+	o->arg = arg;
+	snprintf(o->name, sizeof(o->name), "%s", name);
+	o->version = version;
+	r->done = vopen_looked_up;
+	r->arg = o;
+	c->ops++;
+	vmir_req_submit(r);
+	return 0;
+}
+
+/* a blocking call waiting for its asynchronous form */
+struct vwait {
+	struct vmir_client *c;
+	unsigned int pending;
+	struct vmir_version *v;
+	int err;
+};
+
+static void vwait_opened(void *arg, struct vmir_version *v, int err,
+			 const char *why)
+{
+	struct vwait *w = arg;
+
+	w->pending--;
+	w->v = v;
+	w->err = err;
+	if (err)
+		snprintf(w->c->err, sizeof(w->c->err), "%s", why);
+}
+
 int vmir_version_open(struct vmir_client *c, const char *name,
 		      uint32_t version, struct vmir_version **vp)
 {
-	struct vmir_version *v;
+	struct vwait w = { .c = c, .pending = 1 };
 	int ret;
 
 	*vp = NULL;
 	op_begin(c);
-	v = calloc(1, sizeof(*v));
-	if (!v)
-		return seterr(c, -ENOMEM, "out of memory");
-	v->c = c;
-	ret = do_lookup(c, name, version, &v->info);
-	if (ret)
-		goto out_free;
-	version_info_pub(&v->info, &v->pub);
-	v->nchunks = nchunks_of(v->info.size, v->info.chunk_size);
-	ret = load_tree(c, &v->info, &v->tree);
-	if (ret)
-		goto out_free;
-	*vp = v;
-	return 0;
-
-out_free:
-	free(v);
+	ret = vmir_version_open_async(c, name, version, vwait_opened, &w);
+	if (!ret)
+		ret = wait_zero(c, &w.pending);
+	if (!ret)
+		ret = w.err;
+	if (!ret)
+		*vp = w.v;
 	return ret;
 }
 
@@ -1680,7 +1984,7 @@ void vmir_version_close(struct vmir_version *v)
 {
 	if (!v)
 		return;
-	/* reads still running write into v's state: let them finish */
+	/* reads and a commit still running use v's state: let them finish */
 	if (v->async)
 		wait_zero(v->c, &v->async);
 	vmir_tree_free(v->tree);
@@ -1735,27 +2039,25 @@ static int vread_verified(struct vmir_get *g)
 static void vread_finish(struct vread *rd, int err)
 {
 	struct vmir_version *v = rd->v;
-	struct vmir_client *c = v->c;
-	char hex[2 * VMIR_ID_LEN + 1];
+	char hex[2 * VMIR_ID_LEN + 1], msg[VMIR_ERR_LEN];
 
 	if (err == -EBADMSG) {
 		memset(rd->g.buf, 0, rd->g.cap);
-		seterr(c, -EIO,
-		       "read of chunk %llu of %s@%u failed: the object has %u bytes, expected %u",
-		       (unsigned long long)rd->idx, v->info.image,
-		       v->info.version, rd->g.len,
-		       vmir_version_chunk_len(v, rd->idx));
-		err = -EIO;
+		err = setmsg(msg, -EIO,
+			     "read of chunk %llu of %s@%u failed: the object has %u bytes, expected %u",
+			     (unsigned long long)rd->idx, v->info.image,
+			     v->info.version, rd->g.len,
+			     vmir_version_chunk_len(v, rd->idx));
 	} else if (err) {
 		vmir_id_to_hex(&rd->g.id, hex);
-		seterr(c, err,
+		setmsg(msg, err,
 		       "read of chunk %llu (object %.16s) of %s@%u failed: %s",
 		       (unsigned long long)rd->idx, hex, v->info.image,
 		       v->info.version, rd->g.why);
 	}
 	v->async--;
-	c->async--;
-	rd->cb(rd->arg, rd->idx, err);
+	v->c->async--;
+	rd->cb(rd->arg, rd->idx, err, err ? msg : NULL);
 	free(rd);
 }
 
@@ -1829,14 +2131,18 @@ unsigned int vmir_client_inflight(const struct vmir_client *c)
 	return c->async;
 }
 
+void vmir_client_set_node_backlog(struct vmir_client *c, size_t bytes)
+{
+	c->node_backlog = bytes;
+}
+
 struct vread_batch {
 	struct vmir_client *c;
 	unsigned int active;
 	int err;
-	char msg[sizeof(((struct vmir_client *)0)->err)];
 };
 
-static void vread_batch_cb(void *arg, uint64_t idx, int err)
+static void vread_batch_cb(void *arg, uint64_t idx, int err, const char *why)
 {
 	struct vread_batch *b = arg;
 
@@ -1844,7 +2150,7 @@ static void vread_batch_cb(void *arg, uint64_t idx, int err)
 	b->active--;
 	if (err && !b->err) {
 		b->err = err;
-		memcpy(b->msg, b->c->err, sizeof(b->msg));
+		snprintf(b->c->err, sizeof(b->c->err), "%s", why);
 	}
 }
 
@@ -1875,28 +2181,181 @@ int vmir_version_read(struct vmir_version *v, const uint64_t *idx, size_t n,
 			return seterr(c, wret, "io_uring failed: %s",
 				      strerror(-wret));
 	}
-	if (!ret && b.err) {
-		memcpy(c->err, b.msg, sizeof(b.msg));
-		ret = b.err;
-	}
-	return ret;
+	return ret ? ret : b.err;
 }
 
 /* --- commit -------------------------------------------------------------------------- */
 
-int vmir_version_commit(struct vmir_version *v, const uint64_t *idx, size_t n,
-			vmir_chunk_source_fn src, void *arg,
-			const char *to_image, struct vmir_version_info *out)
-{
-	struct vmir_client *c = v->c;
-	struct vmir_wire_version_info cl, vi;
-	const struct vmir_id *root = &zero_id;
-	char what[2 * VMIR_NAME_MAX + 64];
+/*
+ * vmir_version_commit_async(): the write pipeline over the given chunks,
+ * the tree's new nodes, then PUBLISH (or CLONE with the new content for
+ * to_image), all driven by the engine's callbacks through vcommit_kick().
+ */
+enum vcommit_stage {
+	VC_CHUNKS,		/* chunk slots in flight */
+	VC_TREE,		/* new nodes being emitted (may pause) */
+	VC_NODES,		/* last node uploads in flight */
+	VC_PUBLISH,		/* PUBLISH or CLONE sent */
+	VC_STALE,		/* refused as stale: LOOKUP for the message */
+};
+
+struct vcommit {
 	struct wr w;
-	size_t i;
+	struct vmir_version *v;
+	vmir_commit_cb cb;
+	void *arg;
+	enum vcommit_stage stage;
+	bool kicking;
+	char to[VMIR_NAME_MAX];		/* "" = next version of v's image */
+	struct vmir_wire_version_info vi;
+	char what[2 * VMIR_NAME_MAX + 64];
+	char msg[VMIR_ERR_LEN];
+};
+
+static void vcommit_end(struct vcommit *o, int err)
+{
+	struct vmir_version *v = o->v;
+	struct vmir_client *c = o->w.c;
+
+	if (!err) {
+		/* v advances in place: its map is the committed one */
+		vmir_tree_free(v->tree);
+		v->tree = o->w.tree;
+		o->w.tree = NULL;
+		v->info = o->vi;
+		version_info_pub(&v->info, &v->pub);
+		v->nchunks = nchunks_of(o->vi.size, o->vi.chunk_size);
+	}
+	vmir_tree_free(o->w.tree);
+	wr_fini(&o->w);
+	v->async--;
+	c->ops--;
+	o->cb(o->arg, err ? NULL : &v->pub, err, err ? o->msg : NULL);
+	free(o);
+}
+
+static void vcommit_stale(struct vmir_req *r)
+{
+	struct vcommit *o = r->arg;
+	struct vmir_wire_version_info latest;
+	uint32_t version = 0;
+
+	if (!r->err && !r->status &&
+	    !parse_version_info(o->w.c, o->msg, r, "LOOKUP", &latest))
+		version = latest.version;
+	vmir_req_free(r);
+	vcommit_end(o, stale_msg(o->msg, o->v->info.image,
+				 o->v->info.version, version));
+}
+
+static void vcommit_published(struct vmir_req *r)
+{
+	struct vcommit *o = r->arg;
+	struct vmir_client *c = o->w.c;
+	struct vmir_version *v = o->v;
+	struct vmir_req *lr;
 	int ret;
 
-	c->err[0] = '\0';
+	if (o->to[0])
+		ret = clone_reply(c, o->msg, r, v->info.image,
+				  v->info.version, o->to, &o->vi);
+	else
+		ret = publish_reply(c, o->msg, r, v->info.image,
+				    v->info.version, &o->vi);
+	vmir_req_free(r);
+	if (ret == -ESTALE &&
+	    !ref_vreq(c, VMIR_OP_LOOKUP, v->info.image, 0, &lr)) {
+		o->stage = VC_STALE;
+		lr->done = vcommit_stale;
+		lr->arg = o;
+		vmir_req_submit(lr);
+		return;
+	}
+	if (ret == -ESTALE)
+		stale_msg(o->msg, v->info.image, v->info.version, 0);
+	vcommit_end(o, ret);
+}
+
+static void vcommit_publish(struct vcommit *o)
+{
+	struct vmir_client *c = o->w.c;
+	struct vmir_version *v = o->v;
+	struct vmir_wire_version_info content;
+	const struct vmir_id *root = &zero_id;
+	struct vmir_req *r;
+
+	if (o->w.tree)
+		root = vmir_tree_root(o->w.tree);
+	if (o->to[0]) {
+		/* one atomic CLONE: to@1 is the committed content */
+		content = v->info;
+		content.root = *root;
+		r = clone_req(c, v->info.image, v->info.version, o->to,
+			      &content);
+	} else {
+		r = publish_req(c, v->info.image, v->info.version,
+				v->info.size, root);
+	}
+	if (!r) {
+		vcommit_end(o, setmsg(o->msg, -ENOMEM, "%s failed: out of memory",
+				      o->what));
+		return;
+	}
+	o->stage = VC_PUBLISH;
+	r->done = vcommit_published;
+	r->arg = o;
+	vmir_req_submit(r);
+}
+
+/* move the commit on as far as it goes; w->kick of the pipeline */
+static void vcommit_kick(struct wr *w)
+{
+	struct vcommit *o = vmir_container_of(w, struct vcommit, w);
+	int ret;
+
+	if (o->kicking)
+		return;
+	o->kicking = true;
+	if (o->stage == VC_CHUNKS) {
+		wr_pump(w);
+		if (w->active || (!w->err && w->next < w->n))
+			goto out;
+		o->stage = VC_TREE;
+	}
+	if (o->stage == VC_TREE) {
+		/* paused on a full backlog: go on once it halved */
+		if (w->nodes_bytes > w->c->node_backlog / 2)
+			goto out;
+		ret = w->tree && !w->err ?
+		      vmir_tree_commit(w->tree, wr_emit, w) : 0;
+		vmir_upl_flush(w->upl);
+		if (ret == -EAGAIN && !w->err)
+			goto out;
+		if (ret && !w->err)
+			wr_fail(w, ret, "%s failed: tree commit: %s", o->what,
+				strerror(-ret));
+		o->stage = VC_NODES;
+	}
+	if (o->stage == VC_NODES) {
+		if (w->nodes_active)
+			goto out;
+		o->kicking = false;
+		if (w->err)
+			vcommit_end(o, w->err);
+		else
+			vcommit_publish(o);
+		return;
+	}
+out:
+	o->kicking = false;
+}
+
+static int check_commit_set(struct vmir_version *v, const uint64_t *idx,
+			    size_t n)
+{
+	struct vmir_client *c = v->c;
+	size_t i;
+
 	for (i = 0; i < n; i++) {
 		if (idx[i] >= v->nchunks)
 			return seterr(c, -EINVAL,
@@ -1911,70 +2370,101 @@ int vmir_version_commit(struct vmir_version *v, const uint64_t *idx, size_t n,
 				      (unsigned long long)idx[i],
 				      (unsigned long long)idx[i - 1]);
 	}
+	return 0;
+}
+
+int vmir_version_commit_async(struct vmir_version *v, const uint64_t *idx,
+			      size_t n, vmir_chunk_source_fn src,
+			      void *src_arg, const char *to_image,
+			      vmir_commit_cb cb, void *arg)
+{
+	struct vmir_client *c = v->c;
+	struct vcommit *o;
+	int ret;
+
+	ret = check_commit_set(v, idx, n);
+	if (!ret && to_image)
+		ret = check_name(c->err, to_image);
+	if (ret)
+		return ret;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return seterr(c, -ENOMEM, "out of memory");
+	o->v = v;
+	o->cb = cb;
+	o->arg = arg;
 	if (to_image) {
-		ret = check_name(c, to_image);
-		if (ret)
-			return ret;
-		snprintf(what, sizeof(what), "commit of %s@%u to '%s'",
+		snprintf(o->to, sizeof(o->to), "%s", to_image);
+		snprintf(o->what, sizeof(o->what), "commit of %s@%u to '%s'",
 			 v->info.image, v->info.version, to_image);
 	} else {
-		snprintf(what, sizeof(what), "commit of %s@%u", v->info.image,
-			 v->info.version);
+		snprintf(o->what, sizeof(o->what), "commit of %s@%u",
+			 v->info.image, v->info.version);
 	}
-
-	memset(&w, 0, sizeof(w));
-	w.size = v->info.size;
-	w.n = n;
-	ret = wr_init(&w, c, v->info.chunk_size);
-	if (ret)
-		goto out_wr;
-	w.idx = idx;
-	w.src = src;
-	w.src_arg = arg;
-	w.what = what;
-	w.path = "";
-	if (v->tree) {
+	o->w.size = v->info.size;
+	o->w.n = n;
+	ret = wr_init(&o->w, c, o->msg, v->info.chunk_size);
+	if (!ret && v->tree) {
 		/* work on a copy: on failure v stays as it was */
-		w.tree = vmir_tree_dup(v->tree);
-		if (!w.tree) {
-			ret = seterr(c, -ENOMEM, "out of memory for the chunk map");
-			goto out_wr;
-		}
+		o->w.tree = vmir_tree_dup(v->tree);
+		if (!o->w.tree)
+			ret = setmsg(o->msg, -ENOMEM,
+				     "out of memory for the chunk map");
 	}
-	ret = wr_chunks(&w);
-	if (!ret)
-		ret = wr_tree(&w);
-	if (ret)
-		goto out_wr;
-	if (w.tree)
-		root = vmir_tree_root(w.tree);
+	if (ret) {
+		seterr(c, ret, "%s", o->msg);
+		vmir_tree_free(o->w.tree);
+		wr_fini(&o->w);
+		free(o);
+		return ret;
+	}
+	o->w.idx = idx;
+	o->w.src = src;
+	o->w.src_arg = src_arg;
+	o->w.what = o->what;
+	o->w.path = "";
+	o->w.kick = vcommit_kick;
+	o->stage = VC_CHUNKS;
+	v->async++;
+	c->ops++;
+	/* nothing completes from here: the callbacks come from the engine */
+	vcommit_kick(&o->w);
+	return 0;
+}
 
-	if (!to_image) {
-		ret = do_publish(c, v->info.image, v->info.version,
-				 v->info.size, root, &vi);
-		if (ret)
-			goto out_wr;
-	} else {
-		/* one atomic CLONE: to_image@1 is the committed content */
-		cl = v->info;
-		cl.root = *root;
-		ret = do_clone(c, v->info.image, v->info.version, to_image,
-			       &cl, &vi);
-		if (ret)
-			goto out_wr;
-	}
-	vmir_tree_free(v->tree);
-	v->tree = w.tree;
-	w.tree = NULL;
-	v->info = vi;
-	version_info_pub(&v->info, &v->pub);
-	v->nchunks = nchunks_of(vi.size, vi.chunk_size);
-	if (out)
-		*out = v->pub;
-out_wr:
-	vmir_tree_free(w.tree);
-	wr_fini(&w);
-	return ret;
+struct vcwait {
+	struct vmir_client *c;
+	unsigned int pending;
+	int err;
+	struct vmir_version_info *out;
+};
+
+static void vcwait_done(void *arg, const struct vmir_version_info *vi,
+			int err, const char *why)
+{
+	struct vcwait *w = arg;
+
+	w->pending--;
+	w->err = err;
+	if (err)
+		snprintf(w->c->err, sizeof(w->c->err), "%s", why);
+	else if (w->out)
+		*w->out = *vi;
+}
+
+int vmir_version_commit(struct vmir_version *v, const uint64_t *idx, size_t n,
+			vmir_chunk_source_fn src, void *arg,
+			const char *to_image, struct vmir_version_info *out)
+{
+	struct vcwait w = { .c = v->c, .pending = 1, .out = out };
+	int ret;
+
+	v->c->err[0] = '\0';
+	ret = vmir_version_commit_async(v, idx, n, src, arg, to_image,
+					vcwait_done, &w);
+	if (!ret)
+		ret = wait_zero(v->c, &w.pending);
+	return ret ? ret : w.err;
 }
 
 /* --- chunk servers ------------------------------------------------------------------ */

@@ -27,6 +27,8 @@
 #include "vmir_util.h"
 
 #define VMIR_SRV_VERSIOND	0
+/* an operation's message for the user, NUL included */
+#define VMIR_ERR_LEN		2048
 #define VMIR_INFLIGHT_MAX	(64u << 20)	/* request + reply bytes */
 #define VMIR_DOWN_NS		(10ull * 1000000000ull)
 
@@ -237,6 +239,18 @@ void vmir_upl_free(struct vmir_upl *u);
 void vmir_upl_add(struct vmir_upl *u, struct vmir_upl_obj *o);
 /* send partly filled HAS batches (call before waiting) */
 void vmir_upl_flush(struct vmir_upl *u);
+/*
+ * The same from the engine, once the completions already queued have run:
+ * for callers that add objects from callbacks and do not wait themselves,
+ * so that one flush covers all the objects added in one engine round.
+ */
+void vmir_upl_flush_soon(struct vmir_upl *u);
 const struct vmir_upl_stats *vmir_upl_stats(const struct vmir_upl *u);
+
+/*
+ * Bytes of new tree nodes a commit keeps queued for upload before it waits
+ * (default 16 MiB); tests make it small to see commits pause and resume.
+ */
+void vmir_client_set_node_backlog(struct vmir_client *c, size_t bytes);
 
 #endif /* LIBVMIR_PRIV_H */

@@ -318,26 +318,59 @@ struct vmir_upl {
 	struct vmir_engine *e;
 	struct has_batch *acc[VMIR_MAX_SERVERS];
 	struct vmir_upl_stats st;
+	struct vmir_task flush;		/* vmir_upl_flush_soon() */
+	bool flush_queued;
+	bool freed;			/* free once the flush task ran */
 };
+
+static void upl_release(struct vmir_upl *u)
+{
+	unsigned int i;
+
+	for (i = 0; i < VMIR_MAX_SERVERS; i++)
+		free(u->acc[i]);
+	free(u);
+}
+
+static void upl_flush_task(struct vmir_task *t)
+{
+	struct vmir_upl *u = vmir_container_of(t, struct vmir_upl, flush);
+
+	u->flush_queued = false;
+	if (u->freed)
+		upl_release(u);
+	else
+		vmir_upl_flush(u);
+}
 
 struct vmir_upl *vmir_upl_new(struct vmir_engine *e)
 {
 	struct vmir_upl *u = calloc(1, sizeof(*u));
 
-	if (u)
-		u->e = e;
+	if (!u)
+		return NULL;
+	u->e = e;
+	vmir_list_init(&u->flush.node);
+	u->flush.done = upl_flush_task;
 	return u;
 }
 
 void vmir_upl_free(struct vmir_upl *u)
 {
-	unsigned int i;
-
 	if (!u)
 		return;
-	for (i = 0; i < VMIR_MAX_SERVERS; i++)
-		free(u->acc[i]);
-	free(u);
+	if (u->flush_queued)
+		u->freed = true;	/* the queued flush task frees it */
+	else
+		upl_release(u);
+}
+
+void vmir_upl_flush_soon(struct vmir_upl *u)
+{
+	if (u->flush_queued)
+		return;
+	u->flush_queued = true;
+	vmir_task_submit(u->e, &u->flush);
 }
 
 const struct vmir_upl_stats *vmir_upl_stats(const struct vmir_upl *u)

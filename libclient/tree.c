@@ -425,105 +425,203 @@ static int load_ref_cmp(const void *a, const void *b)
 }
 
 /*
- * Fetch the non-zero nodes of level l in one call (identical ids once) and
- * fill level l - 1 from them.
+ * A load in progress: the tree being filled from the top, and the level
+ * whose nodes are being fetched (its distinct non-zero ids, the buffers
+ * they land in, and where each one is used).
  */
-static int load_level(struct vmir_tree *t, unsigned int l,
-		      vmir_tree_fetch_fn fetch, void *arg)
-{
-	struct tree_level *lv = &t->lv[l], *low = &t->lv[l - 1];
-	struct vmir_id kids[VMIR_TREE_FANOUT];
+struct vmir_tree_loader {
+	struct vmir_tree *t;
+	unsigned int level;		/* being fetched; 0: done */
 	struct load_ref *refs;
-	struct vmir_id *ids = NULL;
-	uint8_t *data = NULL;
-	void **bufs = NULL;
-	size_t *lens = NULL;
-	size_t nref = 0, nid = 0, r, u;
-	unsigned int cnt;
+	size_t nref;
+	struct vmir_id *ids;
+	void **bufs;
+	size_t *lens;
+	uint8_t *data;
+	size_t nid;
+};
+
+static void loader_level_free(struct vmir_tree_loader *ld)
+{
+	free(ld->data);
+	free(ld->lens);
+	free(ld->bufs);
+	free(ld->ids);
+	free(ld->refs);
+	ld->data = NULL;
+	ld->lens = NULL;
+	ld->bufs = NULL;
+	ld->ids = NULL;
+	ld->refs = NULL;
+	ld->nref = 0;
+	ld->nid = 0;
+}
+
+/*
+ * Set up the fetch of the level below the last one filled: its distinct
+ * non-zero ids, each once. Levels whose ids are all zero need no fetch and
+ * are passed over.
+ */
+static int loader_prepare(struct vmir_tree_loader *ld)
+{
+	struct vmir_tree *t = ld->t;
+	struct tree_level *lv;
+	size_t r, u;
 	uint64_t i;
-	int ret = -ENOMEM;
 
-	refs = malloc((lv->n ? lv->n : 1) * sizeof(*refs));
-	if (!refs)
+	loader_level_free(ld);
+	for (; ld->level >= 1; ld->level--) {
+		lv = &t->lv[ld->level];
+		ld->refs = malloc((lv->n ? lv->n : 1) * sizeof(*ld->refs));
+		if (!ld->refs)
+			return -ENOMEM;
+		for (i = 0; i < lv->n; i++) {
+			if (vmir_id_is_zero(&lv->ids[i]))
+				continue;
+			ld->refs[ld->nref].id = lv->ids[i];
+			ld->refs[ld->nref].pos = i;
+			ld->nref++;
+		}
+		if (ld->nref)
+			break;
+		free(ld->refs);
+		ld->refs = NULL;
+	}
+	if (!ld->level)
+		return 0;
+	qsort(ld->refs, ld->nref, sizeof(*ld->refs), load_ref_cmp);
+	ld->ids = malloc(ld->nref * sizeof(*ld->ids));
+	ld->bufs = malloc(ld->nref * sizeof(*ld->bufs));
+	ld->lens = calloc(ld->nref, sizeof(*ld->lens));
+	if (!ld->ids || !ld->bufs || !ld->lens)
 		return -ENOMEM;
-	for (i = 0; i < lv->n; i++) {
-		if (vmir_id_is_zero(&lv->ids[i]))
-			continue;
-		refs[nref].id = lv->ids[i];
-		refs[nref].pos = i;
-		nref++;
-	}
-	if (!nref) {
-		ret = 0;
-		goto out_refs;
-	}
-	qsort(refs, nref, sizeof(*refs), load_ref_cmp);
-	ids = malloc(nref * sizeof(*ids));
-	bufs = malloc(nref * sizeof(*bufs));
-	lens = calloc(nref, sizeof(*lens));
-	if (!ids || !bufs || !lens)
-		goto out_free;
-	for (r = 0; r < nref; r++)
-		if (!nid || !vmir_id_eq(&refs[r].id, &ids[nid - 1]))
-			ids[nid++] = refs[r].id;
-	data = malloc(nid * VMIR_TREE_NODE_MAX);
-	if (!data)
-		goto out_free;
-	for (u = 0; u < nid; u++)
-		bufs[u] = data + u * VMIR_TREE_NODE_MAX;
+	for (r = 0; r < ld->nref; r++)
+		if (!ld->nid || !vmir_id_eq(&ld->refs[r].id,
+					    &ld->ids[ld->nid - 1]))
+			ld->ids[ld->nid++] = ld->refs[r].id;
+	ld->data = malloc(ld->nid * VMIR_TREE_NODE_MAX);
+	if (!ld->data)
+		return -ENOMEM;
+	for (u = 0; u < ld->nid; u++)
+		ld->bufs[u] = ld->data + u * VMIR_TREE_NODE_MAX;
+	return 0;
+}
 
-	ret = fetch(arg, ids, nid, bufs, lens);
-	if (ret) {
-		ret = fetch_err(ret);
+int vmir_tree_loader_new(const struct vmir_id *root, uint64_t nchunks,
+			 struct vmir_tree_loader **ldp)
+{
+	struct vmir_tree_loader *ld;
+	int ret;
+
+	ld = calloc(1, sizeof(*ld));
+	if (!ld)
+		return -ENOMEM;
+	ret = tree_alloc(nchunks, &ld->t);
+	if (ret)
 		goto out_free;
-	}
-	for (r = 0, u = 0; u < nid; u++) {
-		ret = node_check(&ids[u], bufs[u], lens[u], l, kids, &cnt);
+	ld->t->root = *root;
+	ld->t->lv[ld->t->depth].ids[0] = *root;
+	ld->level = ld->t->depth;
+	ret = loader_prepare(ld);
+	if (ret)
+		goto out_tree;
+	*ldp = ld;
+	return 0;
+
+out_tree:
+	vmir_tree_free(ld->t);
+out_free:
+	loader_level_free(ld);
+	free(ld);
+	return ret;
+}
+
+void vmir_tree_loader_free(struct vmir_tree_loader *ld)
+{
+	if (!ld)
+		return;
+	loader_level_free(ld);
+	vmir_tree_free(ld->t);
+	free(ld);
+}
+
+size_t vmir_tree_loader_next(const struct vmir_tree_loader *ld,
+			     const struct vmir_id **ids, void *const **bufs,
+			     size_t **lens)
+{
+	if (!ld->level)
+		return 0;
+	*ids = ld->ids;
+	*bufs = ld->bufs;
+	*lens = ld->lens;
+	return ld->nid;
+}
+
+/* Check the fetched nodes of the level and fill the level below. */
+int vmir_tree_loader_level_done(struct vmir_tree_loader *ld)
+{
+	struct vmir_tree *t = ld->t;
+	struct tree_level *low = &t->lv[ld->level - 1];
+	struct vmir_id kids[VMIR_TREE_FANOUT];
+	unsigned int cnt;
+	size_t r = 0, u;
+	uint64_t i;
+	int ret;
+
+	for (u = 0; u < ld->nid; u++) {
+		ret = node_check(&ld->ids[u], ld->bufs[u], ld->lens[u],
+				 ld->level, kids, &cnt);
 		if (ret)
-			goto out_free;
-		for (; r < nref && vmir_id_eq(&refs[r].id, &ids[u]); r++) {
-			i = refs[r].pos;
-			if (cnt != node_count(low->n, i)) {
-				ret = -EBADMSG;
-				goto out_free;
-			}
+			return ret;
+		for (; r < ld->nref && vmir_id_eq(&ld->refs[r].id,
+						  &ld->ids[u]); r++) {
+			i = ld->refs[r].pos;
+			if (cnt != node_count(low->n, i))
+				return -EBADMSG;
 			memcpy(&low->ids[i * VMIR_TREE_FANOUT], kids,
 			       cnt * sizeof(kids[0]));
 		}
 	}
-	ret = 0;
-out_free:
-	free(data);
-	free(lens);
-	free(bufs);
-	free(ids);
-out_refs:
-	free(refs);
-	return ret;
+	ld->level--;
+	return loader_prepare(ld);
+}
+
+struct vmir_tree *vmir_tree_loader_finish(struct vmir_tree_loader *ld)
+{
+	struct vmir_tree *t = ld->t;
+
+	ld->t = NULL;
+	vmir_tree_loader_free(ld);
+	return t;
 }
 
 int vmir_tree_load(const struct vmir_id *root, uint64_t nchunks,
 		   vmir_tree_fetch_fn fetch, void *arg, struct vmir_tree **tp)
 {
-	struct vmir_tree *t;
-	unsigned int l;
+	struct vmir_tree_loader *ld;
+	const struct vmir_id *ids;
+	void *const *bufs;
+	size_t *lens, n;
 	int ret;
 
-	ret = tree_alloc(nchunks, &t);
+	ret = vmir_tree_loader_new(root, nchunks, &ld);
 	if (ret)
 		return ret;
-	t->root = *root;
-	t->lv[t->depth].ids[0] = *root;
-	for (l = t->depth; l >= 1; l--) {
-		ret = load_level(t, l, fetch, arg);
+	while ((n = vmir_tree_loader_next(ld, &ids, &bufs, &lens))) {
+		ret = fetch(arg, ids, n, bufs, lens);
+		if (ret) {
+			ret = fetch_err(ret);
+			goto out_free;
+		}
+		ret = vmir_tree_loader_level_done(ld);
 		if (ret)
 			goto out_free;
 	}
-	*tp = t;
+	*tp = vmir_tree_loader_finish(ld);
 	return 0;
 
 out_free:
-	vmir_tree_free(t);
+	vmir_tree_loader_free(ld);
 	return ret;
 }
 

@@ -88,6 +88,23 @@ typedef int (*vmir_tree_fetch_fn)(void *arg, const struct vmir_id *ids,
 int vmir_tree_load(const struct vmir_id *root, uint64_t nchunks,
 		   vmir_tree_fetch_fn fetch, void *arg, struct vmir_tree **tp);
 /*
+ * The same load one level at a time, for callers that fetch
+ * asynchronously: vmir_tree_loader_next() names the nodes of the next
+ * level to fetch (0 when the tree is complete; fill bufs[i] and lens[i] as
+ * for vmir_tree_fetch_fn), vmir_tree_loader_level_done() checks them
+ * (errors as vmir_tree_load) and prepares the level below, and
+ * vmir_tree_loader_finish() hands the tree over and frees the loader.
+ */
+struct vmir_tree_loader;
+int vmir_tree_loader_new(const struct vmir_id *root, uint64_t nchunks,
+			 struct vmir_tree_loader **ldp);
+void vmir_tree_loader_free(struct vmir_tree_loader *ld);
+size_t vmir_tree_loader_next(const struct vmir_tree_loader *ld,
+			     const struct vmir_id **ids, void *const **bufs,
+			     size_t **lens);
+int vmir_tree_loader_level_done(struct vmir_tree_loader *ld);
+struct vmir_tree *vmir_tree_loader_finish(struct vmir_tree_loader *ld);
+/*
  * Look up one chunk id reading exactly one node per level: O(depth); stops
  * with a zero id at the first zero subtree. Errors as vmir_tree_load, and
  * -ERANGE if idx >= nchunks.

@@ -308,7 +308,8 @@ static int helper_get_state(struct helper *h, struct helper_dev *d,
 static struct helper *helper_self;	/* for the libvmir callbacks */
 
 /* a fetch finished (libvmir callback, in the loop's thread) */
-static void helper_fetch_cb(void *arg, uint64_t idx, int err)
+static void helper_fetch_cb(void *arg, uint64_t idx, int err,
+			    const char *why)
 {
 	struct helper_fetch *f = arg;
 	struct helper_dev *d = f->d;
@@ -337,8 +338,7 @@ static void helper_fetch_cb(void *arg, uint64_t idx, int err)
 				 idx, d->dir, strerror(-ret));
 	} else {
 		vmir_err("fetching chunk %" PRIu64 " of %s@%u for vmir%u failed: %s",
-			 idx, d->image, d->version, d->id,
-			 vmir_client_error(h->c));
+			 idx, d->image, d->version, d->id, why);
 	}
 	vmir_dbg("vmir%u chunk %" PRIu64 " fetched in %" PRIu64 " us: %d",
 		 d->id, idx, (vmir_mono_ns() - f->start_ns) / 1000, ret);

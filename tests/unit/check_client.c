@@ -776,7 +776,7 @@ struct rd {
 	int err;
 };
 
-static void rd_cb(void *arg, uint64_t idx, int err)
+static void rd_cb(void *arg, uint64_t idx, int err, const char *why)
 {
 	struct rd *r = arg;
 
@@ -817,7 +817,7 @@ struct rd_many {
 	int err;
 };
 
-static void rd_many_cb(void *arg, uint64_t idx, int err)
+static void rd_many_cb(void *arg, uint64_t idx, int err, const char *why)
 {
 	struct rd_many *r = arg;
 
@@ -861,6 +861,131 @@ START_TEST(reads_complete_from_an_outside_poll_loop)
 	free(mem);
 	free(want);
 	vmir_version_close(v);
+	vmir_client_close(c);
+}
+END_TEST
+
+static void expect_chunk(struct vmir_version *v, uint64_t idx,
+			 const uint8_t *want);
+
+/* one failed read's message, kept by its own callback */
+struct rd_why {
+	unsigned int calls;
+	int err;
+	char why[512];
+};
+
+static void rd_why_cb(void *arg, uint64_t idx, int err, const char *why)
+{
+	struct rd_why *r = arg;
+
+	r->calls++;
+	r->err = err;
+	snprintf(r->why, sizeof(r->why), "%s", err ? why : "");
+}
+
+START_TEST(failed_reads_report_their_own_message)
+{
+	struct vmir_version_info vi;
+	struct vmir_client *c = client();
+	struct vmir_version *v;
+	struct rd_why a = { 0 }, b = { 0 }, ok = { 0 };
+	uint8_t *mem;
+	unsigned int i;
+
+	free(import(c, "img", 9 * CS, 21, &vi));
+	ck_assert_int_eq(vmir_version_open(c, "img", 0, &v), 0);
+	/* both replicas of chunks 3 and 5 gone: every server fails them */
+	for (i = 1; i <= cl.nchunkd; i++)
+		srv_stop(i);
+	mem = calloc(3, CS);
+	ck_assert_int_eq(vmir_version_read_async(v, 3, mem, rd_why_cb, &a),
+			 0);
+	ck_assert_int_eq(vmir_version_read_async(v, 5, mem + CS, rd_why_cb,
+						 &b), 0);
+	/* a zero chunk needs no server */
+	ck_assert_int_eq(vmir_version_read_async(v, 4, mem + 2 * CS,
+						 rd_why_cb, &ok), 0);
+	while (vmir_client_inflight(c))
+		ck_assert_int_eq(vmir_client_poll(c, -1), 0);
+	ck_assert_uint_eq(a.calls + b.calls + ok.calls, 3);
+	ck_assert_int_ne(a.err, 0);
+	ck_assert_int_ne(b.err, 0);
+	ck_assert_int_eq(ok.err, 0);
+	ck_assert_msg(strstr(a.why, "chunk 3 "), "%s", a.why);
+	ck_assert_msg(strstr(b.why, "chunk 5 "), "%s", b.why);
+	ck_assert_str_eq(ok.why, "");
+	/* the client's own message belongs to its blocking calls */
+	ck_assert_str_eq(vmir_client_error(c), "no error");
+	free(mem);
+	vmir_version_close(v);
+	vmir_client_close(c);
+}
+END_TEST
+
+/* --- versions: asynchronous open -------------------------------------------- */
+
+struct opened {
+	unsigned int calls;
+	struct vmir_version *v;
+	int err;
+	char why[512];
+};
+
+static void opened_cb(void *arg, struct vmir_version *v, int err,
+		      const char *why)
+{
+	struct opened *o = arg;
+
+	o->calls++;
+	o->v = v;
+	o->err = err;
+	snprintf(o->why, sizeof(o->why), "%s", err ? why : "");
+}
+
+static void poll_until(struct vmir_client *c, const unsigned int *calls,
+		       unsigned int want)
+{
+	unsigned int loops = 0;
+
+	while (*calls < want) {
+		ck_assert_int_eq(vmir_client_poll(c, 100), 0);
+		ck_assert_uint_lt(++loops, 1000);
+	}
+}
+
+START_TEST(open_async_completes_from_poll_with_the_whole_map)
+{
+	struct vmir_version_info vi;
+	struct vmir_client *c = client();
+	struct opened o = { 0 }, bad = { 0 };
+	uint8_t *want;
+	uint64_t i;
+
+	/* 300 chunks: a root over three level-1 nodes */
+	want = import(c, "img", 300 * CS, 22, &vi);
+	ck_assert_int_eq(vmir_version_open_async(c, "img", 0, opened_cb, &o),
+			 0);
+	ck_assert_int_eq(vmir_version_open_async(c, "nosuch", 0, opened_cb,
+						 &bad), 0);
+	ck_assert_uint_eq(o.calls + bad.calls, 0);
+	poll_until(c, &o.calls, 1);
+	poll_until(c, &bad.calls, 1);
+	ck_assert_int_eq(o.err, 0);
+	ck_assert_ptr_nonnull(o.v);
+	ck_assert_uint_eq(vmir_version_nchunks(o.v), 300);
+	ck_assert_str_eq(vmir_version_get_info(o.v)->root, vi.root);
+	for (i = 0; i < 300; i++)
+		ck_assert(vmir_version_chunk_is_zero(o.v, i) == (i % 3 == 1));
+	expect_chunk(o.v, 299, want + 299 * CS);
+	ck_assert_int_eq(bad.err, -ENOENT);
+	ck_assert_ptr_null(bad.v);
+	ck_assert_msg(strstr(bad.why, "'nosuch'"), "%s", bad.why);
+	ck_assert_int_eq(vmir_version_open_async(c, "bad/name", 0, opened_cb,
+						 &bad), -EINVAL);
+	ck_assert_uint_eq(bad.calls, 1);
+	vmir_version_close(o.v);
+	free(want);
 	vmir_client_close(c);
 }
 END_TEST
@@ -1093,6 +1218,137 @@ START_TEST(failing_chunk_source_publishes_nothing)
 }
 END_TEST
 
+/* --- versions: asynchronous commit -------------------------------------------- */
+
+struct committed {
+	unsigned int calls;
+	int err;
+	struct vmir_version_info vi;
+	char why[512];
+};
+
+static void committed_cb(void *arg, const struct vmir_version_info *vi,
+			 int err, const char *why)
+{
+	struct committed *k = arg;
+
+	k->calls++;
+	k->err = err;
+	if (!err)
+		k->vi = *vi;
+	snprintf(k->why, sizeof(k->why), "%s", err ? why : "");
+}
+
+START_TEST(commit_async_runs_beside_reads_and_advances_the_version)
+{
+	struct vmir_version_info vi;
+	struct vmir_client *c = client();
+	struct vmir_version *v;
+	struct src s = { .seed = 31, .fail_at = -1 };
+	struct committed k = { 0 };
+	struct rd_many r = { 0 };
+	uint64_t idx[3] = { 0, 150, 299 };
+	uint8_t *want, *mem, fresh[CS];
+	unsigned int i;
+
+	want = import(c, "img", 300 * CS, 23, &vi);
+	ck_assert_int_eq(vmir_version_open(c, "img", 0, &v), 0);
+	ck_assert_int_eq(vmir_version_commit_async(v, idx, 3, src_fn, &s,
+						   NULL, committed_cb, &k), 0);
+	/* reads of other chunks go on while the commit runs */
+	mem = calloc(10, CS);
+	for (i = 0; i < 10; i++)
+		ck_assert_int_eq(vmir_version_read_async(v, 10 + i,
+							 mem + i * CS,
+							 rd_many_cb, &r), 0);
+	ck_assert_uint_eq(k.calls, 0);
+	poll_until(c, &k.calls, 1);
+	poll_until(c, &r.calls, 10);
+	ck_assert_msg(k.err == 0, "%s", k.why);
+	ck_assert_int_eq(r.err, 0);
+	ck_assert(memcmp(mem, want + 10 * CS, 10 * CS) == 0);
+	ck_assert_uint_eq(k.vi.version, 2);
+	ck_assert_uint_eq(vmir_version_get_info(v)->version, 2);
+	ck_assert_int_eq(vmir_image_lookup(c, "img", 0, &vi), 0);
+	ck_assert_str_eq(vi.root, k.vi.root);
+	for (i = 0; i < 3; i++) {
+		src_fn(&s, idx[i], fresh);
+		expect_chunk(v, idx[i], fresh);
+	}
+	expect_chunk(v, 151, want + 151 * CS);
+	free(mem);
+	free(want);
+	vmir_version_close(v);
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(commit_async_pauses_on_a_full_node_backlog_and_finishes)
+{
+	struct vmir_version_info vi, *vs;
+	struct vmir_client *c = client();
+	struct vmir_version *v, *w;
+	struct src s = { .seed = 32, .fail_at = -1 };
+	struct committed k = { 0 };
+	uint64_t idx[600], i;
+	uint8_t fresh[CS];
+	size_t n;
+
+	/* 600 changed chunks under 5 level-1 nodes, a backlog of one node */
+	free(import(c, "img", 600 * CS, 24, &vi));
+	ck_assert_int_eq(vmir_version_open(c, "img", 0, &v), 0);
+	for (i = 0; i < 600; i++)
+		idx[i] = i;
+	vmir_client_set_node_backlog(c, 1024);
+	ck_assert_int_eq(vmir_version_commit_async(v, idx, 600, src_fn, &s,
+						   NULL, committed_cb, &k), 0);
+	poll_until(c, &k.calls, 1);
+	ck_assert_msg(k.err == 0, "%s", k.why);
+	ck_assert_int_eq(vmir_image_versions(c, "img", &vs, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	free(vs);
+	/* a fresh handle reads the committed tree from the servers */
+	ck_assert_int_eq(vmir_version_open(c, "img", 2, &w), 0);
+	for (i = 0; i < 600; i += 97) {
+		src_fn(&s, i, fresh);
+		expect_chunk(w, i, fresh);
+	}
+	vmir_version_close(w);
+	vmir_version_close(v);
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(commit_async_failure_keeps_its_message_and_the_version)
+{
+	struct vmir_version_info vi;
+	struct vmir_client *c = client();
+	struct vmir_version *a, *b;
+	struct src s = { .seed = 33, .fail_at = -1 };
+	struct committed ka = { 0 }, kb = { 0 };
+	uint64_t idx = 4;
+
+	free(import(c, "img", 10 * CS, 25, &vi));
+	ck_assert_int_eq(vmir_version_open(c, "img", 1, &a), 0);
+	ck_assert_int_eq(vmir_version_open(c, "img", 1, &b), 0);
+	ck_assert_int_eq(vmir_version_commit_async(a, &idx, 1, src_fn, &s,
+						   NULL, committed_cb, &ka), 0);
+	poll_until(c, &ka.calls, 1);
+	ck_assert_int_eq(ka.err, 0);
+	ck_assert_int_eq(vmir_version_commit_async(b, &idx, 1, src_fn, &s,
+						   NULL, committed_cb, &kb), 0);
+	poll_until(c, &kb.calls, 1);
+	ck_assert_int_eq(kb.err, -ESTALE);
+	ck_assert_msg(strstr(kb.why, "version 2 exists (stale base)"), "%s",
+		      kb.why);
+	ck_assert_uint_eq(vmir_version_get_info(b)->version, 1);
+	ck_assert_str_eq(vmir_client_error(c), "no error");
+	vmir_version_close(a);
+	vmir_version_close(b);
+	vmir_client_close(c);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -1136,6 +1392,8 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, zero_chunk_read_completes_from_poll_only);
 	tcase_add_test(tc, reads_return_content_and_zero_fill_short_tail);
 	tcase_add_test(tc, reads_complete_from_an_outside_poll_loop);
+	tcase_add_test(tc, failed_reads_report_their_own_message);
+	tcase_add_test(tc, open_async_completes_from_poll_with_the_whole_map);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("commit");
@@ -1147,6 +1405,9 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, commit_on_stale_base_is_refused_and_changes_nothing);
 	tcase_add_test(tc, commit_to_image_is_version_1_of_the_new_image);
 	tcase_add_test(tc, failing_chunk_source_publishes_nothing);
+	tcase_add_test(tc, commit_async_runs_beside_reads_and_advances_the_version);
+	tcase_add_test(tc, commit_async_pauses_on_a_full_node_backlog_and_finishes);
+	tcase_add_test(tc, commit_async_failure_keeps_its_message_and_the_version);
 	suite_add_tcase(s, tc);
 	return s;
 }
