@@ -7,7 +7,10 @@
 # The userspace is built in layers. Each one includes and links only the
 # layers below it, never one above:
 #
-#   tools/         vmirctl, vmir-helper             on libvmir and common
+#   tools/         vmirctl, vmir-helper (tools/helper/) on libvmir, common
+#                  and tools/nl/
+#   tools/nl/      build/libvmir-nl.a: the module's netlink client, for
+#                  vmirctl, vmir-helper and the kernel test client
 #   server/        vmir-chunkd, vmir-versiond       on common only
 #   libclient/     build/libvmir.a, build/libvmir.so: the client library,
 #                  public header include/libvmir.h, exports libvmir.map
@@ -54,10 +57,14 @@ CHUNKD_SRCS	:= $(wildcard server/chunkd*.c)
 VERSIOND_SRCS	:= $(wildcard server/versiond*.c)
 SRV_INC		:= $(COMMON_INC) -Iserver
 
-# tools: libvmir's public header and common's helpers; netlink for devices
+# tools: libvmir's public header, common's helpers, the netlink client
+NL_SRCS		:= $(wildcard tools/nl/*.c)
+NL_A		:= $(BUILD)/libvmir-nl.a
 CTL_SRCS	:= $(wildcard tools/vmirctl*.c)
-HELPER_SRCS	:= $(wildcard tools/helper*.c)
-TOOL_INC	:= $(COMMON_INC) $(NL_CFLAGS)
+HELPER_SRCS	:= $(wildcard tools/helper/*.c)
+TOOL_INC	:= $(COMMON_INC) -Itools/nl $(NL_CFLAGS)
+# the kernel test client: the uapi header and the netlink client only
+GENL_TEST	:= $(BUILD)/kernel/vmir-genl-test
 
 TESTLIB_SRCS	:= $(wildcard tests/lib/*.c)
 TESTLIB_INC	:= $(COMMON_INC) -Itests/lib
@@ -66,6 +73,8 @@ $(BUILD)/obj/common/%.o $(BUILD)/pic/common/%.o: INC := $(COMMON_INC)
 $(BUILD)/obj/libclient/%.o $(BUILD)/pic/libclient/%.o: INC := $(LIB_INC)
 $(BUILD)/obj/server/%.o: INC := $(SRV_INC)
 $(BUILD)/obj/tools/%.o: INC := $(TOOL_INC)
+$(BUILD)/obj/tools/helper/%.o: INC := $(TOOL_INC) -Itools/helper
+$(BUILD)/obj/tools/nl/%.o: INC := -Iinclude $(NL_CFLAGS)
 $(BUILD)/obj/tests/lib/%.o: INC := $(TESTLIB_INC)
 
 PROGS	:= $(if $(CHUNKD_SRCS),$(BIN)/vmir-chunkd) \
@@ -80,7 +89,7 @@ ITESTS	:= $(patsubst tests/integration/%.c,$(BUILD)/itest/%,$(wildcard tests/int
 	check-kernel demo bench-repo bench-device bench-deploy clean
 
 all: $(COMMON_A) $(LIBVMIR_A) $(LIBVMIR_SO) $(BUILD)/libvmir.exports \
-     $(PROGS) $(UNITS) $(BENCHES) $(ITESTS)
+     $(NL_A) $(PROGS) $(GENL_TEST) $(UNITS) $(BENCHES) $(ITESTS)
 
 # Installs the Debian packages the build needs, only when one is missing.
 deps:
@@ -118,6 +127,9 @@ $(BUILD)/libvmir.exports: $(LIBVMIR_SO) include/libvmir.h \
 		libclient/libvmir.map >$@.tmp
 	@mv $@.tmp $@
 
+$(NL_A): $(call obj,$(NL_SRCS))
+	rm -f $@ && ar rcs $@ $^
+
 $(BIN)/vmir-chunkd: $(call obj,$(CHUNKD_SRCS) $(SRV_SRCS)) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
@@ -126,11 +138,11 @@ $(BIN)/vmir-versiond: $(call obj,$(VERSIOND_SRCS) $(SRV_SRCS)) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-$(BIN)/vmirctl: $(call obj,$(CTL_SRCS)) $(LIBVMIR_A) $(COMMON_A)
+$(BIN)/vmirctl: $(call obj,$(CTL_SRCS)) $(NL_A) $(LIBVMIR_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(NL_LIBS) -lpthread
 
-$(BIN)/vmir-helper: $(call obj,$(HELPER_SRCS)) $(LIBVMIR_A) $(COMMON_A)
+$(BIN)/vmir-helper: $(call obj,$(HELPER_SRCS)) $(NL_A) $(LIBVMIR_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(NL_LIBS) -lpthread
 
@@ -155,8 +167,8 @@ $(BUILD)/tests/check_versiond: INC := $(SRV_INC) -Itests/lib
 $(BUILD)/tests/check_versiond: $(call obj,server/versiond_server.c \
 	server/versiond_db.c server/versiond_log.c server/versiond_state.c \
 	server/srv_loop.c server/srv_net.c $(TESTLIB_SRCS)) $(COMMON_A)
-$(BUILD)/tests/check_helper_state: INC := $(COMMON_INC) -Itools
-$(BUILD)/tests/check_helper_state: $(call obj,tools/helper_state.c) $(COMMON_A)
+$(BUILD)/tests/check_helper_state: INC := $(COMMON_INC) -Itools/helper
+$(BUILD)/tests/check_helper_state: $(call obj,tools/helper/state.c) $(COMMON_A)
 
 $(BUILD)/tests/%: tests/unit/%.c
 	@mkdir -p $(dir $@)
@@ -169,6 +181,13 @@ $(BUILD)/itest/%: INC := -Iinclude
 $(BUILD)/itest/%: tests/integration/%.c $(LIBVMIR_SO)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< -L$(BUILD) -lvmir -Wl,-rpath,'$$ORIGIN/..'
+
+# Built with the rest, so that a uapi change that breaks it breaks the
+# build, not only the guest suite (tests/kernel/vm-run runs it).
+$(GENL_TEST): INC := -Iinclude -Itools/nl $(NL_CFLAGS)
+$(GENL_TEST): tests/kernel/lib/vmir-genl-test.c $(NL_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(NL_LIBS) -lpthread
 
 # Benchmark peers measure the machine, not vmir: they link none of it.
 $(BUILD)/bench/%: tests/bench/%.c

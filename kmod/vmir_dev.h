@@ -153,7 +153,7 @@ struct vmir_device {
 
 	spinlock_t name_lock;
 	char image[VMIR_NAME_MAX];	/* name_lock (commit --to renames) */
-	char version[VMIR_NAME_MAX];	/* name_lock */
+	u32 version;			/* name_lock */
 
 	struct file *mirror;		/* constant while requests exist */
 	struct workqueue_struct *wq;	/* resumed requests + events */
@@ -165,7 +165,7 @@ struct vmir_device {
 /* ADD_DEVICE parameters, validated by vmir_genl.c. */
 struct vmir_add_params {
 	const char *image;
-	const char *version;
+	u32 version;
 	u64 size;
 	u32 chunk_size;
 	u32 timeout_ms;
@@ -202,7 +202,8 @@ void vmir_cmd_end(struct vmir_cmd *cmd, blk_status_t status);
 /* vmir_genl.c */
 int vmir_genl_init(void);
 void vmir_genl_exit(void);
-int vmir_genl_send_event(struct vmir_device *dev, u8 cmd, u32 chunk);
+int vmir_genl_send_event(struct vmir_device *dev, u8 cmd, const u32 *chunks,
+			 u32 n);
 void vmir_dev_set_net(struct vmir_device *dev, struct net *net);
 void vmir_helpers_forget_net(struct net *net);
 

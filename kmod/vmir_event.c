@@ -5,9 +5,10 @@
  * One bitmap of pending chunks per kind of event, with its count, under
  * ev->lock. The chunk state posts and cancels under its own lock, which
  * nests outside ev->lock, so a chunk's events follow its state exactly.
- * The work item is the device's only sender: at most one event is in
- * flight, off the pending map; a cancel meanwhile clears inflight_wanted
- * so that a failed delivery of it is not retried.
+ * The work item is the device's only sender: at most one message is in
+ * flight, its chunks moved from the pending map to the in-flight map of
+ * their kind; a cancel meanwhile clears the chunk's in-flight bit, so
+ * that a failed delivery does not bring it back.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -20,6 +21,9 @@
 #include "vmir_event.h"
 
 #define VMIR_EVENT_RETRY	(HZ / 50)	/* undelivered event retry */
+/* chunks per event message: one page of indexes */
+#define VMIR_EVENT_BATCH	(PAGE_SIZE / sizeof(u32))
+static_assert(VMIR_EVENT_BATCH <= VMIR_CHUNKS_MAX);
 
 static const u8 vmir_event_cmd[VMIR_NR_EVENT_KINDS] = {
 	[VMIR_EVENT_MISS] = VMIR_CMD_MISS,
@@ -34,10 +38,9 @@ struct vmir_events {
 	spinlock_t lock;
 	unsigned long *pending[VMIR_NR_EVENT_KINDS];	/* lock */
 	u32 nr_pending[VMIR_NR_EVENT_KINDS];		/* lock */
-	/* The event in flight; wanted until delivered or cancelled. */
-	bool inflight_wanted;				/* lock */
-	enum vmir_event_kind inflight_kind;		/* lock */
-	u32 inflight_chunk;				/* lock */
+	/* The message in flight: its chunks, still wanted (not cancelled). */
+	unsigned long *inflight[VMIR_NR_EVENT_KINDS];	/* lock */
+	u32 *batch;			/* its chunk indexes; the work only */
 	bool closed;			/* lock: nothing is delivered any more */
 	u64 sent;			/* lock */
 	u64 retries;			/* lock */
@@ -62,8 +65,23 @@ struct vmir_events *vmir_events_create(struct vmir_device *dev, u32 nchunks)
 	ev->pending[VMIR_EVENT_CAPTURE] = vmir_map_alloc(nchunks);
 	if (!ev->pending[VMIR_EVENT_CAPTURE])
 		goto out_free_miss;
+	ev->inflight[VMIR_EVENT_MISS] = vmir_map_alloc(nchunks);
+	if (!ev->inflight[VMIR_EVENT_MISS])
+		goto out_free_capture;
+	ev->inflight[VMIR_EVENT_CAPTURE] = vmir_map_alloc(nchunks);
+	if (!ev->inflight[VMIR_EVENT_CAPTURE])
+		goto out_free_inflight_miss;
+	ev->batch = kmalloc_array(VMIR_EVENT_BATCH, sizeof(u32), GFP_KERNEL);
+	if (!ev->batch)
+		goto out_free_inflight_capture;
 	return ev;
 
+out_free_inflight_capture:
+	kvfree(ev->inflight[VMIR_EVENT_CAPTURE]);
+out_free_inflight_miss:
+	kvfree(ev->inflight[VMIR_EVENT_MISS]);
+out_free_capture:
+	kvfree(ev->pending[VMIR_EVENT_CAPTURE]);
 out_free_miss:
 	kvfree(ev->pending[VMIR_EVENT_MISS]);
 out_free_ev:
@@ -76,6 +94,9 @@ out:
 void vmir_events_destroy(struct vmir_events *ev)
 {
 	WARN_ON_ONCE(delayed_work_pending(&ev->work));
+	kfree(ev->batch);
+	kvfree(ev->inflight[VMIR_EVENT_CAPTURE]);
+	kvfree(ev->inflight[VMIR_EVENT_MISS]);
 	kvfree(ev->pending[VMIR_EVENT_CAPTURE]);
 	kvfree(ev->pending[VMIR_EVENT_MISS]);
 	kfree(ev);
@@ -114,9 +135,7 @@ void vmir_event_cancel(struct vmir_events *ev, enum vmir_event_kind kind,
 	spin_lock(&ev->lock);
 	if (__test_and_clear_bit(chunk, ev->pending[kind]))
 		ev->nr_pending[kind]--;
-	if (ev->inflight_wanted && ev->inflight_kind == kind &&
-	    ev->inflight_chunk == chunk)
-		ev->inflight_wanted = false;
+	__clear_bit(chunk, ev->inflight[kind]);
 	spin_unlock(&ev->lock);
 }
 
@@ -127,8 +146,7 @@ void vmir_events_cancel_all(struct vmir_events *ev, enum vmir_event_kind kind)
 	if (ev->nr_pending[kind])
 		bitmap_zero(ev->pending[kind], ev->nchunks);
 	ev->nr_pending[kind] = 0;
-	if (ev->inflight_kind == kind)
-		ev->inflight_wanted = false;
+	bitmap_zero(ev->inflight[kind], ev->nchunks);
 	spin_unlock(&ev->lock);
 }
 
@@ -168,71 +186,75 @@ void vmir_events_report(struct vmir_events *ev, u64 *sent, u64 *retries)
 	spin_unlock(&ev->lock);
 }
 
-/* Take one pending event into flight; false when there is none. */
-static bool vmir_events_pop_locked(struct vmir_events *ev,
-				   enum vmir_event_kind *kind, u32 *chunk)
+/*
+ * Take up to VMIR_EVENT_BATCH pending chunks of one kind (misses first)
+ * into flight, their indexes into ev->batch; 0 when nothing is pending.
+ */
+static u32 vmir_events_pop_locked(struct vmir_events *ev,
+				  enum vmir_event_kind *kind)
 {
-	unsigned long i;
+	unsigned long i = 0;
+	u32 n = 0;
 	int k;
 
 	lockdep_assert_held(&ev->lock);
-	for (k = 0; k < VMIR_NR_EVENT_KINDS; k++) {
-		if (!ev->nr_pending[k])
-			continue;
-		i = find_first_bit(ev->pending[k], ev->nchunks);
+	for (k = 0; k < VMIR_NR_EVENT_KINDS; k++)
+		if (ev->nr_pending[k])
+			break;
+	if (k == VMIR_NR_EVENT_KINDS)
+		return 0;
+	while (n < VMIR_EVENT_BATCH && ev->nr_pending[k]) {
+		i = find_next_bit(ev->pending[k], ev->nchunks, i);
 		if (WARN_ON_ONCE(i >= ev->nchunks)) {
 			ev->nr_pending[k] = 0;
-			continue;
+			break;
 		}
 		__clear_bit(i, ev->pending[k]);
 		ev->nr_pending[k]--;
-		ev->inflight_wanted = true;
-		ev->inflight_kind = k;
-		ev->inflight_chunk = i;
-		*kind = k;
-		*chunk = i;
-		return true;
+		__set_bit(i, ev->inflight[k]);
+		ev->batch[n++] = i;
 	}
-	return false;
+	*kind = k;
+	return n;
 }
 
-/* ev->work: deliver pending events, misses first. */
+/* ev->work: deliver pending events, misses first, in batches. */
 static void vmir_events_work(struct work_struct *work)
 {
 	struct vmir_events *ev = container_of(to_delayed_work(work),
 					      struct vmir_events, work);
 	enum vmir_event_kind kind;
-	u32 chunk;
+	u32 i, n, chunk;
 	int ret;
 
 	for (;;) {
 		spin_lock(&ev->lock);
-		if (ev->closed || !vmir_events_pop_locked(ev, &kind, &chunk)) {
-			spin_unlock(&ev->lock);
-			return;
-		}
+		n = ev->closed ? 0 : vmir_events_pop_locked(ev, &kind);
 		spin_unlock(&ev->lock);
+		if (!n)
+			return;
 
 		ret = vmir_genl_send_event(ev->dev, vmir_event_cmd[kind],
-					   chunk);
+					   ev->batch, n);
 
 		spin_lock(&ev->lock);
-		if (!ret) {
-			ev->sent++;
-		} else {
-			if (ev->inflight_wanted &&
-			    !__test_and_set_bit(chunk, ev->pending[kind]))
+		for (i = 0; i < n; i++) {
+			chunk = ev->batch[i];
+			/* cancelled meanwhile: delivered or not, forget it */
+			if (!__test_and_clear_bit(chunk, ev->inflight[kind]))
+				continue;
+			if (!ret)
+				ev->sent++;
+			else if (!__test_and_set_bit(chunk, ev->pending[kind]))
 				ev->nr_pending[kind]++;
-			/* No helper: its registration sends all again. */
-			if (ret != -ENOTCONN) {
-				ev->retries++;
-				if (!ev->closed)
-					queue_delayed_work(ev->dev->wq,
-							   &ev->work,
-							   VMIR_EVENT_RETRY);
-			}
 		}
-		ev->inflight_wanted = false;
+		/* No helper: its registration sends all again. */
+		if (ret && ret != -ENOTCONN) {
+			ev->retries += n;
+			if (!ev->closed)
+				queue_delayed_work(ev->dev->wq, &ev->work,
+						   VMIR_EVENT_RETRY);
+		}
 		spin_unlock(&ev->lock);
 		if (ret)
 			return;

@@ -4,7 +4,9 @@
  *
  * Events are not sent from the I/O path: the chunk state posts them here
  * (a pending bit per chunk and kind), and a work item on dev->wq delivers
- * them to the registered helper through vmir_genl_send_event(). An event
+ * them to the registered helper through vmir_genl_send_event(), as many
+ * chunks of one kind per message as are pending (up to VMIR_EVENT_BATCH),
+ * so that a burst of misses costs the helper one receive. An event
  * that cannot be delivered stays pending: until a helper registers (which
  * posts every outstanding event again, vmir_events_resend()), or, when
  * the helper's socket is full, for a retry a moment later. An event the

@@ -117,12 +117,14 @@ static struct notifier_block vmir_netlink_notifier = {
  * vmir_genl_send_event - unicast MISS or CAPTURE_NEEDED to the helper
  * @dev: the device
  * @cmd: VMIR_CMD_MISS or VMIR_CMD_CAPTURE_NEEDED
- * @chunk: chunk index
+ * @chunks: chunk indexes, one message for all of them
+ * @n: how many, 1..VMIR_CHUNKS_MAX
  *
  * Returns 0 when queued on the helper's socket, -ENOTCONN without a
  * helper, else the delivery error (-EAGAIN: its receive buffer is full).
  */
-int vmir_genl_send_event(struct vmir_device *dev, u8 cmd, u32 chunk)
+int vmir_genl_send_event(struct vmir_device *dev, u8 cmd, const u32 *chunks,
+			 u32 n)
 {
 	struct net *net = NULL;
 	struct vmir_helper *h;
@@ -131,12 +133,13 @@ int vmir_genl_send_event(struct vmir_device *dev, u8 cmd, u32 chunk)
 	void *hdr;
 	int ret;
 
-	skb = genlmsg_new(2 * nla_total_size(sizeof(u32)), GFP_NOIO);
+	skb = genlmsg_new(nla_total_size(sizeof(u32)) +
+			  nla_total_size(n * sizeof(u32)), GFP_NOIO);
 	if (!skb)
 		return -ENOMEM;
 	hdr = genlmsg_put(skb, 0, 0, &vmir_genl_family, 0, cmd);
 	if (!hdr || nla_put_u32(skb, VMIR_ATTR_DEV_ID, dev->id) ||
-	    nla_put_u32(skb, VMIR_ATTR_CHUNK, chunk)) {
+	    nla_put(skb, VMIR_ATTR_CHUNKS, n * sizeof(u32), chunks)) {
 		ret = -EMSGSIZE;
 		goto out_free;
 	}
@@ -187,13 +190,45 @@ static struct vmir_device *vmir_genl_lookup(struct net *net, struct nlattr *a,
  * (as nl80211 does it). Every command needs CAP_SYS_ADMIN.
  */
 #define VMIR_GENL_DEV	BIT(0)	/* DEV_ID's device, referenced: user_ptr[0] */
-#define VMIR_GENL_CHUNK	BIT(1)	/* CHUNK, below the device's chunk count */
+#define VMIR_GENL_CHUNKS BIT(1)	/* CHUNKS, each below the chunk count */
+
+/*
+ * A request's chunk list: 1..VMIR_CHUNKS_MAX indexes (the policy bounds
+ * the length), every one below the device's chunk count, or nothing of
+ * the request happens.
+ */
+static int vmir_genl_check_chunks(struct genl_info *info,
+				  struct vmir_device *dev)
+{
+	struct nlattr *a = info->attrs[VMIR_ATTR_CHUNKS];
+	u32 nchunks = vmir_chunks_count(dev->chunks);
+	const u32 *chunks;
+	int i, n;
+
+	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_CHUNKS))
+		return -EINVAL;
+	if (!nla_len(a) || nla_len(a) % sizeof(u32)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a,
+				    "CHUNKS must hold 1 to VMIR_CHUNKS_MAX u32 chunk indexes");
+		return -EINVAL;
+	}
+	chunks = nla_data(a);
+	n = nla_len(a) / sizeof(u32);
+	for (i = 0; i < n; i++) {
+		if (chunks[i] >= nchunks) {
+			NL_SET_ERR_MSG_ATTR(info->extack, a,
+					    "a chunk index is not below the device's chunk count");
+			return -ERANGE;
+		}
+	}
+	return 0;
+}
 
 static int vmir_genl_pre_doit(const struct vmir_compat_genl_ops *ops,
 			      struct sk_buff *skb, struct genl_info *info)
 {
-	struct nlattr *chunk = info->attrs[VMIR_ATTR_CHUNK];
 	struct vmir_device *dev;
+	int ret;
 
 	if (!vmir_genl_capable(skb))
 		return -EPERM;
@@ -205,16 +240,11 @@ static int vmir_genl_pre_doit(const struct vmir_compat_genl_ops *ops,
 			       info->attrs[VMIR_ATTR_DEV_ID], info->extack);
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
-	if (ops->internal_flags & VMIR_GENL_CHUNK) {
-		if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_CHUNK)) {
+	if (ops->internal_flags & VMIR_GENL_CHUNKS) {
+		ret = vmir_genl_check_chunks(info, dev);
+		if (ret) {
 			vmir_dev_put(dev);
-			return -EINVAL;
-		}
-		if (nla_get_u32(chunk) >= vmir_chunks_count(dev->chunks)) {
-			NL_SET_ERR_MSG_ATTR(info->extack, chunk,
-					    "chunk index is not below the device's chunk count");
-			vmir_dev_put(dev);
-			return -ERANGE;
+			return ret;
 		}
 	}
 	info->user_ptr[0] = dev;
@@ -412,7 +442,7 @@ static int vmir_genl_add_device(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 
 	p.image = nla_data(a[VMIR_ATTR_IMAGE]);
-	p.version = nla_data(a[VMIR_ATTR_VERSION]);
+	p.version = nla_get_u32(a[VMIR_ATTR_VERSION]);
 	if (!p.image[0]) {
 		NL_SET_ERR_MSG_ATTR(info->extack, a[VMIR_ATTR_IMAGE],
 				    "the image name is empty");
@@ -583,7 +613,7 @@ static int vmir_genl_remove_device(struct sk_buff *skb,
 /* What a device info reports: a snapshot, without holding a lock. */
 struct vmir_info {
 	char image[VMIR_NAME_MAX];
-	char version[VMIR_NAME_MAX];
+	u32 version;
 	struct vmir_chunks_report r;
 };
 
@@ -591,7 +621,7 @@ static void vmir_info_snapshot(struct vmir_device *dev, struct vmir_info *in)
 {
 	spin_lock(&dev->name_lock);
 	memcpy(in->image, dev->image, sizeof(in->image));
-	memcpy(in->version, dev->version, sizeof(in->version));
+	in->version = dev->version;
 	spin_unlock(&dev->name_lock);
 	vmir_chunks_report(dev->chunks, &in->r);
 }
@@ -669,7 +699,7 @@ static int vmir_genl_fill_info(struct sk_buff *skb, struct vmir_device *dev,
 	if (nla_put_u32(skb, VMIR_ATTR_DEV_ID, dev->id) ||
 	    nla_put_string(skb, VMIR_ATTR_DISK_NAME, name) ||
 	    nla_put_string(skb, VMIR_ATTR_IMAGE, in->image) ||
-	    nla_put_string(skb, VMIR_ATTR_VERSION, in->version) ||
+	    nla_put_u32(skb, VMIR_ATTR_VERSION, in->version) ||
 	    nla_put_u64_64bit(skb, VMIR_ATTR_SIZE, vmir_chunks_size(c),
 			      VMIR_ATTR_PAD) ||
 	    nla_put_u32(skb, VMIR_ATTR_CHUNK_SIZE, vmir_chunks_chunk_size(c)) ||
@@ -862,39 +892,90 @@ static int vmir_genl_get_state(struct sk_buff *skb,
 	return skb->len;
 }
 
-/* The chunk of a per-chunk command; pre_doit checked its range. */
-static u32 vmir_genl_chunk(struct genl_info *info)
+/* The chunk list of a per-chunk command; pre_doit checked it. */
+static const u32 *vmir_genl_chunks(struct genl_info *info, u32 *n)
 {
-	return nla_get_u32(info->attrs[VMIR_ATTR_CHUNK]);
+	struct nlattr *a = info->attrs[VMIR_ATTR_CHUNKS];
+
+	*n = nla_len(a) / sizeof(u32);
+	return nla_data(a);
 }
 
+/*
+ * CHUNK_READY: each chunk on its own; -ENOENT when some chunk had no MISS
+ * outstanding (the others were answered all the same).
+ */
 static int vmir_genl_chunk_ready(struct sk_buff *skb, struct genl_info *info)
 {
 	struct vmir_device *dev = info->user_ptr[0];
-	int ret;
+	const u32 *chunks;
+	int status, ret = 0;
+	u32 i, n;
 
 	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_STATUS))
 		return -EINVAL;
-	ret = vmir_chunk_ready(dev->chunks, vmir_genl_chunk(info),
-			       nla_get_s32(info->attrs[VMIR_ATTR_STATUS]));
-	if (ret == -ENOENT)
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_CHUNK],
-				    "no MISS is outstanding for this chunk");
+	status = nla_get_s32(info->attrs[VMIR_ATTR_STATUS]);
+	chunks = vmir_genl_chunks(info, &n);
+	for (i = 0; i < n; i++)
+		if (vmir_chunk_ready(dev->chunks, chunks[i], status) == -ENOENT)
+			ret = -ENOENT;
+	if (ret)
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_CHUNKS],
+				    "no MISS is outstanding for a chunk of the list");
 	return ret;
 }
 
+/*
+ * PREFETCH: claim what can be claimed; the reply lists it. A present
+ * chunk, or one being fetched, is left out.
+ */
 static int vmir_genl_prefetch(struct sk_buff *skb, struct genl_info *info)
 {
 	struct vmir_device *dev = info->user_ptr[0];
-	int ret;
+	struct sk_buff *reply;
+	const u32 *chunks;
+	u32 i, n, nr = 0;
+	u32 *claimed;
+	void *hdr;
+	int ret = 0;
 
-	ret = vmir_chunk_prefetch(dev->chunks, vmir_genl_chunk(info));
-	if (ret == -EEXIST)
-		NL_SET_ERR_MSG(info->extack, "the chunk is present");
-	else if (ret == -EALREADY)
-		NL_SET_ERR_MSG(info->extack, "the chunk is being fetched");
-	else if (ret == -ENODEV)
+	chunks = vmir_genl_chunks(info, &n);
+	claimed = kmalloc_array(n, sizeof(*claimed), GFP_KERNEL);
+	reply = genlmsg_new(nla_total_size(sizeof(u32)) +
+			    nla_total_size(n * sizeof(u32)), GFP_KERNEL);
+	if (!claimed || !reply) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (i = 0; i < n; i++) {
+		ret = vmir_chunk_prefetch(dev->chunks, chunks[i]);
+		if (!ret)
+			claimed[nr++] = chunks[i];
+		else if (ret != -EEXIST && ret != -EALREADY)
+			break;
+		ret = 0;
+	}
+	if (ret) {
+		/* a stopping device: what it claimed fails with it */
 		NL_SET_ERR_MSG(info->extack, "the device is stopping");
+		goto out_free;
+	}
+	hdr = genlmsg_put_reply(reply, info, &vmir_genl_family, 0,
+				VMIR_CMD_PREFETCH);
+	if (!hdr || nla_put_u32(reply, VMIR_ATTR_DEV_ID, dev->id) ||
+	    (nr && nla_put(reply, VMIR_ATTR_CHUNKS, nr * sizeof(u32),
+			   claimed))) {
+		WARN_ON_ONCE(1);
+		ret = -EMSGSIZE;
+		goto out_free;
+	}
+	genlmsg_end(reply, hdr);
+	kfree(claimed);
+	return genlmsg_reply(reply, info);
+
+out_free:
+	nlmsg_free(reply);
+	kfree(claimed);
 	return ret;
 }
 
@@ -940,27 +1021,33 @@ out_free:
 	return ret;
 }
 
+/* CHUNK_CAPTURED: -ENOENT when some chunk was not in the commit set */
 static int vmir_genl_chunk_captured(struct sk_buff *skb,
 				    struct genl_info *info)
 {
 	struct vmir_device *dev = info->user_ptr[0];
-	int ret;
+	const u32 *chunks;
+	int ret = 0;
+	u32 i, n;
 
-	ret = vmir_chunk_captured(dev->chunks, vmir_genl_chunk(info));
-	if (ret == -ENOENT)
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_CHUNK],
-				    "no commit is active or the chunk is not in the commit set");
+	chunks = vmir_genl_chunks(info, &n);
+	for (i = 0; i < n; i++)
+		if (vmir_chunk_captured(dev->chunks, chunks[i]) == -ENOENT)
+			ret = -ENOENT;
+	if (ret)
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VMIR_ATTR_CHUNKS],
+				    "no commit is active or a chunk of the list is not in the commit set");
 	return ret;
 }
 
 /* image may be NULL: only the version changes */
 static void vmir_set_version(struct vmir_device *dev, const char *image,
-			     const char *version)
+			     u32 version)
 {
 	spin_lock(&dev->name_lock);
 	if (image)
 		strscpy(dev->image, image, sizeof(dev->image));
-	strscpy(dev->version, version, sizeof(dev->version));
+	dev->version = version;
 	spin_unlock(&dev->name_lock);
 }
 
@@ -993,7 +1080,8 @@ static int vmir_genl_commit_end(struct sk_buff *skb, struct genl_info *info)
 	mutex_lock(&dev->ctl_lock);
 	ret = vmir_chunks_commit_end(dev->chunks, status);
 	if (!ret && version)
-		vmir_set_version(dev, vmir_genl_image(info), nla_data(version));
+		vmir_set_version(dev, vmir_genl_image(info),
+				 nla_get_u32(version));
 	mutex_unlock(&dev->ctl_lock);
 	if (ret == -ENOENT)
 		NL_SET_ERR_MSG(info->extack, "no commit is active on this device");
@@ -1005,7 +1093,7 @@ static int vmir_genl_set_version(struct sk_buff *skb, struct genl_info *info)
 	if (GENL_REQ_ATTR_CHECK(info, VMIR_ATTR_VERSION))
 		return -EINVAL;
 	vmir_set_version(info->user_ptr[0], vmir_genl_image(info),
-			 nla_data(info->attrs[VMIR_ATTR_VERSION]));
+			 nla_get_u32(info->attrs[VMIR_ATTR_VERSION]));
 	return 0;
 }
 
@@ -1031,8 +1119,7 @@ static const struct nla_policy vmir_policy[VMIR_ATTR_MAX + 1] = {
 	[VMIR_ATTR_DISK_NAME]	= { .type = NLA_REJECT },
 	[VMIR_ATTR_IMAGE]	= { .type = NLA_NUL_STRING,
 				    .len = VMIR_NAME_MAX - 1 },
-	[VMIR_ATTR_VERSION]	= { .type = NLA_NUL_STRING,
-				    .len = VMIR_NAME_MAX - 1 },
+	[VMIR_ATTR_VERSION]	= NLA_POLICY_MIN(NLA_U32, 1),
 	[VMIR_ATTR_SIZE]	= NLA_POLICY_MIN(NLA_U64, 1),
 	[VMIR_ATTR_CHUNK_SIZE]	= NLA_POLICY_FULL_RANGE(NLA_U32,
 							&vmir_chunk_size_range),
@@ -1042,7 +1129,8 @@ static const struct nla_policy vmir_policy[VMIR_ATTR_MAX + 1] = {
 	[VMIR_ATTR_TIMEOUT_MS]	= NLA_POLICY_FULL_RANGE(NLA_U32,
 							&vmir_timeout_range),
 	[VMIR_ATTR_FLAGS]	= { .type = NLA_U64 },
-	[VMIR_ATTR_CHUNK]	= { .type = NLA_U32 },
+	[VMIR_ATTR_CHUNKS]	= { .type = NLA_BINARY,
+				    .len = VMIR_CHUNKS_MAX * sizeof(u32) },
 	[VMIR_ATTR_STATUS]	= NLA_POLICY_RANGE(NLA_S32, -MAX_ERRNO, 0),
 	[VMIR_ATTR_MAP_START]	= { .type = NLA_U32 },
 	[VMIR_ATTR_MAP_PRESENT]	= { .type = NLA_BINARY,
@@ -1114,13 +1202,13 @@ static const struct genl_ops vmir_genl_ops[] = {
 	{
 		.cmd		= VMIR_CMD_CHUNK_READY,
 		.flags		= GENL_ADMIN_PERM,
-		.internal_flags	= VMIR_GENL_DEV | VMIR_GENL_CHUNK,
+		.internal_flags	= VMIR_GENL_DEV | VMIR_GENL_CHUNKS,
 		.doit		= vmir_genl_chunk_ready,
 	},
 	{
 		.cmd		= VMIR_CMD_PREFETCH,
 		.flags		= GENL_ADMIN_PERM,
-		.internal_flags	= VMIR_GENL_DEV | VMIR_GENL_CHUNK,
+		.internal_flags	= VMIR_GENL_DEV | VMIR_GENL_CHUNKS,
 		.doit		= vmir_genl_prefetch,
 	},
 	{
@@ -1132,7 +1220,7 @@ static const struct genl_ops vmir_genl_ops[] = {
 	{
 		.cmd		= VMIR_CMD_CHUNK_CAPTURED,
 		.flags		= GENL_ADMIN_PERM,
-		.internal_flags	= VMIR_GENL_DEV | VMIR_GENL_CHUNK,
+		.internal_flags	= VMIR_GENL_DEV | VMIR_GENL_CHUNKS,
 		.doit		= vmir_genl_chunk_captured,
 	},
 	{

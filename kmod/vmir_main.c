@@ -132,7 +132,7 @@ struct vmir_device *vmir_dev_create(const struct vmir_add_params *p)
 	dev->timeout_ms = p->timeout_ms;
 	spin_lock_init(&dev->name_lock);
 	strscpy(dev->image, p->image, sizeof(dev->image));
-	strscpy(dev->version, p->version, sizeof(dev->version));
+	dev->version = p->version;
 
 	ret = xa_alloc(&vmir_devs, &id, NULL,
 		       XA_LIMIT(0, VMIR_MAX_DEVICES - 1), GFP_KERNEL);

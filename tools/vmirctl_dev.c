@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vmirctl device commands. attach, detach and commit ask vmir-helper over
- * its control socket (protocol in helper.h); devices and status read the
- * kernel module directly over generic netlink, so they work without a
- * helper.
+ * its control socket (protocol in tools/helper/ctl.h); devices and status
+ * read the kernel module directly over generic netlink (tools/nl), so
+ * they work without a helper.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,7 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "helper.h"
+#include "../helper/ctl.h"
+#include "vmir_nl.h"
 #include "vmir_util.h"
 #include "vmirctl.h"
 
@@ -180,108 +181,31 @@ static int cmd_commit(struct vmirctl *ctl, int argc, char **argv)
 
 /* --- module queries ---------------------------------------------------------------- */
 
-struct dev_info {
-	uint32_t id;
-	char disk[32];
-	char image[256];
-	char version[256];
-	uint64_t size;
-	uint32_t chunk_size, nchunks, timeout_ms, state;
-	uint64_t flags;
-	uint32_t nr_present, nr_dirty, nr_fetching, nr_parked;
-	uint32_t nr_commit, nr_frozen;
-	uint64_t stat[VMIR_STAT_MAX + 1];
-};
-
-struct dev_infos {
-	struct dev_info *d;
-	size_t n, cap;
-};
-
-static uint32_t nl_u32(struct nlattr **tb, int a)
+/* LIST (id UINT32_MAX) or GET_STATUS of one device, into *devs, *n */
+static int dev_query(uint32_t id, struct vmir_nl_dev **devs, size_t *n)
 {
-	return tb[a] ? nla_get_u32(tb[a]) : 0;
-}
+	char err[512], emsg[VMIR_NL_MSG_MAX];
+	struct vmir_nl nl;
+	int ret;
 
-static int dev_parse_info(struct nl_msg *msg, void *arg)
-{
-	struct dev_infos *l = arg;
-	struct nlattr *tb[VMIR_ATTR_MAX + 1], *st[VMIR_STAT_MAX + 1];
-	struct dev_info *d;
-	int i;
-
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, VMIR_ATTR_MAX, NULL) < 0 ||
-	    !tb[VMIR_ATTR_DEV_ID])
-		return -EPROTO;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 8;
-
-		d = realloc(l->d, cap * sizeof(*d));
-		if (!d)
-			return -ENOMEM;
-		l->d = d;
-		l->cap = cap;
-	}
-	d = &l->d[l->n++];
-	memset(d, 0, sizeof(*d));
-	d->id = nl_u32(tb, VMIR_ATTR_DEV_ID);
-	if (tb[VMIR_ATTR_DISK_NAME])
-		snprintf(d->disk, sizeof(d->disk), "%s",
-			 nla_get_string(tb[VMIR_ATTR_DISK_NAME]));
-	else
-		snprintf(d->disk, sizeof(d->disk), "vmir%u", d->id);
-	if (tb[VMIR_ATTR_IMAGE])
-		snprintf(d->image, sizeof(d->image), "%s",
-			 nla_get_string(tb[VMIR_ATTR_IMAGE]));
-	if (tb[VMIR_ATTR_VERSION])
-		snprintf(d->version, sizeof(d->version), "%s",
-			 nla_get_string(tb[VMIR_ATTR_VERSION]));
-	d->size = tb[VMIR_ATTR_SIZE] ? nla_get_u64(tb[VMIR_ATTR_SIZE]) : 0;
-	d->chunk_size = nl_u32(tb, VMIR_ATTR_CHUNK_SIZE);
-	d->nchunks = nl_u32(tb, VMIR_ATTR_NCHUNKS);
-	d->timeout_ms = nl_u32(tb, VMIR_ATTR_TIMEOUT_MS);
-	d->state = nl_u32(tb, VMIR_ATTR_STATE);
-	d->flags = tb[VMIR_ATTR_DEV_FLAGS] ?
-		   nla_get_u64(tb[VMIR_ATTR_DEV_FLAGS]) : 0;
-	d->nr_present = nl_u32(tb, VMIR_ATTR_NR_PRESENT);
-	d->nr_dirty = nl_u32(tb, VMIR_ATTR_NR_DIRTY);
-	d->nr_fetching = nl_u32(tb, VMIR_ATTR_NR_FETCHING);
-	d->nr_parked = nl_u32(tb, VMIR_ATTR_NR_PARKED);
-	d->nr_commit = nl_u32(tb, VMIR_ATTR_NR_COMMIT);
-	d->nr_frozen = nl_u32(tb, VMIR_ATTR_NR_FROZEN);
-	if (tb[VMIR_ATTR_STATS] &&
-	    !nla_parse_nested(st, VMIR_STAT_MAX, tb[VMIR_ATTR_STATS], NULL))
-		for (i = 0; i <= VMIR_STAT_MAX; i++)
-			if (st[i] && nla_len(st[i]) == 8)
-				d->stat[i] = nla_get_u64(st[i]);
-	return 0;
-}
-
-/* LIST (id UINT32_MAX) or GET_STATUS of one device */
-static int dev_query(uint32_t id, struct dev_infos *l)
-{
-	struct helper_nl_req r = { .parse = dev_parse_info, .arg = l };
-	struct nl_sock *s;
-	struct nl_msg *msg;
-	char err[512];
-	int family, ret;
-
-	ret = helper_nl_open(&s, &family, err, sizeof(err));
+	ret = vmir_nl_open(&nl, 0, err, sizeof(err));
 	if (ret) {
 		vmir_err("%s", err);
 		return VMIRCTL_FAIL;
 	}
-	msg = helper_nl_msg(family, id == UINT32_MAX ? VMIR_CMD_LIST :
-			    VMIR_CMD_GET_STATUS, id == UINT32_MAX);
-	if (!msg || (id != UINT32_MAX &&
-		     nla_put_u32(msg, VMIR_ATTR_DEV_ID, id))) {
-		nlmsg_free(msg);
-		nl_socket_free(s);
-		vmir_err("out of memory");
-		return VMIRCTL_FAIL;
+	if (id == UINT32_MAX) {
+		ret = vmir_nl_list(&nl, devs, n, emsg, sizeof(emsg));
+	} else {
+		*n = 1;
+		*devs = calloc(1, sizeof(**devs));
+		ret = *devs ? vmir_nl_get_status(&nl, id, *devs, emsg,
+						 sizeof(emsg)) : -ENOMEM;
+		if (ret) {
+			free(*devs);
+			*devs = NULL;
+		}
 	}
-	ret = helper_nl_call(s, msg, &r);
-	nl_socket_free(s);
+	vmir_nl_close(&nl);
 	if (ret == -ENODEV) {
 		vmir_err("no device /dev/vmir%u in this network namespace (vmirctl devices lists them)",
 			 id);
@@ -290,7 +214,7 @@ static int dev_query(uint32_t id, struct dev_infos *l)
 	if (ret) {
 		vmir_err("%s of the vmir module failed: %s%s%s%s",
 			 id == UINT32_MAX ? "LIST" : "GET_STATUS",
-			 strerror(-ret), r.msg[0] ? ": " : "", r.msg,
+			 strerror(-ret), emsg[0] ? ": " : "", emsg,
 			 ret == -EPERM ? " (run as root)" : "");
 		return VMIRCTL_FAIL;
 	}
@@ -313,14 +237,14 @@ static const char *dev_state_name(uint32_t s)
 	}
 }
 
-static uint64_t dev_mean_lat_us(const struct dev_info *d)
+static uint64_t dev_mean_lat_us(const struct vmir_nl_dev *d)
 {
 	uint64_t n = d->stat[VMIR_STAT_FETCH_LAT_COUNT];
 
 	return n ? d->stat[VMIR_STAT_FETCH_LAT_SUM_NS] / n / 1000 : 0;
 }
 
-static void dev_json(struct vmirctl_json *j, const struct dev_info *d)
+static void dev_json(struct vmirctl_json *j, const struct vmir_nl_dev *d)
 {
 	char path[48];
 
@@ -329,7 +253,7 @@ static void dev_json(struct vmirctl_json *j, const struct dev_info *d)
 	vmirctl_json_str(j, "device", path);
 	vmirctl_json_u64(j, "id", d->id);
 	vmirctl_json_str(j, "image", d->image);
-	vmirctl_json_str(j, "version", d->version);
+	vmirctl_json_u64(j, "version", d->version);
 	vmirctl_json_str(j, "state", dev_state_name(d->state));
 	vmirctl_json_bool(j, "read_only", d->flags & VMIR_DEV_F_READ_ONLY);
 	vmirctl_json_bool(j, "helper", d->flags & VMIR_DEV_F_HELPER);
@@ -357,15 +281,15 @@ static void dev_json(struct vmirctl_json *j, const struct dev_info *d)
 
 static int cmd_devices(struct vmirctl *ctl, int argc, char **argv)
 {
-	struct dev_infos l = { 0 };
+	struct vmir_nl_dev *devs = NULL;
 	char sz[32];
-	size_t i;
+	size_t i, n = 0;
 	int ret;
 
 	ret = vmirctl_parse(ctl, argc, argv, NULL, NULL, 0, 0, NULL);
 	if (ret)
 		return ret;
-	ret = dev_query(UINT32_MAX, &l);
+	ret = dev_query(UINT32_MAX, &devs, &n);
 	if (ret)
 		return ret;
 	if (ctl->json) {
@@ -373,37 +297,37 @@ static int cmd_devices(struct vmirctl *ctl, int argc, char **argv)
 
 		vmirctl_json_init(&j, stdout);
 		vmirctl_json_arr_begin(&j, NULL);
-		for (i = 0; i < l.n; i++)
-			dev_json(&j, &l.d[i]);
+		for (i = 0; i < n; i++)
+			dev_json(&j, &devs[i]);
 		vmirctl_json_arr_end(&j);
 		vmirctl_json_end(&j);
 	} else {
 		printf("%-12s %-28s %-8s %-10s %s\n", "DEVICE", "IMAGE", "SIZE",
 		       "STATE", "PRESENT/DIRTY/CHUNKS");
-		for (i = 0; i < l.n; i++) {
-			char ref[600], path[48];
+		for (i = 0; i < n; i++) {
+			char ref[VMIR_NAME_MAX + 16], path[48];
 
-			snprintf(path, sizeof(path), "/dev/%s", l.d[i].disk);
-			snprintf(ref, sizeof(ref), "%s@%s", l.d[i].image,
-				 l.d[i].version);
-			vmir_size_format(l.d[i].size, sz, sizeof(sz));
+			snprintf(path, sizeof(path), "/dev/%s", devs[i].disk);
+			snprintf(ref, sizeof(ref), "%s@%u", devs[i].image,
+				 devs[i].version);
+			vmir_size_format(devs[i].size, sz, sizeof(sz));
 			printf("%-12s %-28s %-8s %-10s %u/%u/%u\n", path, ref,
-			       sz, dev_state_name(l.d[i].state),
-			       l.d[i].nr_present, l.d[i].nr_dirty,
-			       l.d[i].nchunks);
+			       sz, dev_state_name(devs[i].state),
+			       devs[i].nr_present, devs[i].nr_dirty,
+			       devs[i].nchunks);
 		}
 	}
-	free(l.d);
+	free(devs);
 	return VMIRCTL_OK;
 }
 
 static int cmd_status(struct vmirctl *ctl, int argc, char **argv)
 {
-	struct dev_infos l = { 0 };
-	const struct dev_info *d;
+	struct vmir_nl_dev *d = NULL;
 	const char *pos[1];
 	char sz[32], cs[32], fb[32];
 	uint32_t id;
+	size_t n;
 	int ret;
 
 	ret = vmirctl_parse(ctl, argc, argv, NULL, pos, 1, 1, NULL);
@@ -412,15 +336,9 @@ static int cmd_status(struct vmirctl *ctl, int argc, char **argv)
 	ret = dev_parse(ctl, pos[0], &id);
 	if (ret)
 		return ret;
-	ret = dev_query(id, &l);
+	ret = dev_query(id, &d, &n);
 	if (ret)
 		return ret;
-	if (l.n != 1) {
-		free(l.d);
-		vmir_err("GET_STATUS of /dev/vmir%u returned no device", id);
-		return VMIRCTL_FAIL;
-	}
-	d = &l.d[0];
 	if (ctl->json) {
 		struct vmirctl_json j;
 
@@ -433,7 +351,7 @@ static int cmd_status(struct vmirctl *ctl, int argc, char **argv)
 		vmir_size_format(d->stat[VMIR_STAT_FETCHED_BYTES], fb,
 				 sizeof(fb));
 		printf("device:        /dev/%s\n", d->disk);
-		printf("image:         %s@%s\n", d->image, d->version);
+		printf("image:         %s@%u\n", d->image, d->version);
 		printf("state:         %s%s%s%s\n", dev_state_name(d->state),
 		       d->flags & VMIR_DEV_F_READ_ONLY ? ", read-only" : "",
 		       d->flags & VMIR_DEV_F_COMMIT ? ", committing" : "",
@@ -459,7 +377,7 @@ static int cmd_status(struct vmirctl *ctl, int argc, char **argv)
 		printf("fetch latency: %" PRIu64 " us mean\n",
 		       dev_mean_lat_us(d));
 	}
-	free(l.d);
+	free(d);
 	return VMIRCTL_OK;
 }
 

@@ -21,7 +21,7 @@
 
 #include <sodium.h>
 
-#include "helper_state.h"
+#include "state.h"
 #include "vmir_util.h"
 
 #define MSG_LEN		(PATH_MAX + 512)

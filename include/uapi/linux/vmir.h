@@ -9,8 +9,8 @@
  *
  * Family "vmir" (VMIR_GENL_NAME), version VMIR_GENL_VERSION; resolve it
  * with genl_ctrl_resolve(). No multicast groups: events are unicast to the
- * registered helper. Every command needs CAP_SYS_ADMIN (checked first by
- * each handler) and CAP_NET_ADMIN (GENL_ADMIN_PERM), else EPERM.
+ * registered helper. Every command needs CAP_SYS_ADMIN (checked before
+ * anything else) and CAP_NET_ADMIN (GENL_ADMIN_PERM), else EPERM.
  * The family is netns aware: a device belongs to the network namespace of
  * the socket that added it and is only visible (GET_STATUS, LIST, ...) and
  * only reported (events) in that namespace. When a namespace goes away its
@@ -36,6 +36,17 @@
  *   frozen      a chunk of the commit set not yet reported captured;
  *               writes to it wait.
  *
+ * Chunk lists (VMIR_ATTR_CHUNKS) carry several chunks of one device in one
+ * message, so that the per-chunk traffic of the data path (misses, their
+ * answers, read-ahead claims, captures) costs one message per batch, not
+ * one per chunk: an NLA_BINARY array of __u32 chunk indexes, 1 to
+ * VMIR_CHUNKS_MAX of them (its length a multiple of 4). A request whose
+ * list holds an index >= nchunks is refused (ERANGE) before any of it
+ * takes effect; otherwise each chunk is handled on its own, and the ack
+ * reports the first chunk that could not be (its index in the extended
+ * ack message). The helper sends its answers without NLM_F_ACK: a success
+ * costs no reply, a failure still comes back as an error message.
+ *
  * Chunk bitmaps (MAP_PRESENT, MAP_DIRTY, MAP_COMMIT) travel in segments,
  * because one netlink attribute holds less than 64 KiB. A segment is
  * VMIR_ATTR_MAP_START (chunk index of bit 0, a multiple of 8) plus one
@@ -49,22 +60,24 @@
  *      then (re)sends a MISS for every fetching chunk and a CAPTURE_NEEDED
  *      for every frozen chunk a write waits on, of every device in the
  *      namespace: a registering helper must hold no state from before.
- *   2. MISS(dev, chunk): fill the chunk's byte range in the mirror (pwrite
+ *   2. MISS(dev, chunks): fill each chunk's byte range in the mirror (pwrite
  *      the data, or FALLOC_FL_PUNCH_HOLE for a zero chunk: the range may
- *      hold stale bytes), then CHUNK_READY(dev, chunk, status 0). On failure
- *      CHUNK_READY with status -errno: the requests waiting for that chunk
- *      fail with EIO, and the chunk stays missing (a later read asks again).
- *      Exactly one MISS is sent per fetch, however many requests wait. The
- *      helper writes a chunk's range only between MISS and its answer.
+ *      hold stale bytes), then CHUNK_READY(dev, chunks, status 0), for as
+ *      many chunks at once as are done. On failure CHUNK_READY with status
+ *      -errno: the requests waiting for those chunks fail with EIO, and the
+ *      chunks stay missing (a later read asks again). Each fetch is named
+ *      in exactly one MISS, however many requests wait. The helper writes a
+ *      chunk's range only between MISS and its answer.
  *   3. Without a helper (none registered yet, or its socket closed), requests
  *      that need a fetch or a capture stay parked; after the device timeout
  *      (VMIR_ATTR_TIMEOUT_MS, counted from the request's issue) a parked
  *      request fails with EIO. Requests served from the mirror never do.
- *   4. PREFETCH(dev, chunk): the helper claims a missing chunk no request
- *      asked for yet (read-ahead). From the reply on the chunk is fetching
- *      exactly as after a MISS: the helper owns its range in the mirror,
- *      requests touching it wait, and the helper answers CHUNK_READY.
- *      EEXIST: the chunk is present; EALREADY: it is being fetched.
+ *   4. PREFETCH(dev, chunks): the helper claims missing chunks no request
+ *      asked for yet (read-ahead). The reply (PREFETCH: DEV_ID, CHUNKS)
+ *      lists the chunks claimed: each is fetching exactly as after a MISS
+ *      (the helper owns its range in the mirror, requests touching it wait,
+ *      and the helper answers CHUNK_READY). Chunks present or already being
+ *      fetched are left out; the list may be empty (no CHUNKS attribute).
  *   If an event cannot be delivered (socket receive buffer full, recv()
  *   then reports ENOBUFS), the module retries it later: nothing is lost.
  *
@@ -75,9 +88,10 @@
  *   2. GET_STATE(dev) dump: MAP_COMMIT gives the commit set; it does not
  *      change until COMMIT_END. Read each chunk of the set from the mirror
  *      (the bytes stay as they were at COMMIT_BEGIN until reported) and send
- *      CHUNK_CAPTURED(dev, chunk) as soon as its bytes are copied out.
+ *      CHUNK_CAPTURED(dev, chunks) as soon as their bytes are copied out.
  *   3. A write, discard or write-zeroes touching a frozen chunk waits; the
- *      module sends CAPTURE_NEEDED(dev, chunk) once per such chunk. Capture
+ *      module names each such chunk once in a CAPTURE_NEEDED(dev, chunks).
+ *      Capture
  *      those first. Chunks not in the commit set are never blocked.
  *   4. COMMIT_END(dev, status 0, optional VERSION): the commit set is
  *      forgotten, waiting writes proceed, VERSION becomes the device version
@@ -124,14 +138,14 @@
  *   GET_STATE         dump -> DEV_ID  <- per message: DEV_ID, NCHUNKS,
  *                        MAP_START, MAP_PRESENT, MAP_DIRTY, [MAP_COMMIT]
  *                        (MAP_COMMIT while a commit is active)
- *   CHUNK_READY       -> DEV_ID, CHUNK, STATUS (0 or -errno)
- *   PREFETCH          -> DEV_ID, CHUNK
+ *   CHUNK_READY       -> DEV_ID, CHUNKS, STATUS (0 or -errno, for all)
+ *   PREFETCH          -> DEV_ID, CHUNKS   <- DEV_ID, [CHUNKS] (claimed)
  *   COMMIT_BEGIN      -> DEV_ID       <- DEV_ID, NR_COMMIT
- *   CHUNK_CAPTURED    -> DEV_ID, CHUNK
+ *   CHUNK_CAPTURED    -> DEV_ID, CHUNKS
  *   COMMIT_END        -> DEV_ID, STATUS (0 or -errno), [VERSION, [IMAGE]]
  *   SET_VERSION       -> DEV_ID, VERSION, [IMAGE]
- *   MISS              event <- DEV_ID, CHUNK
- *   CAPTURE_NEEDED    event <- DEV_ID, CHUNK
+ *   MISS              event <- DEV_ID, CHUNKS
+ *   CAPTURE_NEEDED    event <- DEV_ID, CHUNKS
  *
  *   device info:
  *   DEV_ID, DISK_NAME, IMAGE, VERSION, SIZE, CHUNK_SIZE, NCHUNKS,
@@ -148,13 +162,14 @@
  * ack carries a message, or NLMSGERR_ATTR_MISS_TYPE for a missing
  * attribute): EPERM no CAP_SYS_ADMIN; EINVAL missing or malformed
  * attribute; ENODEV no such device in the caller's namespace; ERANGE chunk
- * index >= nchunks; EBADF fd not open; EBUSY helper already registered,
+ * index >= nchunks (nothing of the request took effect), a value out of
+ * its range (VERSION 0, a CHUNKS list longer than VMIR_CHUNKS_MAX); EBADF fd not open; EBUSY helper already registered,
  * commit already active, device not in the state the command needs
  * (SET_STATE/START_DEVICE on a started or stopped device, COMMIT_BEGIN on a
  * stopped one); EALREADY STOP_DEVICE of a stopped device;
- * ENOENT no MISS outstanding (CHUNK_READY), chunk not frozen
- * (CHUNK_CAPTURED), no commit active (COMMIT_END); EEXIST chunk present,
- * EALREADY chunk being fetched (PREFETCH); ENOSPC too many devices;
+ * ENOENT no MISS outstanding for a chunk (CHUNK_READY), chunk not in the
+ * commit set or no commit active (CHUNK_CAPTURED, COMMIT_END); ENODEV also
+ * PREFETCH on a stopping device; ENOSPC too many devices;
  * EOPNOTSUPP a userspace message with an event command.
  */
 #ifndef _UAPI_LINUX_VMIR_H
@@ -163,7 +178,7 @@
 #include <linux/types.h>
 
 #define VMIR_GENL_NAME		"vmir"
-#define VMIR_GENL_VERSION	1
+#define VMIR_GENL_VERSION	2
 
 /*
  * Limits checked on every message. Userspace takes the limits it shares
@@ -171,11 +186,12 @@
  * IMAGE as on the wire to the version server (1..128 bytes), and so has a
  * chunk size.
  */
-#define VMIR_NAME_MAX		(128 + 1)	/* IMAGE, VERSION incl. NUL */
+#define VMIR_NAME_MAX		(128 + 1)	/* IMAGE incl. NUL */
 #define VMIR_CHUNK_SIZE_MIN	4096U		/* power of two in [MIN, MAX] */
 #define VMIR_CHUNK_SIZE_MAX	(4U << 20)
 #define VMIR_MAX_CHUNKS		(1U << 24)	/* per device */
 #define VMIR_MAP_SEG_MAX	32768U		/* bytes per map attribute */
+#define VMIR_CHUNKS_MAX		4096U		/* chunks per CHUNKS list */
 #define VMIR_TIMEOUT_MS_DEFAULT	30000U
 #define VMIR_TIMEOUT_MS_MIN	100U
 #define VMIR_TIMEOUT_MS_MAX	86400000U	/* one day */
@@ -236,14 +252,14 @@ enum vmir_genl_attr {
 	VMIR_ATTR_DEV_ID,		/* u32: N of /dev/vmirN */
 	VMIR_ATTR_DISK_NAME,		/* string: "vmirN" */
 	VMIR_ATTR_IMAGE,		/* string: image name */
-	VMIR_ATTR_VERSION,		/* string: image version */
+	VMIR_ATTR_VERSION,		/* u32: image version, >= 1 */
 	VMIR_ATTR_SIZE,			/* u64: image size in bytes, > 0 */
 	VMIR_ATTR_CHUNK_SIZE,		/* u32: bytes, power of two */
 	VMIR_ATTR_NCHUNKS,		/* u32 */
 	VMIR_ATTR_MIRROR_FD,		/* u32: fd in the sender's table */
 	VMIR_ATTR_TIMEOUT_MS,		/* u32: parked request timeout */
 	VMIR_ATTR_FLAGS,		/* u64: VMIR_REGISTER_F_* / VMIR_ADD_F_* */
-	VMIR_ATTR_CHUNK,		/* u32: chunk index < nchunks */
+	VMIR_ATTR_CHUNKS,		/* binary: __u32 chunk indexes */
 	VMIR_ATTR_STATUS,		/* s32: 0 or -errno */
 	VMIR_ATTR_MAP_START,		/* u32: chunk of bit 0, multiple of 8 */
 	VMIR_ATTR_MAP_PRESENT,		/* binary: present bits */

@@ -20,10 +20,11 @@
  *   vmir-genl-test check-counters --dev N      the counts GET_STATUS
  *                      reports must be the bits set in the GET_STATE maps
  *                      (call it with no request in flight)
- *   vmir-genl-test ready --dev N --chunk C [--status -ERRNO]
- *   vmir-genl-test prefetch --dev N --chunk C
+ *   vmir-genl-test ready --dev N --chunk C[,C...] [--status -ERRNO]
+ *   vmir-genl-test prefetch --dev N --chunk C[,C...]  prints the chunks
+ *                                               claimed, one per line
  *   vmir-genl-test commit-begin --dev N         prints the commit count
- *   vmir-genl-test captured --dev N --chunk C
+ *   vmir-genl-test captured --dev N --chunk C[,C...]
  *   vmir-genl-test capture --dev N --mirror FILE --out DIR
  *                      copy every commit chunk not in DIR yet to
  *                      DIR/chunk.C and report it captured
@@ -34,16 +35,21 @@
  *   vmir-genl-test helper [--serve N:MIRROR:SOURCE ...]
  *                      [--log FILE] [--ready-file FILE] [--delay-ms MS]
  *                      [--fail CHUNK] [--no-answer] [--capture-dir DIR]
- *                      [--takeover] [--exit-after EVENTS]
+ *                      [--takeover] [--exit-after EVENTS] [--log-batches]
  *   vmir-genl-test malformed --mirror FILE      invalid requests, each
  *                      must fail with its errno; prints one line each
  *
  * Any single-request subcommand takes --expect ERRNO_NAME: it then
- * succeeds only if the kernel answers with that error.
+ * succeeds only if the kernel answers with that error. Versions are
+ * numbers (--version 2). The netlink plumbing is the one vmir-helper and
+ * vmirctl use (tools/nl/vmir_nl.c); the checks of what the module sends
+ * are this program's own.
  * The helper answers MISS by copying the chunk from SOURCE into MIRROR
  * (punching a hole for an all-zero chunk), CAPTURE_NEEDED by copying the
  * chunk from MIRROR to DIR/chunk.C; it logs "MISS dev chunk" /
- * "CAPTURE dev chunk" lines and exits on SIGTERM or SIGINT.
+ * "CAPTURE dev chunk" lines (with --log-batches "MISS dev chunk mN", N
+ * numbering the event messages, so that a test sees which chunks came in
+ * one message) and exits on SIGTERM or SIGINT.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,30 +67,28 @@
 #include <unistd.h>
 
 #include <linux/falloc.h>
-#include <linux/netlink.h>
-#include <netlink/genl/ctrl.h>
-#include <netlink/genl/genl.h>
-#include <netlink/netlink.h>
+#include <poll.h>
 
 #include "uapi/linux/vmir.h"
-
-#ifndef SOL_NETLINK
-#define SOL_NETLINK 270
-#endif
+#include "vmir_nl.h"
 
 #define VG_MAX_SERVE	64
 #define VG_MAX_EVENTS	65536
 
 static const char *prog = "vmir-genl-test";
 
+#define VG_MAX_CHUNKS	64		/* --chunk list */
+
 struct vg_opts {
-	const char *image, *version, *mirror, *state_file, *save, *out;
+	const char *image, *mirror, *state_file, *save, *out;
 	const char *log, *ready_file, *capture_dir, *expect;
 	uint64_t size;
-	uint32_t chunk_size, timeout_ms, dev, chunk;
+	uint32_t chunk_size, timeout_ms, dev, version;
+	uint32_t chunks[VG_MAX_CHUNKS];
+	int nchunks;
 	int status, delay_ms, exit_after;
-	bool has_dev, has_chunk, has_timeout, all_present, defer, read_only;
-	bool no_answer, takeover;
+	bool has_dev, has_timeout, all_present, defer, read_only;
+	bool no_answer, takeover, log_batches;
 	int64_t fail[16];
 	int nfail;
 	struct vg_serve {
@@ -98,26 +102,17 @@ struct vg_opts {
 };
 
 /* A connection to the family. Events seen while waiting for an answer
- * are queued for the helper loop.
+ * are queued for the helper loop, one per chunk.
  */
 struct vg {
-	struct nl_sock *sk;
-	int family;
+	struct vmir_nl nl;
 	struct vg_event {
 		uint8_t cmd;
 		uint32_t dev, chunk;
+		uint32_t msg;		/* the event message it came in */
 	} *events;
 	int nevents;
-};
-
-/* One request in flight: its answer and the callback for reply data. */
-struct vg_req {
-	struct vg *g;
-	int err;			/* 0 or -errno from the ack */
-	char msg[256];			/* extack message */
-	bool done;
-	int (*parse)(struct nlattr **tb, void *arg);
-	void *parse_arg;
+	uint32_t nmsgs;			/* event messages received */
 };
 
 static void die(const char *fmt, ...)
@@ -167,118 +162,52 @@ static const char *vg_errname(int err)
 	return "E?";
 }
 
-static struct nla_policy vg_policy[VMIR_ATTR_MAX + 1] = {
-	[VMIR_ATTR_DEV_ID] = { .type = NLA_U32 },
-	[VMIR_ATTR_DISK_NAME] = { .type = NLA_STRING },
-	[VMIR_ATTR_IMAGE] = { .type = NLA_STRING },
-	[VMIR_ATTR_VERSION] = { .type = NLA_STRING },
-	[VMIR_ATTR_SIZE] = { .type = NLA_U64 },
-	[VMIR_ATTR_CHUNK_SIZE] = { .type = NLA_U32 },
-	[VMIR_ATTR_NCHUNKS] = { .type = NLA_U32 },
-	[VMIR_ATTR_CHUNK] = { .type = NLA_U32 },
-	[VMIR_ATTR_MAP_START] = { .type = NLA_U32 },
-	[VMIR_ATTR_STATS] = { .type = NLA_NESTED },
-};
-
-static int vg_on_valid(struct nl_msg *msg, void *arg)
+/* MISS and CAPTURE_NEEDED: one queued event per chunk of the list */
+static void vg_on_msg(void *arg, uint8_t cmd, struct nlattr **tb)
 {
-	struct vg_req *r = arg;
-	struct genlmsghdr *gh = nlmsg_data(nlmsg_hdr(msg));
-	struct nlattr *tb[VMIR_ATTR_MAX + 1];
-	struct vg *g = r->g;
+	struct vg *g = arg;
+	const uint32_t *chunks;
+	size_t n, i;
 
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, VMIR_ATTR_MAX, vg_policy))
-		return NL_SKIP;
-	if (gh->cmd == VMIR_CMD_MISS || gh->cmd == VMIR_CMD_CAPTURE_NEEDED) {
-		if (!tb[VMIR_ATTR_DEV_ID] || !tb[VMIR_ATTR_CHUNK])
-			die("event %u without DEV_ID/CHUNK", gh->cmd);
+	if (cmd != VMIR_CMD_MISS && cmd != VMIR_CMD_CAPTURE_NEEDED)
+		return;
+	if (!tb[VMIR_ATTR_DEV_ID] || vmir_nl_get_chunks(tb, &chunks, &n) ||
+	    !n)
+		die("event %u without DEV_ID or CHUNKS", cmd);
+	g->nmsgs++;
+	for (i = 0; i < n; i++) {
 		if (g->nevents == VG_MAX_EVENTS)
 			die("event queue overflow");
-		g->events[g->nevents].cmd = gh->cmd;
+		g->events[g->nevents].cmd = cmd;
 		g->events[g->nevents].dev = nla_get_u32(tb[VMIR_ATTR_DEV_ID]);
-		g->events[g->nevents].chunk = nla_get_u32(tb[VMIR_ATTR_CHUNK]);
+		g->events[g->nevents].chunk = chunks[i];
+		g->events[g->nevents].msg = g->nmsgs;
 		g->nevents++;
-		return NL_SKIP;
 	}
-	if (r->parse && r->parse(tb, r->parse_arg))
-		return NL_STOP;
-	return NL_SKIP;
 }
 
-static int vg_on_error(struct sockaddr_nl *nla, struct nlmsgerr *err,
-		       void *arg)
+static void vg_on_error(void *arg, uint8_t cmd, struct nlattr **tb, int err,
+			const char *msg)
 {
-	struct nlmsghdr *nlh = (struct nlmsghdr *)((char *)err - NLMSG_HDRLEN);
-	struct vg_req *r = arg;
-	struct nlattr *a;
-	int off, len, rem;
-
-	r->err = err->error;
-	r->done = true;
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return NL_STOP;
-	off = sizeof(*err);
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += err->msg.nlmsg_len - NLMSG_HDRLEN;
-	len = (int)nlh->nlmsg_len - NLMSG_HDRLEN - off;
-	if (len <= 0)
-		return NL_STOP;
-	nla_for_each_attr(a, (struct nlattr *)((char *)err + off), len, rem) {
-		if (nla_type(a) == NLMSGERR_ATTR_MSG)
-			snprintf(r->msg, sizeof(r->msg), "%s",
-				 (char *)nla_data(a));
-		else if (nla_type(a) == NLMSGERR_ATTR_MISS_TYPE && !r->msg[0])
-			snprintf(r->msg, sizeof(r->msg),
-				 "missing attribute %u", nla_get_u32(a));
-	}
-	return NL_STOP;
-}
-
-static int vg_on_ack(struct nl_msg *msg, void *arg)
-{
-	struct vg_req *r = arg;
-
-	r->err = 0;
-	r->done = true;
-	return NL_STOP;
-}
-
-static int vg_on_finish(struct nl_msg *msg, void *arg)
-{
-	struct vg_req *r = arg;
-
-	r->done = true;
-	return NL_STOP;
-}
-
-static int vg_no_seq_check(struct nl_msg *msg, void *arg)
-{
-	return NL_OK;
+	fprintf(stderr, "%s: message %u failed: %s (%s)\n", prog, cmd,
+		strerror(-err), msg);
 }
 
 static void vg_connect(struct vg *g)
 {
-	int one = 1, fd;
+	struct vmir_nl_handler h = {
+		.on_msg = vg_on_msg, .on_error = vg_on_error, .arg = g,
+	};
+	char err[256];
 
 	memset(g, 0, sizeof(*g));
 	g->events = calloc(VG_MAX_EVENTS, sizeof(*g->events));
-	g->sk = nl_socket_alloc();
-	if (!g->events || !g->sk)
+	if (!g->events)
 		die("out of memory");
-	if (genl_connect(g->sk))
-		die("cannot open a generic netlink socket");
-	g->family = genl_ctrl_resolve(g->sk, VMIR_GENL_NAME);
-	if (g->family < 0)
-		die("generic netlink family \"%s\" not found: is the vmir module loaded? (insmod kmod/vmir.ko)",
-		    VMIR_GENL_NAME);
-	nl_socket_enable_msg_peek(g->sk);
-	nl_socket_set_buffer_size(g->sk, 1 << 20, 1 << 20);
-	fd = nl_socket_get_fd(g->sk);
-	setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
-	setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
-	/* Events carry sequence number 0. */
-	nl_socket_modify_cb(g->sk, NL_CB_SEQ_CHECK, NL_CB_CUSTOM,
-			    vg_no_seq_check, NULL);
+	if (vmir_nl_open(&g->nl, 1 << 20, err, sizeof(err)))
+		die("%s (insmod kmod/vmir.ko)", err);
+	vmir_nl_set_handler(&g->nl, &h);
+	nl_socket_set_nonblocking(g->nl.sk);
 }
 
 static struct nl_msg *vg_msg(struct vg *g, uint8_t cmd, int flags)
@@ -287,10 +216,22 @@ static struct nl_msg *vg_msg(struct vg *g, uint8_t cmd, int flags)
 
 	if (!msg)
 		die("out of memory");
-	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, g->family, 0,
-			 flags | NLM_F_ACK, cmd, VMIR_GENL_VERSION))
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, g->nl.family, 0,
+			 flags, cmd, VMIR_GENL_VERSION))
 		die("genlmsg_put failed");
 	return msg;
+}
+
+struct vg_reply {
+	int (*parse)(struct nlattr **tb, void *arg);
+	void *arg;
+};
+
+static int vg_reply(void *arg, uint8_t cmd, struct nlattr **tb)
+{
+	struct vg_reply *r = arg;
+
+	return r->parse ? r->parse(tb, r->arg) : 0;
 }
 
 /* Send @msg, wait for its ack (or NLMSG_DONE of a dump); 0 or -errno. */
@@ -298,39 +239,14 @@ static int vg_send(struct vg *g, struct nl_msg *msg,
 		   int (*parse)(struct nlattr **tb, void *arg), void *arg,
 		   char *errmsg, size_t errlen)
 {
-	struct vg_req r = { .g = g, .parse = parse, .parse_arg = arg };
-	struct nl_cb *cb;
-	int ret;
+	struct vg_reply r = { parse, arg };
+	char buf[VMIR_NL_MSG_MAX];
 
-	cb = nl_cb_clone(nl_socket_get_cb(g->sk));
-	if (!cb)
-		die("out of memory");
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, vg_on_valid, &r);
-	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, vg_on_ack, &r);
-	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, vg_on_finish, &r);
-	nl_cb_err(cb, NL_CB_CUSTOM, vg_on_error, &r);
-	ret = nl_send_auto(g->sk, msg);
-	nlmsg_free(msg);
-	if (ret < 0) {
-		nl_cb_put(cb);
-		if (errmsg)
-			snprintf(errmsg, errlen, "send: %s", nl_geterror(ret));
-		return -EIO;
+	if (!errmsg) {
+		errmsg = buf;
+		errlen = sizeof(buf);
 	}
-	while (!r.done) {
-		ret = nl_recvmsgs(g->sk, cb);
-		if (ret < 0 && !r.done) {
-			nl_cb_put(cb);
-			if (errmsg)
-				snprintf(errmsg, errlen, "receive: %s",
-					 nl_geterror(ret));
-			return -EIO;
-		}
-	}
-	nl_cb_put(cb);
-	if (errmsg)
-		snprintf(errmsg, errlen, "%s", r.msg);
-	return r.err;
+	return vmir_nl_call(&g->nl, msg, vg_reply, &r, errmsg, errlen);
 }
 
 /*
@@ -377,6 +293,25 @@ static uint64_t vg_num(const char *s, const char *what)
 	return v;
 }
 
+/* "C" or "C,C,..." */
+static void vg_parse_chunks(const char *v, struct vg_opts *o)
+{
+	char *copy = strdup(v), *tok, *save = NULL;
+
+	if (!copy)
+		die("out of memory");
+	o->nchunks = 0;
+	for (tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (o->nchunks == VG_MAX_CHUNKS)
+			die("more than %d chunks in --chunk", VG_MAX_CHUNKS);
+		o->chunks[o->nchunks++] = vg_num(tok, "--chunk");
+	}
+	free(copy);
+	if (!o->nchunks)
+		die("--chunk needs at least one chunk");
+}
+
 static void vg_parse_opts(int argc, char **argv, struct vg_opts *o)
 {
 	int i;
@@ -396,6 +331,8 @@ static void vg_parse_opts(int argc, char **argv, struct vg_opts *o)
 			o->read_only = true;
 		} else if (!strcmp(k, "--no-answer")) {
 			o->no_answer = true;
+		} else if (!strcmp(k, "--log-batches")) {
+			o->log_batches = true;
 		} else if (!strcmp(k, "--takeover")) {
 			o->takeover = true;
 		} else {
@@ -403,7 +340,7 @@ static void vg_parse_opts(int argc, char **argv, struct vg_opts *o)
 			if (!strcmp(k, "--image"))
 				o->image = v;
 			else if (!strcmp(k, "--version"))
-				o->version = v;
+				o->version = vg_num(v, k);
 			else if (!strcmp(k, "--mirror"))
 				o->mirror = v;
 			else if (!strcmp(k, "--state-file"))
@@ -431,8 +368,7 @@ static void vg_parse_opts(int argc, char **argv, struct vg_opts *o)
 				o->dev = vg_num(v, k);
 				o->has_dev = true;
 			} else if (!strcmp(k, "--chunk")) {
-				o->chunk = vg_num(v, k);
-				o->has_chunk = true;
+				vg_parse_chunks(v, o);
 			} else if (!strcmp(k, "--status"))
 				o->status = strtol(v, NULL, 0);
 			else if (!strcmp(k, "--delay-ms"))
@@ -611,7 +547,7 @@ static int cmd_add(struct vg *g, struct vg_opts *o)
 
 	msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
 	nla_put_string(msg, VMIR_ATTR_IMAGE, o->image);
-	nla_put_string(msg, VMIR_ATTR_VERSION, o->version);
+	nla_put_u32(msg, VMIR_ATTR_VERSION, o->version);
 	nla_put_u64(msg, VMIR_ATTR_SIZE, o->size);
 	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, o->chunk_size);
 	nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, fd);
@@ -841,7 +777,7 @@ static int vg_print_info(struct nlattr **tb, void *arg)
 	if (tb[VMIR_ATTR_IMAGE])
 		printf("image=%s%s", nla_get_string(tb[VMIR_ATTR_IMAGE]), sep);
 	if (tb[VMIR_ATTR_VERSION])
-		printf("version=%s%s", nla_get_string(tb[VMIR_ATTR_VERSION]),
+		printf("version=%u%s", nla_get_u32(tb[VMIR_ATTR_VERSION]),
 		       sep);
 	if (tb[VMIR_ATTR_SIZE])
 		printf("size=%" PRIu64 "%s", nla_get_u64(tb[VMIR_ATTR_SIZE]),
@@ -891,15 +827,39 @@ static int cmd_simple(struct vg *g, struct vg_opts *o, uint8_t cmd,
 
 	if (o->has_dev)
 		nla_put_u32(msg, VMIR_ATTR_DEV_ID, o->dev);
-	if (o->has_chunk)
-		nla_put_u32(msg, VMIR_ATTR_CHUNK, o->chunk);
+	if (o->nchunks)
+		vmir_nl_put_chunks(msg, o->chunks, o->nchunks);
 	if (cmd == VMIR_CMD_CHUNK_READY || cmd == VMIR_CMD_COMMIT_END)
 		nla_put_s32(msg, VMIR_ATTR_STATUS, o->status);
 	if (o->version)
-		nla_put_string(msg, VMIR_ATTR_VERSION, o->version);
+		nla_put_u32(msg, VMIR_ATTR_VERSION, o->version);
 	if (cmd == VMIR_CMD_HELPER_REGISTER && o->takeover)
 		nla_put_u64(msg, VMIR_ATTR_FLAGS, VMIR_REGISTER_F_TAKEOVER);
 	vg_do(g, o, what, msg, NULL, NULL);
+	return 0;
+}
+
+static int vg_print_claimed(struct nlattr **tb, void *arg)
+{
+	const uint32_t *chunks;
+	size_t n, i;
+
+	if (vmir_nl_get_chunks(tb, &chunks, &n))
+		die("PREFETCH reply with a malformed CHUNKS");
+	for (i = 0; i < n; i++)
+		printf("%u\n", chunks[i]);
+	return 0;
+}
+
+/* PREFETCH: prints the chunks the module handed over, one per line */
+static int cmd_prefetch(struct vg *g, struct vg_opts *o)
+{
+	struct nl_msg *msg = vg_msg(g, VMIR_CMD_PREFETCH, 0);
+
+	vg_need(o->has_dev && o->nchunks, "--dev/--chunk");
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, o->dev);
+	vmir_nl_put_chunks(msg, o->chunks, o->nchunks);
+	vg_do(g, o, "PREFETCH", msg, vg_print_claimed, NULL);
 	return 0;
 }
 
@@ -1013,7 +973,7 @@ static int cmd_capture(struct vg *g, struct vg_opts *o)
 		vg_write_file(path, buf, len);
 		msg = vg_msg(g, VMIR_CMD_CHUNK_CAPTURED, 0);
 		nla_put_u32(msg, VMIR_ATTR_DEV_ID, o->dev);
-		nla_put_u32(msg, VMIR_ATTR_CHUNK, i);
+		vmir_nl_put_chunks(msg, &i, 1);
 		vg_do(g, o, "CHUNK_CAPTURED", msg, NULL, NULL);
 		n++;
 	}
@@ -1064,11 +1024,17 @@ static bool vg_all_zero(const char *buf, size_t len)
 	return true;
 }
 
-static void vg_log(FILE *log, const char *what, uint32_t dev, uint32_t chunk)
+static void vg_log(FILE *log, const struct vg_opts *o,
+		   const struct vg_event *e)
 {
+	const char *what = e->cmd == VMIR_CMD_MISS ? "MISS" : "CAPTURE";
+
 	if (!log)
 		return;
-	fprintf(log, "%s %u %u\n", what, dev, chunk);
+	if (o->log_batches)
+		fprintf(log, "%s %u %u m%u\n", what, e->dev, e->chunk, e->msg);
+	else
+		fprintf(log, "%s %u %u\n", what, e->dev, e->chunk);
 	fflush(log);
 }
 
@@ -1080,7 +1046,7 @@ static void vg_answer(struct vg *g, struct vg_opts *o, uint8_t cmd,
 	int ret;
 
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
-	nla_put_u32(msg, VMIR_ATTR_CHUNK, chunk);
+	vmir_nl_put_chunks(msg, &chunk, 1);
 	if (cmd == VMIR_CMD_CHUNK_READY)
 		nla_put_s32(msg, VMIR_ATTR_STATUS, status);
 	ret = vg_send(g, msg, NULL, NULL, errmsg, sizeof(errmsg));
@@ -1097,8 +1063,7 @@ static void vg_handle_event(struct vg *g, struct vg_opts *o, FILE *log,
 	uint64_t off, len;
 	int i, status = 0;
 
-	vg_log(log, e->cmd == VMIR_CMD_MISS ? "MISS" : "CAPTURE", e->dev,
-	       e->chunk);
+	vg_log(log, o, e);
 	if (!s) {
 		fprintf(stderr, "%s: event for device %u, which is not served\n",
 			prog, e->dev);
@@ -1146,6 +1111,7 @@ static void vg_handle_event(struct vg *g, struct vg_opts *o, FILE *log,
 static int cmd_helper(struct vg *g, struct vg_opts *o)
 {
 	struct sigaction sa = { .sa_handler = vg_on_signal };
+	struct pollfd pfd;
 	struct vg_event e;
 	uint32_t maxcs = 0;
 	struct nl_msg *msg;
@@ -1195,23 +1161,15 @@ static int cmd_helper(struct vg *g, struct vg_opts *o)
 				break;
 			continue;
 		}
-		{
-			struct vg_req r = { .g = g };
-			struct nl_cb *cb = nl_cb_clone(nl_socket_get_cb(g->sk));
-
-			nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, vg_on_valid, &r);
-			ret = nl_recvmsgs(g->sk, cb);
-			nl_cb_put(cb);
-			if (ret < 0 && ret != -NLE_INTR && !vg_stop) {
-				/* ENOBUFS: events were dropped; the module
-				 * retries them, keep going.
-				 */
-				if (ret == -NLE_NOMEM)
-					continue;
-				fprintf(stderr, "%s: receive failed: %s\n", prog,
-					nl_geterror(ret));
-			}
-		}
+		pfd.fd = vmir_nl_fd(&g->nl);
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			die("poll failed: %s", strerror(errno));
+		ret = vmir_nl_dispatch(&g->nl);
+		/* ENOBUFS: events were dropped; the module retries them */
+		if (ret && ret != -ENOBUFS && !vg_stop)
+			fprintf(stderr, "%s: receive failed: %s\n", prog,
+				strerror(-ret));
 	}
 	if (log)
 		fclose(log);
@@ -1243,12 +1201,32 @@ static void vg_check(struct vg *g, struct nl_msg *msg, const char *name,
 	}
 }
 
+/* CHUNKS holding one chunk */
+static void vg_put_chunk(struct nl_msg *msg, uint32_t chunk)
+{
+	if (vmir_nl_put_chunks(msg, &chunk, 1))
+		die("message too small for a chunk list");
+}
+
+struct vg_status_chk {
+	uint32_t fetching;
+};
+
+static int vg_parse_fetching(struct nlattr **tb, void *arg)
+{
+	struct vg_status_chk *c = arg;
+
+	if (tb[VMIR_ATTR_NR_FETCHING])
+		c->fetching = nla_get_u32(tb[VMIR_ATTR_NR_FETCHING]);
+	return 0;
+}
+
 static struct nl_msg *vg_add_msg(struct vg *g, int fd)
 {
 	struct nl_msg *msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
 
 	nla_put_string(msg, VMIR_ATTR_IMAGE, "bad");
-	nla_put_string(msg, VMIR_ATTR_VERSION, "v1");
+	nla_put_u32(msg, VMIR_ATTR_VERSION, 1);
 	nla_put_u64(msg, VMIR_ATTR_SIZE, 1 << 20);
 	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, 65536);
 	nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, fd);
@@ -1281,41 +1259,41 @@ static int cmd_malformed(struct vg *g, struct vg_opts *o)
 	vg_check(g, msg, "add: timeout below minimum", ERANGE);
 	msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
 	nla_put_string(msg, VMIR_ATTR_IMAGE, "bad");
-	nla_put_string(msg, VMIR_ATTR_VERSION, "v1");
+	nla_put_u32(msg, VMIR_ATTR_VERSION, 1);
 	nla_put_u64(msg, VMIR_ATTR_SIZE, 1 << 20);
 	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, 65536);
 	vg_check(g, msg, "add: no mirror fd", EINVAL);
 	msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
 	nla_put_string(msg, VMIR_ATTR_IMAGE, "bad");
-	nla_put_string(msg, VMIR_ATTR_VERSION, "v1");
+	nla_put_u32(msg, VMIR_ATTR_VERSION, 1);
 	nla_put_u64(msg, VMIR_ATTR_SIZE, 1 << 20);
 	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, 3 * 4096);
 	nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, fd);
 	vg_check(g, msg, "add: chunk size not a power of two", EINVAL);
 	msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
 	nla_put_string(msg, VMIR_ATTR_IMAGE, "bad");
-	nla_put_string(msg, VMIR_ATTR_VERSION, "v1");
+	nla_put_u32(msg, VMIR_ATTR_VERSION, 1);
 	nla_put_u64(msg, VMIR_ATTR_SIZE, 1 << 20);
 	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, 2048);
 	nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, fd);
 	vg_check(g, msg, "add: chunk size below 4K", ERANGE);
 	msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
 	nla_put_string(msg, VMIR_ATTR_IMAGE, "bad");
-	nla_put_string(msg, VMIR_ATTR_VERSION, "v1");
+	nla_put_u32(msg, VMIR_ATTR_VERSION, 1);
 	nla_put_u64(msg, VMIR_ATTR_SIZE, 1ULL << 50);
 	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, 4096);
 	nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, fd);
 	vg_check(g, msg, "add: more than 2^24 chunks", EINVAL);
 	msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
 	nla_put_string(msg, VMIR_ATTR_IMAGE, "bad");
-	nla_put_string(msg, VMIR_ATTR_VERSION, "v1");
+	nla_put_u32(msg, VMIR_ATTR_VERSION, 1);
 	nla_put_u64(msg, VMIR_ATTR_SIZE, 0);
 	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, 4096);
 	nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, fd);
 	vg_check(g, msg, "add: size 0", ERANGE);
 	msg = vg_msg(g, VMIR_CMD_ADD_DEVICE, 0);
 	nla_put_string(msg, VMIR_ATTR_IMAGE, big);
-	nla_put_string(msg, VMIR_ATTR_VERSION, "v1");
+	nla_put_u32(msg, VMIR_ATTR_VERSION, 1);
 	nla_put_u64(msg, VMIR_ATTR_SIZE, 1 << 20);
 	nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, 4096);
 	nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, fd);
@@ -1366,7 +1344,7 @@ static int cmd_malformed(struct vg *g, struct vg_opts *o)
 	vg_check(g, msg, "remove: unknown device", ENODEV);
 	msg = vg_msg(g, VMIR_CMD_PREFETCH, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, 60000);
-	nla_put_u32(msg, VMIR_ATTR_CHUNK, 0);
+	vg_put_chunk(msg, 0);
 	vg_check(g, msg, "prefetch: unknown device", ENODEV);
 	msg = vg_msg(g, VMIR_CMD_STOP_DEVICE, 0);
 	vg_check(g, msg, "stop: no device id", EINVAL);
@@ -1375,7 +1353,7 @@ static int cmd_malformed(struct vg *g, struct vg_opts *o)
 	vg_check(g, msg, "stop: unknown device", ENODEV);
 	msg = vg_msg(g, VMIR_CMD_CHUNK_READY, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, 60000);
-	nla_put_u32(msg, VMIR_ATTR_CHUNK, 0);
+	vg_put_chunk(msg, 0);
 	nla_put_s32(msg, VMIR_ATTR_STATUS, 0);
 	vg_check(g, msg, "ready: unknown device", ENODEV);
 	msg = vg_msg(g, VMIR_CMD_GET_STATE, NLM_F_DUMP);
@@ -1396,33 +1374,78 @@ static int cmd_malformed(struct vg *g, struct vg_opts *o)
 		die("ADD_DEVICE of a valid device failed");
 	msg = vg_msg(g, VMIR_CMD_CHUNK_READY, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
-	nla_put_u32(msg, VMIR_ATTR_CHUNK, 16);
+	vg_put_chunk(msg, 16);
 	nla_put_s32(msg, VMIR_ATTR_STATUS, 0);
 	vg_check(g, msg, "ready: chunk index out of range", ERANGE);
 	msg = vg_msg(g, VMIR_CMD_CHUNK_READY, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
-	nla_put_u32(msg, VMIR_ATTR_CHUNK, 3);
+	vg_put_chunk(msg, 3);
 	vg_check(g, msg, "ready: no status", EINVAL);
 	msg = vg_msg(g, VMIR_CMD_CHUNK_READY, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
-	nla_put_u32(msg, VMIR_ATTR_CHUNK, 3);
+	vg_put_chunk(msg, 3);
 	nla_put_s32(msg, VMIR_ATTR_STATUS, 5);
 	vg_check(g, msg, "ready: positive status", ERANGE);
 	msg = vg_msg(g, VMIR_CMD_CHUNK_READY, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
-	nla_put_u32(msg, VMIR_ATTR_CHUNK, 3);
+	vg_put_chunk(msg, 3);
 	nla_put_s32(msg, VMIR_ATTR_STATUS, 0);
 	vg_check(g, msg, "ready: no MISS outstanding", ENOENT);
+	msg = vg_msg(g, VMIR_CMD_CHUNK_READY, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put(msg, VMIR_ATTR_CHUNKS, 6, "\1\0\0\0\2\0");
+	nla_put_s32(msg, VMIR_ATTR_STATUS, 0);
+	vg_check(g, msg, "ready: chunk list of 6 bytes", EINVAL);
+	msg = vg_msg(g, VMIR_CMD_CHUNK_READY, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put(msg, VMIR_ATTR_CHUNKS, 0, NULL);
+	nla_put_s32(msg, VMIR_ATTR_STATUS, 0);
+	vg_check(g, msg, "ready: empty chunk list", EINVAL);
+	{
+		uint32_t many[VMIR_CHUNKS_MAX + 1] = { 0 };
+
+		msg = vg_msg(g, VMIR_CMD_CHUNK_READY, 0);
+		nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+		nla_put(msg, VMIR_ATTR_CHUNKS, sizeof(many), many);
+		nla_put_s32(msg, VMIR_ATTR_STATUS, 0);
+		vg_check(g, msg, "ready: more than VMIR_CHUNKS_MAX chunks",
+			 ERANGE);
+	}
+	{
+		uint32_t list[3] = { 2, 16, 3 };
+
+		/* refused as a whole: chunk 2 is not prefetched */
+		msg = vg_msg(g, VMIR_CMD_PREFETCH, 0);
+		nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+		vmir_nl_put_chunks(msg, list, 3);
+		vg_check(g, msg, "prefetch: one index out of range", ERANGE);
+	}
+	msg = vg_msg(g, VMIR_CMD_GET_STATUS, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	{
+		struct vg_status_chk chk = { 0 };
+
+		vg_send(g, msg, vg_parse_fetching, &chk, NULL, 0);
+		if (chk.fetching) {
+			printf("FAIL %-44s %u chunks fetching\n",
+			       "prefetch: refused list claimed nothing",
+			       chk.fetching);
+			vg_failures++;
+		} else {
+			printf("ok   %-44s\n",
+			       "prefetch: refused list claimed nothing");
+		}
+	}
 	msg = vg_msg(g, VMIR_CMD_PREFETCH, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
-	nla_put_u32(msg, VMIR_ATTR_CHUNK, 16);
+	vg_put_chunk(msg, 16);
 	vg_check(g, msg, "prefetch: chunk index out of range", ERANGE);
 	msg = vg_msg(g, VMIR_CMD_PREFETCH, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
 	vg_check(g, msg, "prefetch: no chunk", EINVAL);
 	msg = vg_msg(g, VMIR_CMD_CHUNK_CAPTURED, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
-	nla_put_u32(msg, VMIR_ATTR_CHUNK, 3);
+	vg_put_chunk(msg, 3);
 	vg_check(g, msg, "captured: no commit active", ENOENT);
 	msg = vg_msg(g, VMIR_CMD_COMMIT_END, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
@@ -1431,8 +1454,16 @@ static int cmd_malformed(struct vg *g, struct vg_opts *o)
 	msg = vg_msg(g, VMIR_CMD_COMMIT_END, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
 	nla_put_s32(msg, VMIR_ATTR_STATUS, -EIO);
-	nla_put_string(msg, VMIR_ATTR_VERSION, "v2");
+	nla_put_u32(msg, VMIR_ATTR_VERSION, 2);
 	vg_check(g, msg, "commit-end: failure with a version", EINVAL);
+	msg = vg_msg(g, VMIR_CMD_SET_VERSION, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_string(msg, VMIR_ATTR_VERSION, "v2");
+	vg_check(g, msg, "set-version: a string version", EINVAL);
+	msg = vg_msg(g, VMIR_CMD_SET_VERSION, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_u32(msg, VMIR_ATTR_VERSION, 0);
+	vg_check(g, msg, "set-version: version 0", ERANGE);
 	msg = vg_msg(g, VMIR_CMD_COMMIT_BEGIN, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
 	vg_check(g, msg, "commit-begin: first one succeeds", 0);
@@ -1441,7 +1472,7 @@ static int cmd_malformed(struct vg *g, struct vg_opts *o)
 	vg_check(g, msg, "commit-begin: second one is refused", EBUSY);
 	msg = vg_msg(g, VMIR_CMD_CHUNK_CAPTURED, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
-	nla_put_u32(msg, VMIR_ATTR_CHUNK, 3);
+	vg_put_chunk(msg, 3);
 	vg_check(g, msg, "captured: chunk not in the commit set", ENOENT);
 	msg = vg_msg(g, VMIR_CMD_COMMIT_END, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
@@ -1487,7 +1518,7 @@ static int cmd_malformed(struct vg *g, struct vg_opts *o)
 	vg_check(g, msg, "unregister: replaced helper", ENOENT);
 	msg = vg_msg(&g2, VMIR_CMD_HELPER_UNREGISTER, 0);
 	vg_check(&g2, msg, "unregister: current helper", 0);
-	nl_socket_free(g2.sk);
+	vmir_nl_close(&g2.nl);
 
 	msg = vg_msg(g, VMIR_CMD_REMOVE_DEVICE, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
@@ -1538,7 +1569,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "check-counters"))
 		return cmd_check_counters(&g, &o);
 	if (!strcmp(cmd, "prefetch"))
-		return cmd_simple(&g, &o, VMIR_CMD_PREFETCH, "PREFETCH");
+		return cmd_prefetch(&g, &o);
 	if (!strcmp(cmd, "ready"))
 		return cmd_simple(&g, &o, VMIR_CMD_CHUNK_READY, "CHUNK_READY");
 	if (!strcmp(cmd, "commit-begin"))

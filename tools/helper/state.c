@@ -14,7 +14,7 @@
 
 #include <sodium.h>
 
-#include "helper_state.h"
+#include "state.h"
 #include "vmir_util.h"
 
 /* --- small file helpers --------------------------------------------------- */

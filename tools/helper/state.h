@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * vmir-helper: the files it keeps (tools/helper_state.c), apart from the
+ * vmir-helper: the files it keeps (tools/helper/state.c), apart from the
  * daemon so that they can be tested on their own.
  *
  *   MIRROR_DIR/state   saved at detach: the present and dirty bitmaps of

@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmir-helper: attach, detach, and adopting the devices a previous helper
+ * attached.
+ *
+ * Attach opens the version asynchronously (a LOOKUP and the tree, level by
+ * level, while the loop serves everything else), then sets up the mirror
+ * and adds the device: ADD_DEVICE with deferred start and the first map
+ * segment, SET_STATE for the others, the registry entry, START_DEVICE.
+ *
+ * Detach: STOP_DEVICE first: once it returns no write can reach the
+ * mirror, so the dirty map read next is final and the saved state misses
+ * nothing. A device left stopped by a failure here (or by a helper that
+ * died in between) is detached by running this again.
+ *
+ * Adoption at start: every device of this namespace that the registry
+ * names is served again; its version opens asynchronously, and misses
+ * that arrive meanwhile wait for it (fetch.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ctl.h"
+#include "helper.h"
+#include "state.h"
+#include "vmir_util.h"
+
+/* what d's mirror holds: its state file is checked against it */
+static void helper_dev_mirror(const struct helper_dev *d,
+			      struct helper_mirror *m)
+{
+	snprintf(m->image, sizeof(m->image), "%s", d->image);
+	m->version = d->version;
+	m->chunk_size = d->chunk_size;
+	m->size = d->size;
+	m->nchunks = d->nchunks;
+}
+
+/* --- attach ------------------------------------------------------------------ */
+
+struct helper_attach {
+	struct helper *h;
+	int fd;				/* vmirctl waiting for the reply */
+	char name[VMIR_NAME_MAX];
+	char mirror[PATH_MAX];		/* "" = a new one under mirror_root */
+};
+
+struct helper_add_reply {
+	uint32_t id;
+};
+
+static int helper_parse_add(void *arg, uint8_t cmd, struct nlattr **tb)
+{
+	struct helper_add_reply *a = arg;
+
+	if (!tb[VMIR_ATTR_DEV_ID])
+		return -EPROTO;
+	a->id = nla_get_u32(tb[VMIR_ATTR_DEV_ID]);
+	return 0;
+}
+
+/*
+ * ADD_DEVICE (deferred start, first map segment inline), SET_STATE for
+ * the other segments. The device is then in SETUP: nothing reads it yet.
+ */
+static int helper_add_device(struct helper_dev *d, const uint8_t *present,
+			     const uint8_t *dirty, char *err, size_t errlen)
+{
+	struct helper *h = d->h;
+	struct helper_add_reply a = { 0 };
+	size_t mb = helper_map_bytes(d->nchunks), off;
+	char emsg[VMIR_NL_MSG_MAX];
+	struct nl_msg *msg;
+	int ret;
+
+	msg = vmir_nl_msg(&h->req, VMIR_CMD_ADD_DEVICE, 0);
+	if (!msg)
+		return -ENOMEM;
+	if (nla_put_string(msg, VMIR_ATTR_IMAGE, d->image) ||
+	    nla_put_u32(msg, VMIR_ATTR_VERSION, d->version) ||
+	    nla_put_u64(msg, VMIR_ATTR_SIZE, d->size) ||
+	    nla_put_u32(msg, VMIR_ATTR_CHUNK_SIZE, d->chunk_size) ||
+	    nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, (uint32_t)d->mirror_fd) ||
+	    (h->timeout_ms &&
+	     nla_put_u32(msg, VMIR_ATTR_TIMEOUT_MS, h->timeout_ms)) ||
+	    nla_put_u64(msg, VMIR_ATTR_FLAGS, VMIR_ADD_F_DEFER_START) ||
+	    vmir_nl_put_segment(msg, present, dirty, mb, 0) < 0) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	ret = vmir_nl_call(&h->req, msg, helper_parse_add, &a, emsg,
+			   sizeof(emsg));
+	if (ret) {
+		snprintf(err, errlen, "ADD_DEVICE for %s@%u failed: %s%s%s",
+			 d->image, d->version, strerror(-ret),
+			 emsg[0] ? ": " : "", emsg);
+		return ret;
+	}
+	d->id = a.id;
+	for (off = VMIR_MAP_SEG_MAX; off < mb; off += VMIR_MAP_SEG_MAX) {
+		msg = helper_msg(h, VMIR_CMD_SET_STATE, d->id);
+		if (!msg) {
+			ret = -ENOMEM;
+			goto out_remove;
+		}
+		if (vmir_nl_put_segment(msg, present, dirty, mb, off) < 0) {
+			nlmsg_free(msg);
+			ret = -EMSGSIZE;
+			goto out_remove;
+		}
+		ret = vmir_nl_call(&h->req, msg, NULL, NULL, emsg,
+				   sizeof(emsg));
+		if (ret) {
+			snprintf(err, errlen,
+				 "SET_STATE of vmir%u at chunk %zu failed: %s%s%s",
+				 d->id, off * 8, strerror(-ret),
+				 emsg[0] ? ": " : "", emsg);
+			goto out_remove;
+		}
+	}
+	return 0;
+
+out_remove:
+	helper_simple(h, VMIR_CMD_REMOVE_DEVICE, d->id, NULL, 0);
+	return ret;
+}
+
+/*
+ * The mirror directory and file of a new device, and the maps to start
+ * from: those saved at the last detach (1), or none (0: only zero chunks
+ * are present). -errno with a message in out.
+ */
+static int helper_mirror_open(struct helper_dev *d, const char *mirror,
+			      uint8_t *present, uint8_t *dirty, char *out,
+			      size_t outlen)
+{
+	struct helper *h = d->h;
+	char path[PATH_MAX + 16];
+	struct helper_mirror m;
+	struct stat st;
+	uint64_t i;
+	int ret, loaded;
+
+	if (*mirror)
+		helper_copy(d->dir, sizeof(d->dir), mirror);
+	else
+		snprintf(d->dir, sizeof(d->dir), "%s/%s@%u-%08x",
+			 h->mirror_root, d->image, d->version,
+			 randombytes_random());
+	ret = helper_mkdir_p(d->dir, 0700);
+	if (ret) {
+		snprintf(out, outlen, "cannot create mirror directory %s: %s",
+			 d->dir, strerror(-ret));
+		return ret;
+	}
+	helper_dev_mirror(d, &m);
+	loaded = helper_state_load(d->dir, &m, present, dirty, out, outlen);
+	if (loaded < 0)
+		return loaded;
+	snprintf(path, sizeof(path), "%s/mirror", d->dir);
+	d->mirror_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->mirror_fd < 0) {
+		ret = -errno;
+		snprintf(out, outlen, "cannot open mirror %s: %s", path,
+			 strerror(errno));
+		return ret;
+	}
+	if (fstat(d->mirror_fd, &st)) {
+		ret = -errno;
+		snprintf(out, outlen, "cannot stat %s: %s", path,
+			 strerror(errno));
+		return ret;
+	}
+	if (!loaded && st.st_size) {
+		/* bytes of unknown state: refuse rather than guess */
+		snprintf(out, outlen,
+			 "%s holds data but no saved state is next to it (was the device not detached?): remove its directory to start over",
+			 path);
+		return -EEXIST;
+	}
+	if (ftruncate(d->mirror_fd, (off_t)d->size)) {
+		ret = -errno;
+		snprintf(out, outlen, "cannot size mirror %s to %" PRIu64 " bytes: %s",
+			 path, d->size, strerror(errno));
+		return ret;
+	}
+	/* zero chunks read as the mirror's hole: never a miss */
+	for (i = 0; !loaded && i < d->nchunks; i++)
+		if (vmir_version_chunk_is_zero(d->v, i))
+			helper_map_set(present, i);
+	return loaded;
+}
+
+/*
+ * The version is open: set up the device d (which this takes over: on
+ * failure it is freed, or left to the loop). 0 or -errno with out set.
+ */
+static int helper_attach_device(struct helper_attach *a, struct helper_dev *d,
+				char *out, size_t outlen)
+{
+	struct helper *h = a->h;
+	uint8_t *present = NULL, *dirty = NULL;
+	size_t mb = helper_map_bytes(d->nchunks);
+	char emsg[VMIR_NL_MSG_MAX];
+	int ret, loaded;
+
+	if (d->nchunks > VMIR_MAX_CHUNKS) {
+		snprintf(out, outlen,
+			 "%s@%u has %" PRIu64 " chunks; a device holds at most %u",
+			 d->image, d->version, d->nchunks, VMIR_MAX_CHUNKS);
+		ret = -EFBIG;
+		goto out_free_dev;
+	}
+	present = calloc(1, mb);
+	dirty = calloc(1, mb);
+	d->seen = calloc(1, mb);
+	if (!present || !dirty || !d->seen) {
+		ret = -ENOMEM;
+		snprintf(out, outlen, "out of memory");
+		goto out_free_dev;
+	}
+	loaded = helper_mirror_open(d, a->mirror, present, dirty, out, outlen);
+	if (loaded < 0) {
+		ret = loaded;
+		goto out_free_dev;
+	}
+	ret = helper_add_device(d, present, dirty, out, outlen);
+	if (ret)
+		goto out_free_dev;
+	/* known before START: no MISS can arrive for an unknown device */
+	helper_dev_add(h, d);
+	ret = helper_dev_reg_write(d);
+	if (ret) {
+		snprintf(out, outlen, "cannot write the registry entry %s/vmir%u: %s",
+			 h->reg_dir, d->id, strerror(-ret));
+		goto out_remove;
+	}
+	ret = helper_simple(h, VMIR_CMD_START_DEVICE, d->id, emsg,
+			    sizeof(emsg));
+	if (ret) {
+		snprintf(out, outlen, "START_DEVICE of vmir%u failed: %s%s%s",
+			 d->id, strerror(-ret), emsg[0] ? ": " : "", emsg);
+		goto out_reg;
+	}
+	/* the bitmaps now live in the module; stale once used */
+	if (loaded) {
+		ret = helper_state_remove(d->dir);
+		if (ret)
+			vmir_warn("cannot remove %s/state: %s", d->dir,
+				  strerror(-ret));
+	}
+	vmir_info("attached %s@%u as /dev/vmir%u, mirror %s%s", d->image,
+		  d->version, d->id, d->dir, loaded ? " (resumed)" : "");
+	snprintf(out, outlen, "/dev/vmir%u", d->id);
+	ret = 0;
+	goto out_free_maps;
+
+out_reg:
+	helper_reg_remove(h->reg_dir, d->id);
+out_remove:
+	helper_simple(h, VMIR_CMD_REMOVE_DEVICE, d->id, NULL, 0);
+	/* on the list: the loop frees it once no fetch refers to it */
+	helper_dev_drop(d);
+	goto out_free_maps;
+out_free_dev:
+	helper_dev_free(d);
+out_free_maps:
+	free(present);
+	free(dirty);
+	return ret;
+}
+
+/* vmir_version_open_async() callback of an attach */
+static void helper_attach_opened(void *arg, struct vmir_version *v, int err,
+				 const char *why)
+{
+	struct helper_attach *a = arg;
+	char out[HELPER_MSG_MAX - 32];
+	struct helper_dev *d;
+	int ret = err;
+
+	if (err) {
+		snprintf(out, sizeof(out), "%s", why);
+		goto out;
+	}
+	d = helper_dev_new(a->h);
+	if (!d) {
+		vmir_version_close(v);
+		ret = -ENOMEM;
+		snprintf(out, sizeof(out), "out of memory");
+		goto out;
+	}
+	helper_dev_use_version(d, v);
+	ret = helper_attach_device(a, d, out, sizeof(out));
+out:
+	helper_ctl_reply(a->fd, ret, out);
+	free(a);
+}
+
+/*
+ * ATTACH: returns 1 when the attach runs and owns fd (the reply comes when
+ * it ends), else -errno with out set.
+ */
+int helper_attach(struct helper *h, const char *name, uint32_t version,
+		  const char *mirror, int fd, char *out, size_t outlen)
+{
+	struct helper_attach *a;
+	int ret;
+
+	if (strlen(mirror) >= sizeof(a->mirror) - 64 ||
+	    strchr(mirror, '\n')) {
+		snprintf(out, outlen,
+			 "the mirror directory name is longer than %zu bytes or holds a newline: use another",
+			 sizeof(a->mirror) - 65);
+		return -EINVAL;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		snprintf(out, outlen, "out of memory");
+		return -ENOMEM;
+	}
+	a->h = h;
+	a->fd = fd;
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	snprintf(a->mirror, sizeof(a->mirror), "%s", mirror);
+	ret = vmir_version_open_async(h->c, name, version,
+				      helper_attach_opened, a);
+	if (ret) {
+		snprintf(out, outlen, "%s", vmir_client_error(h->c));
+		free(a);
+		return ret;
+	}
+	vmir_info("attaching %s@%u: opening the version", name, version);
+	return 1;
+}
+
+/* --- detach ------------------------------------------------------------------ */
+
+int helper_detach(struct helper *h, uint32_t id, char *out, size_t outlen)
+{
+	struct helper_dev *d = helper_dev_find(h, id);
+	uint8_t *present, *dirty, *commit;
+	char emsg[VMIR_NL_MSG_MAX];
+	struct helper_mirror m;
+	size_t mb, i;
+	int ret;
+
+	if (!d) {
+		snprintf(out, outlen, "/dev/vmir%u is not served by this helper",
+			 id);
+		return -ENODEV;
+	}
+	if (d->commit) {
+		snprintf(out, outlen,
+			 "a commit of /dev/vmir%u is in progress: detach it when the commit has ended",
+			 id);
+		return -EBUSY;
+	}
+	if (!d->v) {
+		snprintf(out, outlen,
+			 "/dev/vmir%u is being adopted (its version opens): detach it in a moment",
+			 id);
+		return -EAGAIN;
+	}
+	mb = helper_map_bytes(d->nchunks);
+	present = calloc(1, mb);
+	dirty = calloc(1, mb);
+	commit = calloc(1, mb);
+	if (!present || !dirty || !commit) {
+		ret = -ENOMEM;
+		snprintf(out, outlen, "out of memory");
+		goto out_free;
+	}
+	ret = helper_simple(h, VMIR_CMD_STOP_DEVICE, id, emsg, sizeof(emsg));
+	if (ret && ret != -EALREADY) {
+		snprintf(out, outlen, "STOP_DEVICE of vmir%u failed: %s%s%s", id,
+			 strerror(-ret), emsg[0] ? ": " : "", emsg);
+		goto out_free;
+	}
+	if (fsync(d->mirror_fd)) {
+		ret = -errno;
+		snprintf(out, outlen,
+			 "fsync of %s/mirror failed: %s (vmir%u is stopped; detach it again)",
+			 d->dir, strerror(errno), id);
+		goto out_free;
+	}
+	ret = helper_get_state(d, present, dirty, commit);
+	if (ret) {
+		snprintf(out, outlen,
+			 "reading the state of vmir%u failed: %s (it is stopped; detach it again)",
+			 id, strerror(-ret));
+		goto out_free;
+	}
+	/* a commit that never ended: its chunks are still to publish */
+	for (i = 0; i < mb; i++)
+		dirty[i] |= commit[i];
+	helper_dev_mirror(d, &m);
+	ret = helper_state_save(d->dir, &m, present, dirty);
+	if (ret) {
+		snprintf(out, outlen,
+			 "writing %s/state failed: %s (vmir%u is stopped; detach it again)",
+			 d->dir, strerror(-ret), id);
+		goto out_free;
+	}
+	ret = helper_simple(h, VMIR_CMD_REMOVE_DEVICE, id, emsg, sizeof(emsg));
+	if (ret) {
+		snprintf(out, outlen, "REMOVE_DEVICE of vmir%u failed: %s%s%s",
+			 id, strerror(-ret), emsg[0] ? ": " : "", emsg);
+		goto out_free;
+	}
+	helper_reg_remove(h->reg_dir, id);
+	vmir_info("detached /dev/vmir%u; mirror and state kept in %s", id,
+		  d->dir);
+	helper_copy(out, outlen, d->dir);
+	helper_dev_drop(d);
+out_free:
+	free(present);
+	free(dirty);
+	free(commit);
+	return ret;
+}
+
+/* --- adoption ---------------------------------------------------------------- */
+
+/* the version of an adopted device is open (or failed to) */
+static void helper_adopt_opened(void *arg, struct vmir_version *v, int err,
+				const char *why)
+{
+	struct helper_dev *d = arg;
+	struct helper *h = d->h;
+	char path[PATH_MAX + 16], out[512];
+	uint32_t version = d->version;
+
+	if (err) {
+		vmir_err("/dev/vmir%u is not served, its misses fail: %s",
+			 d->id, why);
+		goto out_fail;
+	}
+	helper_dev_use_version(d, v);
+	if (d->version != version) {
+		vmir_err("/dev/vmir%u is at %s@%u but the version server has a different version %u",
+			 d->id, d->image, version, d->version);
+		goto out_fail;
+	}
+	/* read-ahead starts from the misses this helper sees */
+	d->seen = calloc(1, helper_map_bytes(d->nchunks));
+	snprintf(path, sizeof(path), "%s/mirror", d->dir);
+	d->mirror_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (d->mirror_fd < 0) {
+		vmir_err("/dev/vmir%u: cannot open its mirror %s: %s", d->id,
+			 path, strerror(errno));
+		goto out_fail;
+	}
+	if (d->stopped) {
+		/* the previous helper died in the middle of a detach */
+		vmir_info("finishing the detach of /dev/vmir%u", d->id);
+		if (helper_detach(h, d->id, out, sizeof(out)))
+			vmir_err("%s", out);
+		return;
+	}
+	vmir_info("serving existing /dev/vmir%u (%s@%u, mirror %s)", d->id,
+		  d->image, d->version, d->dir);
+	helper_fetch_waiting(d);
+	return;
+
+out_fail:
+	/* what waited fails now; later misses get ENODEV */
+	for (; d->waiting.n; d->waiting.n--)
+		helper_batch_add(&d->failed,
+				 d->waiting.chunks[d->waiting.n - 1]);
+	helper_dev_drop(d);
+}
+
+/*
+ * Serve the devices a previous helper attached: LIST, and for each device
+ * with a registry entry, open its version (asynchronously). A commit of
+ * the previous helper cannot finish: it is cancelled (its chunks become
+ * dirty again). A device left stopped by a detach that died is detached.
+ */
+int helper_adopt(struct helper *h)
+{
+	struct vmir_nl_dev *l = NULL;
+	struct helper_dev *d;
+	char emsg[VMIR_NL_MSG_MAX], err[PATH_MAX + 256];
+	uint32_t regver;
+	size_t n = 0, i;
+	int ret;
+
+	ret = vmir_nl_list(&h->req, &l, &n, emsg, sizeof(emsg));
+	if (ret) {
+		vmir_err("listing the devices failed: %s%s%s", strerror(-ret),
+			 emsg[0] ? ": " : "", emsg);
+		return ret;
+	}
+	for (i = 0; i < n; i++) {
+		d = helper_dev_new(h);
+		if (!d) {
+			ret = -ENOMEM;
+			break;
+		}
+		d->id = l[i].id;
+		ret = helper_reg_read(h->reg_dir, d->id, d->dir, d->image,
+				      &regver, err, sizeof(err));
+		if (ret) {
+			vmir_warn("/dev/vmir%u is not served, its misses will fail: %s; write a correct entry (dir=, image=, version= lines) and restart vmir-helper",
+				  d->id, err);
+			helper_dev_free(d);
+			continue;
+		}
+		/* the module's version is the latest committed one */
+		d->version = l[i].version ? l[i].version : regver;
+		/* stopped: finish the detach once the version is open */
+		d->stopped = l[i].state == VMIR_DEV_STATE_STOPPED;
+		if (l[i].flags & VMIR_DEV_F_COMMIT)
+			helper_commit_end(d, -ECANCELED, 0, NULL);
+		ret = vmir_version_open_async(h->c, d->image, d->version,
+					      helper_adopt_opened, d);
+		if (ret) {
+			vmir_err("/dev/vmir%u is not served: %s", d->id,
+				 vmir_client_error(h->c));
+			helper_dev_free(d);
+			continue;
+		}
+		/* on the list at once: misses for it wait for its version */
+		helper_dev_add(h, d);
+	}
+	free(l);
+	return ret == -ENOMEM ? ret : 0;
+}

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmir-helper: misses. A MISS names chunks of a device; each is read
+ * through libvmir (replicas in rendezvous order, every byte verified),
+ * written into the mirror (a hole for a zero chunk: the range may hold
+ * stale bytes), and answered with CHUNK_READY, batched per device.
+ *
+ * Read-ahead: a miss right after a chunk this helper fetched means a
+ * sequential reader. The helper then claims (PREFETCH) the next chunks of
+ * --read-ahead-kib that it has not seen, in one message; the module's
+ * reply names the chunks it handed over (not present, not being fetched
+ * already), and those are fetched like misses. A chunk present at attach
+ * says nothing about the reader.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helper.h"
+#include "state.h"
+#include "vmir_util.h"
+
+struct helper_fetch {
+	struct helper_dev *d;
+	uint64_t idx;
+	uint64_t start_ns;
+	void *buf;
+};
+
+/* write a fetched chunk into d's mirror; 0 or -errno */
+static int helper_fetch_store(struct helper_dev *d, uint64_t idx,
+			      const void *buf)
+{
+	uint32_t len = vmir_version_chunk_len(d->v, idx);
+	off_t off = (off_t)(idx * d->chunk_size);
+	int ret;
+
+	/* a zero chunk: the range may hold stale bytes, make it a hole */
+	if (vmir_version_chunk_is_zero(d->v, idx) &&
+	    !fallocate(d->mirror_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		       off, (off_t)len))
+		return 0;
+	ret = vmir_pwrite_full(d->mirror_fd, buf, len, (uint64_t)off);
+	if (ret)
+		vmir_err("writing chunk %" PRIu64 " into %s/mirror failed: %s",
+			 idx, d->dir, strerror(-ret));
+	return ret;
+}
+
+/* a fetch finished (libvmir callback, in the loop's thread) */
+static void helper_fetch_done(void *arg, uint64_t idx, int err,
+			      const char *why)
+{
+	struct helper_fetch *f = arg;
+	struct helper_dev *d = f->d;
+	struct helper *h = d->h;
+	int ret = err;
+
+	d->inflight--;
+	if (d->dead)
+		goto out;
+	if (ret)
+		vmir_err("fetching chunk %" PRIu64 " of %s@%u for vmir%u failed: %s",
+			 idx, d->image, d->version, d->id, why);
+	else
+		ret = helper_fetch_store(d, idx, f->buf);
+	vmir_dbg("vmir%u chunk %" PRIu64 " fetched in %" PRIu64 " us: %d",
+		 d->id, idx, (vmir_mono_ns() - f->start_ns) / 1000, ret);
+	if (ret) {
+		h->fetch_errors++;
+		ret = helper_batch_add(&d->failed, (uint32_t)idx);
+	} else {
+		h->fetches++;
+		ret = helper_batch_add(&d->ready, (uint32_t)idx);
+	}
+	if (ret)
+		vmir_err("out of memory: the answer for chunk %" PRIu64 " of vmir%u is lost; its readers time out",
+			 idx, d->id);
+out:
+	free(f->buf);
+	free(f);
+}
+
+/* fetch chunk idx of d (missed or claimed); 0 or -errno */
+static int helper_fetch_start(struct helper_dev *d, uint32_t idx)
+{
+	struct helper_fetch *f;
+	int ret = -ENOMEM;
+
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->d = d;
+	f->idx = idx;
+	f->start_ns = vmir_mono_ns();
+	f->buf = malloc(d->chunk_size);
+	if (!f->buf)
+		goto out_free;
+	ret = vmir_version_read_async(d->v, idx, f->buf, helper_fetch_done, f);
+	if (ret) {
+		vmir_err("cannot start fetching chunk %u of vmir%u: %s", idx,
+			 d->id, vmir_client_error(d->h->c));
+		goto out_free;
+	}
+	d->inflight++;
+	if (d->seen)
+		helper_map_set(d->seen, idx);
+	return 0;
+
+out_free:
+	free(f->buf);
+	free(f);
+	return ret;
+}
+
+/* start the fetch of a missed or claimed chunk, or answer it failed */
+static void helper_fetch_or_fail(struct helper_dev *d, uint32_t idx)
+{
+	if (helper_fetch_start(d, idx) &&
+	    helper_batch_add(&d->failed, idx))
+		vmir_err("out of memory: chunk %u of vmir%u is neither fetched nor answered; its readers time out",
+			 idx, d->id);
+}
+
+/*
+ * A miss of chunk idx right after a chunk this helper fetched: claim the
+ * missing chunks of the next read_ahead_kib in one PREFETCH. Its reply
+ * comes to helper_on_prefetched().
+ */
+static void helper_read_ahead(struct helper_dev *d, uint32_t idx)
+{
+	struct helper *h = d->h;
+	uint32_t claim[VMIR_CHUNKS_MAX];
+	uint64_t n, k, end;
+	struct nl_msg *msg;
+	size_t nc = 0;
+	int ret;
+
+	if (!h->read_ahead_kib || !d->seen || !idx)
+		return;
+	n = (uint64_t)h->read_ahead_kib * 1024 / d->chunk_size;
+	if (!n)
+		n = 1;
+	if (n > VMIR_CHUNKS_MAX)
+		n = VMIR_CHUNKS_MAX;
+	/* the chunk before, zero chunks (never fetched) passed over */
+	for (k = idx - 1; k > 0 && idx - k <= n &&
+	     vmir_version_chunk_is_zero(d->v, k); k--)
+		;
+	if (!helper_map_test(d->seen, k))
+		return;
+	end = idx + 1 + n < d->nchunks ? idx + 1 + n : d->nchunks;
+	for (k = idx + 1; k < end; k++) {
+		if (helper_map_test(d->seen, k) ||
+		    vmir_version_chunk_is_zero(d->v, k))
+			continue;
+		if (vmir_client_inflight(h->c) + h->claims + nc >=
+		    HELPER_READ_AHEAD_INFLIGHT)
+			break;
+		/* present or on its way already if the module refuses it */
+		helper_map_set(d->seen, k);
+		claim[nc++] = (uint32_t)k;
+	}
+	if (!nc || h->claim_n == ARRAY_SIZE(h->claim_q))
+		return;
+	msg = helper_msg(h, VMIR_CMD_PREFETCH, d->id);
+	ret = msg ? vmir_nl_put_chunks(msg, claim, nc) : -ENOMEM;
+	if (!ret) {
+		ret = vmir_nl_send(&h->req, msg);
+		msg = NULL;
+	}
+	if (ret) {
+		nlmsg_free(msg);
+		vmir_warn("read-ahead of vmir%u: cannot send PREFETCH: %s",
+			  d->id, strerror(-ret));
+		return;
+	}
+	h->claims += nc;
+	h->claim_q[(h->claim_head + h->claim_n++) % ARRAY_SIZE(h->claim_q)] =
+		(unsigned int)nc;
+}
+
+/* the oldest PREFETCH was answered: its claims are settled */
+static void helper_claims_settled(struct helper *h)
+{
+	/* asked before a resync: the MISS sent again covers its chunks */
+	if (!h->claim_n)
+		return;
+	h->claims -= h->claim_q[h->claim_head];
+	h->claim_head = (h->claim_head + 1) % ARRAY_SIZE(h->claim_q);
+	h->claim_n--;
+}
+
+void helper_prefetch_failed(struct helper *h)
+{
+	helper_claims_settled(h);
+}
+
+void helper_on_prefetched(struct helper *h, uint32_t id,
+			  const uint32_t *chunks, size_t n)
+{
+	struct helper_dev *d = helper_dev_find(h, id);
+	size_t i;
+
+	helper_claims_settled(h);
+	for (i = 0; i < n; i++) {
+		/* claimed chunks are ours: they must be answered */
+		if (!d || !d->v || chunks[i] >= d->nchunks) {
+			vmir_err("PREFETCH reply for chunk %u of vmir%u, which this helper cannot fetch",
+				 chunks[i], id);
+			continue;
+		}
+		helper_fetch_or_fail(d, chunks[i]);
+	}
+}
+
+/* answer chunks of a device this helper cannot serve: their reads fail */
+static void helper_refuse(struct helper *h, uint32_t id,
+			  const uint32_t *chunks, size_t n)
+{
+	struct nl_msg *msg = helper_msg(h, VMIR_CMD_CHUNK_READY, id);
+
+	vmir_err("MISS for %zu chunk(s) of vmir%u, a device this helper does not serve (no entry in %s): failing them",
+		 n, id, h->reg_dir);
+	if (!msg || vmir_nl_put_chunks(msg, chunks, n) ||
+	    nla_put_s32(msg, VMIR_ATTR_STATUS, -ENODEV) ||
+	    vmir_nl_send(&h->nl, msg))
+		vmir_err("cannot answer the MISS of vmir%u", id);
+}
+
+void helper_on_miss(struct helper *h, uint32_t id, const uint32_t *chunks,
+		    size_t n)
+{
+	struct helper_dev *d = helper_dev_find(h, id);
+	size_t i;
+
+	if (!d) {
+		helper_refuse(h, id, chunks, n);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (chunks[i] >= d->nchunks && d->v) {
+			vmir_err("MISS for chunk %u of vmir%u beyond its %" PRIu64 " chunks",
+				 chunks[i], id, d->nchunks);
+			continue;
+		}
+		/* its version still opens (adoption): fetch once it is */
+		if (!d->v) {
+			if (helper_batch_add(&d->waiting, chunks[i]))
+				vmir_err("out of memory: the miss of chunk %u of vmir%u waits for its timeout",
+					 chunks[i], id);
+			continue;
+		}
+		helper_fetch_or_fail(d, chunks[i]);
+	}
+	if (d->v && n)
+		helper_read_ahead(d, chunks[n - 1]);
+}
+
+/* the version of d is open now: serve the misses that waited for it */
+void helper_fetch_waiting(struct helper_dev *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->waiting.n; i++) {
+		if (d->waiting.chunks[i] < d->nchunks)
+			helper_fetch_or_fail(d, d->waiting.chunks[i]);
+		else
+			vmir_err("MISS for chunk %u of vmir%u beyond its %" PRIu64 " chunks",
+				 d->waiting.chunks[i], d->id, d->nchunks);
+	}
+	d->waiting.n = 0;
+}

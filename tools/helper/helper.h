@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vmir-helper internals: the daemon's rooms and what they share.
+ *
+ *   main.c      options, start-up, the event loop, shutdown
+ *   devices.c   the devices this helper serves, their registry entries,
+ *               the answers batched for the module
+ *   fetch.c     misses: fetching chunks into mirrors, read-ahead
+ *   attach.c    attach, detach, and adopting the devices of a previous
+ *               helper at start-up
+ *   commit.c    commits: freeze, capture, upload, publish
+ *   control.c   the control socket (protocol in ctl.h)
+ *   state.c     the files kept on disk (state.h)
+ *
+ * Everything runs in one thread, in one poll() loop over the module's
+ * netlink socket, the control socket and its connections, and libvmir's
+ * engine. Nothing in the loop waits for the network: opening a version,
+ * fetching chunks and uploading a commit are libvmir asynchronous
+ * operations whose callbacks move their work on. Requests to the local
+ * module that the loop does wait for (ADD_DEVICE, COMMIT_BEGIN,
+ * GET_STATE, ...) are answered by the kernel without any I/O of ours.
+ * Every callback gets its context as its argument.
+ */
+#ifndef VMIR_HELPER_H
+#define VMIR_HELPER_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libvmir.h"
+#include "uapi/linux/vmir.h"
+#include "vmir_nl.h"
+
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+
+#define HELPER_READ_AHEAD_KIB	2048	/* default --read-ahead-kib */
+/*
+ * most read-ahead fetches in flight and claims waiting for a reply: this
+ * also bounds what the PREFETCH replies may hold in the request socket
+ */
+#define HELPER_READ_AHEAD_INFLIGHT 256
+/* free heap kept for chunk buffers: this runs next to the VMs */
+#define HELPER_HEAP_FREE_MAX	(32u << 20)
+/* chunks a commit captures per turn of the loop before serving others */
+#define HELPER_CAPTURE_SLICE	16
+
+struct helper;
+struct helper_commit;
+
+/* chunk indexes waiting to be sent to the module in one message */
+struct helper_batch {
+	uint32_t *chunks;
+	size_t n, cap;
+};
+
+/* A device this helper serves. */
+struct helper_dev {
+	struct helper_dev *next;	/* on helper.devs */
+	struct helper *h;
+	uint32_t id;			/* N of /dev/vmirN */
+	char image[VMIR_NAME_MAX];
+	uint32_t version;
+	uint64_t size;
+	uint32_t chunk_size;
+	uint64_t nchunks;
+	char dir[PATH_MAX];		/* mirror directory */
+	int mirror_fd;
+	/* misses read through it; NULL while it opens (adoption) */
+	struct vmir_version *v;
+	unsigned int inflight;		/* fetches started, not completed */
+	bool dead;			/* detached: freed once inflight is 0 */
+	bool stopped;			/* adopted stopped: detach it */
+	uint8_t *seen;			/* chunks missed or claimed */
+	struct helper_batch waiting;	/* misses before v was open */
+	/* answers for the module, sent at the end of the loop's turn */
+	struct helper_batch ready;	/* fetched */
+	struct helper_batch failed;	/* fetch failed */
+	struct helper_batch captured;	/* commit chunks copied out */
+	struct helper_commit *commit;	/* a commit run by this helper */
+};
+
+struct helper {
+	const char *conf;
+	struct vmir_client *c;
+	/*
+	 * Two sockets: the registered one receives the module's events and
+	 * sends the batched answers (no reply but a failure); the request
+	 * one carries what this helper waits for or needs the reply of
+	 * (control requests, PREFETCH), so that no overrun of the event
+	 * socket can lose a reply.
+	 */
+	struct vmir_nl nl;
+	struct vmir_nl req;
+	int ctl_fd;			/* control socket */
+	struct helper_conn *conns;	/* control connections being read */
+	struct helper_dev *devs;
+	const char *mirror_root;
+	const char *reg_dir;
+	uint32_t timeout_ms;		/* 0: module default */
+	uint32_t read_ahead_kib;	/* 0: no read-ahead */
+	/*
+	 * Read-ahead claims: chunks asked in PREFETCH messages that have no
+	 * reply yet, and how many each message asked, oldest first (the
+	 * module answers one socket's requests in order).
+	 */
+	unsigned int claims;
+	unsigned int claim_q[64];
+	unsigned int claim_head, claim_n;
+	unsigned int commits;		/* in progress */
+	uint64_t fetches, fetch_errors;
+};
+
+/* devices.c */
+struct helper_dev *helper_dev_new(struct helper *h);
+void helper_dev_free(struct helper_dev *d);
+struct helper_dev *helper_dev_find(struct helper *h, uint32_t id);
+void helper_dev_add(struct helper *h, struct helper_dev *d);
+void helper_dev_drop(struct helper_dev *d);
+void helper_dev_use_version(struct helper_dev *d, struct vmir_version *v);
+int helper_dev_reg_write(struct helper_dev *d);
+int helper_batch_add(struct helper_batch *b, uint32_t chunk);
+void helper_flush(struct helper *h);
+struct nl_msg *helper_msg(struct helper *h, uint8_t cmd, uint32_t dev_id);
+int helper_simple(struct helper *h, uint8_t cmd, uint32_t dev_id,
+		  char *emsg, size_t emsglen);
+int helper_get_state(struct helper_dev *d, uint8_t *present,
+		     uint8_t *dirty, uint8_t *commit);
+
+/* fetch.c */
+void helper_on_miss(struct helper *h, uint32_t id, const uint32_t *chunks,
+		    size_t n);
+void helper_on_prefetched(struct helper *h, uint32_t id,
+			  const uint32_t *chunks, size_t n);
+void helper_prefetch_failed(struct helper *h);
+void helper_fetch_waiting(struct helper_dev *d);
+
+/* attach.c */
+int helper_attach(struct helper *h, const char *name, uint32_t version,
+		  const char *mirror, int fd, char *out, size_t outlen);
+int helper_detach(struct helper *h, uint32_t id, char *out, size_t outlen);
+int helper_adopt(struct helper *h);
+
+/* commit.c */
+int helper_commit(struct helper *h, uint32_t id, const char *to, int fd,
+		  char *out, size_t outlen);
+void helper_on_capture_needed(struct helper *h, uint32_t id,
+			      const uint32_t *chunks, size_t n);
+bool helper_commits_step(struct helper *h);
+int helper_commit_end(struct helper_dev *d, int status, uint32_t version,
+		      const char *image);
+
+/* control.c */
+int helper_ctl_listen(void);
+void helper_ctl_accept(struct helper *h);
+int helper_ctl_pollfds(struct helper *h, struct pollfd *pfd, int max);
+void helper_ctl_serve(struct helper *h, const struct pollfd *pfd, int n);
+void helper_ctl_reply(int fd, int ret, const char *out);
+void helper_ctl_close_all(struct helper *h);
+
+#endif /* VMIR_HELPER_H */
