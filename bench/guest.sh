@@ -385,7 +385,7 @@ node_go() {
 			in_ns vb-n$i "$REPLAY" "$dev" "$trace" --seed "$i" >"$W/n$i/replay.out"
 		fi
 		now >"$W/n$i/end"
-		child_cpu >"$W/n$i/cpu"
+		child_cpu "$W/n$i/cpu"
 	) >"$W/n$i/out" 2>&1 &
 	node_pids="$node_pids $!"
 }
@@ -628,7 +628,7 @@ run_chain() {
 	(
 		in_ns vb-st "$RELAY" send "$(ns_addr vb-n1):7500" "$SCR/repo/base.img" >"$W/send"
 		rc=$?
-		child_cpu >"$W/sender.cpu"
+		child_cpu "$W/sender.cpu"
 		exit $rc
 	) || die "sending the image down the chain failed"
 	nodes_wait chain
@@ -685,7 +685,7 @@ EOF
 			broadcast exec [ "$W/taktuk-recv" ] \; \
 			broadcast input file [ "$SCR/repo/base.img" ] >"$W/taktuk.log" 2>&1
 		rc=$?
-		child_cpu >"$W/sender.cpu"
+		child_cpu "$W/sender.cpu"
 		exit $rc
 	) || { tail -n 20 "$W/taktuk.log"; die "the TakTuk broadcast failed"; }
 	grep -q 'Exited with status [1-9]' "$W/taktuk.log" &&

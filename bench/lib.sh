@@ -133,10 +133,14 @@ proc_cpu() {
 	END { for (c in t) print c, t[c] }'
 }
 
-# child_cpu: in a subshell, the CPU-seconds its ended children used
+# child_cpu FILE: into FILE, the CPU-seconds the ended children of this
+# (sub)shell used; times runs in this shell, not in a pipeline's
+# subshell, whose own counters start at zero
 child_cpu() {
-	times | tail -n 1 | awk '{ split($1, u, "m"); split($2, k, "m")
-		print u[1] * 60 + u[2] + k[1] * 60 + k[2] }'
+	times >"$1.times"
+	tail -n 1 "$1.times" | awk '{ split($1, u, "m"); split($2, k, "m")
+		print u[1] * 60 + u[2] + k[1] * 60 + k[2] }' >"$1"
+	rm -f "$1.times"
 }
 
 # cpu_top BEFORE AFTER NODES_CPU_S SENDER_CPU_S: CPU-seconds by command
