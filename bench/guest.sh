@@ -421,8 +421,9 @@ node_rows() {
 		[ "$s" = vmir ] && st=$(jstatus vb-n$i "$dev" fetched_bytes misses mean_fetch_latency_us)
 		io=0
 		[ -f "$W/n$i/replay.out" ] && io=$(sed 's/.*io_wait_s=\([0-9.]*\).*/\1/' "$W/n$i/replay.out")
-		ck=$(node_check "$i" "$dev")
+		# before the check, whose verify reads the written data back
 		r=$(( $(dev_read_bytes "$dev") - $(cat "$W/n$i/read0") ))
+		ck=$(node_check "$i" "$dev")
 		[ "$cur_boot" = real ] &&
 			awk -v p="$s,$cur_layout,$cur_boot,$n,$i" '{ print p "," $1 "," $2 "," $3 }' \
 				"$W/n$i/boot.log" >>"$res/steps.csv"
