@@ -220,10 +220,11 @@ bench-repo: all
 bench-device: all
 	@tests/bench/bench-device
 
-# Quick multi-deployment run (N = 1, 2) in one guest; the full one is
+# Quick multi-deployment run (N = 1, 2, the recorded boot replayed, all
+# five strategies, both repository layouts) in one guest; the full one is
 # bench/multideploy (docs/performance.md). Results in build/bench-deploy.
 bench-deploy: all
-	@bench/multideploy --nodes 1,2 --mem 4096 --timeout 900 \
+	@bench/multideploy --nodes 1,2 --real-nodes none --mem 4096 \
 		--out $(BUILD)/bench-deploy/results
 
 clean:

@@ -7,7 +7,8 @@
 #                              broadcast, qemu-nbd server, overlay store
 #   vb-vs        198.18.0.10   vmir-versiond
 #   vb-cK        198.18.0.2K   vmir-chunkd K (K = 1..M)
-#   vb-nI        198.18.1.I    compute node I
+#   vb-nI        198.18.1.I    compute node I (I = 1..254); with the
+#                              co-located layout also a vmir-chunkd
 #
 # Every link is shaped in both directions: on the namespace side (what the
 # machine sends) and on the bridge side (what it receives), each with tbf
@@ -92,10 +93,11 @@ counters() {
 	done
 }
 
-# traffic BEFORE AFTER SECS RATE_BYTES: prints
-# "wire node_rx node_tx repo_rx repo_tx max_link_util" where wire is every
-# byte received by any machine (each transfer counted once), and
-# max_link_util the busiest direction of any link over SECS
+# traffic BEFORE AFTER SECS RATE_BYTES: prints "wire node_rx node_tx
+# repo_rx repo_tx max_link_util busiest_link busiest_bytes" where wire is
+# every byte received by any machine (each transfer counted once), and the
+# busiest link is the busiest direction of any link over SECS (its name
+# with "<" for what the machine received, ">" for what it sent)
 traffic() {
 	awk -v secs="$3" -v rate="$4" '
 	FNR == NR { rx[$1] = $2; tx[$1] = $3; next }
@@ -105,12 +107,62 @@ traffic() {
 		wire += dtx
 		if ($1 ~ /^vh-n/) { nrx += dtx; ntx += drx }
 		else { rrx += dtx; rtx += drx }
-		m = drx > dtx ? drx : dtx
-		if (m > max) max = m
+		if (drx > max) { max = drx; name = substr($1, 4) ">" }
+		if (dtx > max) { max = dtx; name = substr($1, 4) "<" }
 	}
 	END {
 		u = (secs > 0 && rate > 0) ? max / (secs * rate) : 0
-		printf "%.0f %.0f %.0f %.0f %.0f %.3f\n", wire, nrx, ntx, rrx, rtx, u
+		printf "%.0f %.0f %.0f %.0f %.0f %.3f %s %.0f\n", wire, nrx, ntx,
+			rrx, rtx, u, (name == "" ? "-" : name), max
+	}' "$1" "$2"
+}
+
+# proc_cpu: "COMM TICKS" per command name of every live process, with
+# the CPU time of its reaped children (kernel threads by kind: kworker,
+# ksoftirqd), except for this shell, whose children are counted by
+# child_cpu
+proc_cpu() {
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v self=$$ '
+	{
+		a = index($0, "("); b = match($0, /\) [A-Za-z] /)
+		if (!a || !b) next
+		c = substr($0, a + 1, b - a - 1); sub(/\/.*/, "", c); gsub(/ /, "_", c)
+		split(substr($0, b + 2), f, " ")
+		t[c] += f[12] + f[13] + ($1 == self ? 0 : f[14] + f[15])
+	}
+	END { for (c in t) print c, t[c] }'
+}
+
+# child_cpu FILE: into FILE, the CPU-seconds the ended children of this
+# (sub)shell used; times runs in this shell, not in a pipeline's
+# subshell, whose own counters start at zero
+child_cpu() {
+	times >"$1.times"
+	tail -n 1 "$1.times" | awk '{ split($1, u, "m"); split($2, k, "m")
+		print u[1] * 60 + u[2] + k[1] * 60 + k[2] }' >"$1"
+	rm -f "$1.times"
+}
+
+# cpu_top BEFORE AFTER NODES_CPU_S SENDER_CPU_S: CPU-seconds by command
+# over a phase, biggest first, "comm:secs" separated by ";"; the node
+# processes that ran and ended inside the phase (summed by their shells)
+# as "nodes", the sender's (TakTuk's root, the chain's source) as "sender"
+cpu_top() {
+	awk -v hz="$(getconf CLK_TCK)" -v nodes="$3" -v sender="${4:-0}" '
+	FNR == NR { b[$1] = $2; next }
+	{ d = ($2 - b[$1]) / hz; if (d > 0.05) s[$1] = d }
+	END {
+		if (nodes > 0.05) s["nodes"] = nodes
+		if (sender > 0.05) s["sender"] = sender
+		n = 0
+		for (c in s) { k[n++] = c }
+		for (i = 0; i < n; i++)
+			for (j = i + 1; j < n; j++)
+				if (s[k[j]] > s[k[i]]) { x = k[i]; k[i] = k[j]; k[j] = x }
+		out = ""
+		for (i = 0; i < n && i < 5; i++)
+			out = out (i ? ";" : "") sprintf("%s:%.1f", k[i], s[k[i]])
+		print (out == "" ? "-" : out)
 	}' "$1" "$2"
 }
 
@@ -138,12 +190,14 @@ rate_bytes() {
 	esac
 }
 
-# bottleneck UTIL BUSY: which resource limited the phase
+# bottleneck UTIL BUSY LINK: which resource limited the phase: the
+# busiest link when it ran at >= 80 % of its rate, else the guest CPU
+# when >= 90 % busy, else latency (neither was saturated)
 bottleneck() {
-	awk -v u="$1" -v b="$2" 'BEGIN {
-		if (u >= 0.8) print "network"
+	awk -v u="$1" -v b="$2" -v l="$3" 'BEGIN {
+		if (u >= 0.8) print "link " l
 		else if (b >= 0.9) print "cpu"
-		else print "neither(latency)"
+		else print "latency"
 	}'
 }
 
