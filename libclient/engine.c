@@ -1265,6 +1265,19 @@ static void engine_cqe(struct vmir_engine *e, struct io_uring_cqe *cqe)
 		conn_closed(c);
 }
 
+/* consume ready completions; callbacks they finish wait on doneq */
+static void engine_reap(struct vmir_engine *e)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int head, n = 0;
+
+	io_uring_for_each_cqe(&e->ring, head, cqe) {
+		engine_cqe(e, cqe);
+		n++;
+	}
+	io_uring_cq_advance(&e->ring, n);
+}
+
 static unsigned int engine_run_done(struct vmir_engine *e)
 {
 	unsigned int ran = 0;
@@ -1295,7 +1308,7 @@ int vmir_engine_poll(struct vmir_engine *e, int timeout_ms)
 {
 	struct __kernel_timespec ts, *tsp = NULL;
 	struct io_uring_cqe *cqe;
-	unsigned int head, n, ran;
+	unsigned int ran;
 	uint64_t next, now;
 	int ret;
 
@@ -1334,12 +1347,7 @@ int vmir_engine_poll(struct vmir_engine *e, int timeout_ms)
 			 vmir_errstr(ret, eb, sizeof(eb)));
 		return ret;
 	}
-	n = 0;
-	io_uring_for_each_cqe(&e->ring, head, cqe) {
-		engine_cqe(e, cqe);
-		n++;
-	}
-	io_uring_cq_advance(&e->ring, n);
+	engine_reap(e);
 	engine_timeouts(e);
 	engine_run_done(e);
 	engine_kick(e);
@@ -1358,6 +1366,11 @@ int vmir_engine_pollfd(struct vmir_engine *e, int *timeout_ms)
 {
 	uint64_t next, now, ms;
 
+	/*
+	 * A completion left over from finished work (a send reaped after its
+	 * reply) is consumed here, so 0 means work to run, not an idle ring.
+	 */
+	engine_reap(e);
 	pool_collect(e);
 	next = engine_timeouts(e);
 	engine_kick(e);
