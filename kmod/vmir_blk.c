@@ -4,12 +4,25 @@
  *
  * BLK_MQ_F_BLOCKING: ->queue_rq runs in the submitter's context (or a
  * kblockd worker) and may sleep. A request whose chunks are all usable
- * is served right there from the mirror file with vfs_iter_read/write,
- * one iov_iter per bio over the bio's own pages (no copy, no extra
- * context switch) -- when that context may do file I/O of its own (see
- * vmir_may_serve_here()); otherwise, and when a request has to wait
- * (parked by vmir_chunks_admit()), it runs from its work item on dev->wq,
- * as loop runs all of its requests.
+ * (a hit) is served from the mirror file with the file's own read_iter /
+ * write_iter, one iov_iter per bio over the bio's own pages (no copy):
+ *
+ *  - inline, in queue_rq, when that context may do file I/O of its own
+ *    (vmir_may_serve_here()): no context switch at all;
+ *  - inline too when it may not, but the request is a read and the
+ *    mirror's filesystem can read without waiting (FMODE_NOWAIT): the
+ *    read is tried with IOCB_NOWAIT | IOCB_NOIO, which copies from the
+ *    page cache and never starts or waits for I/O (nor takes a journal
+ *    handle: the mirror is O_NOATIME), so it is safe inside a bio
+ *    submission, a filesystem transaction or kblockd;
+ *  - otherwise (a write there, a read whose pages are not cached, a
+ *    filesystem without NOWAIT reads such as tmpfs), and for every
+ *    request that had to wait for a chunk, on the device's dispatch
+ *    list, drained by one work item on an unbound workqueue, as loop
+ *    runs its requests: the submitter goes on, the request runs on
+ *    another CPU, many requests per wake-up.
+ *
+ * Where the hits were served is counted (struct vmir_served).
  *
  * Mirror I/O runs as loop's does: PF_MEMALLOC_NOIO (the mirror's page
  * cache may be reclaimed by writing back /dev/vmirN itself) and
@@ -53,34 +66,46 @@ static void vmir_bio_iter(struct iov_iter *iter, struct bio *bio,
 /*
  * Read the request's data from the mirror. Bytes past the mirror's end
  * read as zeros (the tail of the last sector, chunks never written).
+ * @flags: IOCB_NOWAIT | IOCB_NOIO to read only what the page cache holds:
+ * -EAGAIN when that is not everything (the caller then reads again,
+ * allowed to wait); 0 for a read that may wait.
  */
 static int vmir_mirror_read(struct vmir_device *dev, struct request *rq,
-			    loff_t pos)
+			    loff_t pos, int flags)
 {
 	struct file *file = dev->mirror;
 	struct iov_iter iter;
+	struct kiocb kiocb;
 	struct bio *bio;
 	int retries = 3;
 	ssize_t ret;
 
+	init_sync_kiocb(&kiocb, file);
+	kiocb.ki_flags |= flags;
+	kiocb.ki_pos = pos;
 	__rq_for_each_bio(bio, rq) {
 		vmir_bio_iter(&iter, bio, ITER_DEST);
 		while (iov_iter_count(&iter)) {
-			ret = vfs_iter_read(file, &iter, &pos, 0);
+			ret = call_read_iter(file, &kiocb, &iter);
 			if (ret < 0)
 				return ret;
 			if (ret > 0)
 				continue;
 			/*
-			 * End of file. A concurrent write past it may just
-			 * have moved i_size: read again before zero-filling.
+			 * Nothing read: the end of the file, or (NOIO) a page
+			 * that is not cached. A concurrent write past the end
+			 * may just have moved i_size: read again before
+			 * zero-filling.
 			 */
-			if (pos < i_size_read(file_inode(file))) {
+			if (kiocb.ki_pos < i_size_read(file_inode(file))) {
+				if (flags & IOCB_NOIO)
+					return -EAGAIN;
 				if (--retries < 0)
 					return -EIO;
 				continue;
 			}
-			pos += iov_iter_zero(iov_iter_count(&iter), &iter);
+			kiocb.ki_pos += iov_iter_zero(iov_iter_count(&iter),
+						      &iter);
 		}
 	}
 	return 0;
@@ -172,8 +197,29 @@ void vmir_cmd_end(struct vmir_cmd *cmd, blk_status_t status)
 	blk_mq_end_request(blk_mq_rq_from_pdu(cmd), status);
 }
 
+/* where a request is served (struct vmir_served) */
+enum vmir_serve_ctx {
+	VMIR_SERVE_INLINE,
+	VMIR_SERVE_WORKER,
+};
+
+static void vmir_count_hit(struct vmir_cmd *cmd, enum vmir_serve_ctx ctx)
+{
+	struct vmir_served *s;
+
+	/* a request that waited for a chunk was a miss, not a hit */
+	if (cmd->waits)
+		return;
+	s = get_cpu_ptr(cmd->dev->served);
+	if (ctx == VMIR_SERVE_INLINE)
+		s->inline_hits++;
+	else
+		s->worker_hits++;
+	put_cpu_ptr(cmd->dev->served);
+}
+
 /* Serve @cmd from the mirror, or park it; see vmir_cmd_run(). */
-static void vmir_cmd_serve(struct vmir_cmd *cmd)
+static void vmir_cmd_serve(struct vmir_cmd *cmd, enum vmir_serve_ctx ctx)
 {
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	struct vmir_device *dev = cmd->dev;
@@ -194,7 +240,9 @@ static void vmir_cmd_serve(struct vmir_cmd *cmd)
 			ret = -EIO;
 			break;
 		}
-		ret = vmir_mirror_read(dev, rq, pos);
+		ret = vmir_mirror_read(dev, rq, pos, 0);
+		if (!ret)
+			vmir_count_hit(cmd, ctx);
 		break;
 	case REQ_OP_WRITE:
 	case REQ_OP_DISCARD:
@@ -215,6 +263,8 @@ static void vmir_cmd_serve(struct vmir_cmd *cmd)
 		if (!ret && (rq->cmd_flags & REQ_FUA))
 			ret = vfs_fsync_range(dev->mirror, pos, pos + len - 1,
 					      1);
+		if (!ret)
+			vmir_count_hit(cmd, ctx);
 		break;
 	default:
 		ret = -EOPNOTSUPP;
@@ -233,39 +283,118 @@ static void vmir_cmd_serve(struct vmir_cmd *cmd)
  * the device must not be touched (a parked request may already be
  * completed by someone else).
  */
-static void vmir_cmd_run(struct vmir_cmd *cmd)
+static void vmir_cmd_run(struct vmir_cmd *cmd, enum vmir_serve_ctx ctx)
 {
 	unsigned int pflags = current->flags & VMIR_IO_PFLAGS;
 
 	current->flags |= VMIR_IO_PFLAGS;
-	vmir_cmd_serve(cmd);
+	vmir_cmd_serve(cmd, ctx);
 	current->flags = (current->flags & ~VMIR_IO_PFLAGS) | pflags;
 }
 
-/* Work item of a request woken by an answer: run admission again. */
-static void vmir_cmd_resume(struct work_struct *work)
+/**
+ * vmir_cmd_queue - hand a request to the device's dispatch work
+ * @cmd: a QUEUED request its caller owned (queue_rq, or a waker under the
+ *	chunk lock, which nests outside dev->queue_lock)
+ *
+ * The dispatch work owns it from here.
+ */
+void vmir_cmd_queue(struct vmir_cmd *cmd)
 {
-	struct vmir_cmd *cmd = container_of(work, struct vmir_cmd, work);
+	struct vmir_device *dev = cmd->dev;
 
-	/* QUEUED: this work owns the request until it parks again. */
-	vmir_cmd_run(cmd);
+	spin_lock(&dev->queue_lock);
+	list_add_tail(&cmd->queue_node, &dev->queue);
+	spin_unlock(&dev->queue_lock);
+	queue_work(dev->wq, &dev->queue_work);
+}
+
+/* dev->queue_work: run the queued requests, in order, until none is left */
+void vmir_dispatch_work(struct work_struct *work)
+{
+	struct vmir_device *dev = container_of(work, struct vmir_device,
+					       queue_work);
+	struct vmir_cmd *cmd, *tmp;
+	LIST_HEAD(batch);
+
+	for (;;) {
+		spin_lock(&dev->queue_lock);
+		list_splice_init(&dev->queue, &batch);
+		spin_unlock(&dev->queue_lock);
+		if (list_empty(&batch))
+			return;
+		list_for_each_entry_safe(cmd, tmp, &batch, queue_node) {
+			list_del_init(&cmd->queue_node);
+			/* QUEUED: this work owns it until it parks again */
+			vmir_cmd_run(cmd, VMIR_SERVE_WORKER);
+		}
+	}
+}
+
+void vmir_served_sum(struct vmir_device *dev, struct vmir_served *sum)
+{
+	const struct vmir_served *s;
+	int cpu;
+
+	memset(sum, 0, sizeof(*sum));
+	for_each_possible_cpu(cpu) {
+		s = per_cpu_ptr(dev->served, cpu);
+		sum->inline_hits += READ_ONCE(s->inline_hits);
+		sum->nowait_hits += READ_ONCE(s->nowait_hits);
+		sum->worker_hits += READ_ONCE(s->worker_hits);
+	}
 }
 
 /*
- * May the submitter's context do the mirror I/O itself? Not inside a bio
- * submission: the mirror filesystem's own bios would wait on
- * current->bio_list until we return. Not inside a filesystem transaction
- * (ext4 on /dev/vmirN writing back under a jbd2 handle): the mirror's
- * filesystem would see the upper one's handle in current->journal_info
- * (jbd2 does not nest handles of two journals and BUGs). Not in a
- * workqueue worker: that is kblockd running our queue, and kblockd also
- * dispatches the disk the mirror lives on; with its workers (and its
- * rescuer) all waiting for mirror I/O, that disk stalls and so do we.
+ * May the submitter's context do the mirror I/O itself, waiting for it?
+ * Not inside a bio submission: the mirror filesystem's own bios would
+ * wait on current->bio_list until we return. Not inside a filesystem
+ * transaction (ext4 on /dev/vmirN writing back under a jbd2 handle): the
+ * mirror's filesystem would see the upper one's handle in
+ * current->journal_info (jbd2 does not nest handles of two journals and
+ * BUGs). Not in a workqueue worker: that is kblockd running our queue,
+ * and kblockd also dispatches the disk the mirror lives on; with its
+ * workers (and its rescuer) all waiting for mirror I/O, that disk stalls
+ * and so do we.
  */
 static bool vmir_may_serve_here(void)
 {
 	return !current->bio_list && !current->journal_info &&
 	       !(current->flags & PF_WQ_WORKER);
+}
+
+/*
+ * A read in a context that may not wait for mirror I/O: served here if
+ * every chunk is present and the page cache holds all of its data, read
+ * without starting or waiting for I/O. Returns true when it completed
+ * the request; false leaves it to the caller, untouched (a partial read
+ * wrote only into the request's own pages, which the caller reads again).
+ */
+static bool vmir_try_read_nowait(struct vmir_cmd *cmd)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct vmir_device *dev = cmd->dev;
+	u64 pos = (u64)blk_rq_pos(rq) << VMIR_SECTOR_SHIFT;
+	struct vmir_served *s;
+	unsigned int noio;
+	int ret;
+
+	if (req_op(rq) != REQ_OP_READ ||
+	    !(dev->mirror->f_mode & FMODE_NOWAIT) ||
+	    !vmir_chunks_all_present(dev->chunks, pos, blk_rq_bytes(rq)))
+		return false;
+	noio = memalloc_noio_save();
+	ret = vmir_mirror_read(dev, rq, pos, IOCB_NOWAIT | IOCB_NOIO);
+	memalloc_noio_restore(noio);
+	if (ret == -EAGAIN)
+		return false;
+	if (!ret) {
+		s = get_cpu_ptr(dev->served);
+		s->nowait_hits++;
+		put_cpu_ptr(dev->served);
+	}
+	vmir_cmd_end(cmd, errno_to_blk_status(ret));
+	return true;
 }
 
 static blk_status_t vmir_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -280,10 +409,10 @@ static blk_status_t vmir_queue_rq(struct blk_mq_hw_ctx *hctx,
 	cmd->status = BLK_STS_OK;
 	blk_mq_start_request(rq);
 	if (vmir_may_serve_here()) {
-		vmir_cmd_run(cmd);
-	} else {
+		vmir_cmd_run(cmd, VMIR_SERVE_INLINE);
+	} else if (!vmir_try_read_nowait(cmd)) {
 		cmd->state = VMIR_CMD_QUEUED;
-		queue_work(cmd->dev->wq, &cmd->work);
+		vmir_cmd_queue(cmd);
 	}
 	return BLK_STS_OK;
 }
@@ -324,7 +453,7 @@ static int vmir_init_request(struct blk_mq_tag_set *set, struct request *rq,
 
 	cmd->dev = set->driver_data;
 	INIT_LIST_HEAD(&cmd->park_node);
-	INIT_WORK(&cmd->work, vmir_cmd_resume);
+	INIT_LIST_HEAD(&cmd->queue_node);
 	cmd->state = VMIR_CMD_RUNNING;
 	return 0;
 }

@@ -254,7 +254,7 @@ static u64 vmir_wake_locked(struct vmir_chunks *c, u32 chunk,
 		oldest = min(oldest, cmd->park_ns);
 		vmir_unpark_locked(c, cmd);
 		cmd->state = VMIR_CMD_QUEUED;
-		queue_work(c->dev->wq, &cmd->work);
+		vmir_cmd_queue(cmd);
 	}
 	return oldest;
 }
@@ -338,6 +338,28 @@ static enum vmir_admit vmir_admit_locked(struct vmir_chunks *c,
 	}
 	cmd->state = VMIR_CMD_RUNNING;
 	return VMIR_ADMIT_RUN;
+}
+
+/**
+ * vmir_chunks_all_present - does the mirror hold every chunk of a range?
+ * @c: the device's chunk state
+ * @pos: first byte
+ * @len: bytes, > 0
+ *
+ * Lock-free (present bits are never cleared on a live device), for a
+ * read that is served without admission when the answer is yes.
+ */
+bool vmir_chunks_all_present(struct vmir_chunks *c, u64 pos, u64 len)
+{
+	u32 i, first = pos >> c->chunk_shift;
+	u32 last = (pos + len - 1) >> c->chunk_shift;
+
+	if (WARN_ON_ONCE(!len || last >= c->nchunks))
+		return false;
+	for (i = first; i <= last; i++)
+		if (!test_bit_acquire(i, c->present))
+			return false;
+	return true;
 }
 
 /**
@@ -501,7 +523,7 @@ int vmir_chunk_ready(struct vmir_chunks *c, u32 chunk, int status)
 		if (!vmir_cmd_needs(c, cmd, chunk)) {
 			/* It overwrites the chunk: let it retry admission. */
 			cmd->state = VMIR_CMD_QUEUED;
-			queue_work(c->dev->wq, &cmd->work);
+			vmir_cmd_queue(cmd);
 			continue;
 		}
 		list_add_tail(&cmd->park_node, &failed);

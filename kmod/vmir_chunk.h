@@ -73,6 +73,7 @@ enum vmir_admit vmir_chunks_admit(struct vmir_chunks *c,
 				  struct vmir_cmd *cmd, u64 pos, u64 len,
 				  bool write);
 void vmir_chunks_write_done(struct vmir_chunks *c);
+bool vmir_chunks_all_present(struct vmir_chunks *c, u64 pos, u64 len);
 bool vmir_chunks_expire(struct vmir_chunks *c, struct vmir_cmd *cmd);
 
 /* The helper's answers */

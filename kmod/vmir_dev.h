@@ -91,8 +91,9 @@ enum vmir_lifetime {
  * anything else happen under the chunk lock.
  */
 enum vmir_cmd_state {
-	/* Being executed by queue_rq or by its work item on dev->wq; that
-	 * context alone may complete it. Timeouts leave it alone.
+	/* Being executed by queue_rq or by the device's dispatch work on
+	 * dev->wq; that context alone may complete it. Timeouts leave it
+	 * alone.
 	 */
 	VMIR_CMD_RUNNING,
 	/* Parked in the chunk state, waiting for chunks (fetch or capture).
@@ -101,9 +102,9 @@ enum vmir_cmd_state {
 	 * it).
 	 */
 	VMIR_CMD_PARKED,
-	/* Unparked by a waker (or punted by queue_rq), its work queued on
-	 * dev->wq; owned by that work, which runs admission (it may park
-	 * again).
+	/* Unparked by a waker (or handed off by queue_rq), on the device's
+	 * dispatch list; owned by the dispatch work on dev->wq, which runs
+	 * admission again (it may park again).
 	 */
 	VMIR_CMD_QUEUED,
 };
@@ -121,7 +122,7 @@ struct vmir_device;
 struct vmir_cmd {
 	struct vmir_device *dev;
 	struct list_head park_node;	/* parked list, chunk lock */
-	struct work_struct work;	/* resume after a wake-up */
+	struct list_head queue_node;	/* dispatch list, dev->queue_lock */
 	enum vmir_cmd_state state;	/* chunk lock when PARKED */
 	unsigned int waits;		/* VMIR_WAIT_*, chunk lock */
 	u64 park_ns;			/* first park, 0 if never; chunk lock */
@@ -156,10 +157,35 @@ struct vmir_device {
 	u32 version;			/* name_lock */
 
 	struct file *mirror;		/* constant while requests exist */
-	struct workqueue_struct *wq;	/* resumed requests + events */
+	/*
+	 * Requests served off the submitter's context (handed off by
+	 * queue_rq, or woken after a wait) go on a list that one work item
+	 * drains, on an unbound workqueue: loop's design, so that they run
+	 * on another CPU than the submitter, in batches, without a work item
+	 * and a wake-up per request. Events are delivered on it too.
+	 */
+	struct workqueue_struct *wq;	/* WQ_UNBOUND | WQ_MEM_RECLAIM */
+	spinlock_t queue_lock;		/* nests inside the chunk lock */
+	struct list_head queue;		/* QUEUED requests, queue_lock */
+	struct work_struct queue_work;	/* drains queue */
+	/* where requests were served from the mirror without waiting */
+	struct vmir_served __percpu *served;
 
 	struct blk_mq_tag_set tag_set;
 	struct gendisk *disk;
+};
+
+/*
+ * Requests served from the mirror that never waited for a chunk (hits),
+ * by where: in the submitter's context (inline), in a context that may
+ * not wait for mirror I/O but found its data in the page cache without
+ * waiting (nowait), or on the dispatch work (worker). Per CPU: counted on
+ * the hot path without a shared cache line.
+ */
+struct vmir_served {
+	u64 inline_hits;
+	u64 nowait_hits;
+	u64 worker_hits;
 };
 
 /* ADD_DEVICE parameters, validated by vmir_genl.c. */
@@ -198,6 +224,9 @@ void vmir_kick_net(struct net *net);
 int vmir_blk_init_disk(struct vmir_device *dev);
 void vmir_blk_free_disk(struct vmir_device *dev);
 void vmir_cmd_end(struct vmir_cmd *cmd, blk_status_t status);
+void vmir_cmd_queue(struct vmir_cmd *cmd);
+void vmir_dispatch_work(struct work_struct *work);
+void vmir_served_sum(struct vmir_device *dev, struct vmir_served *sum);
 
 /* vmir_genl.c */
 int vmir_genl_init(void);

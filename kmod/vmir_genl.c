@@ -615,6 +615,7 @@ struct vmir_info {
 	char image[VMIR_NAME_MAX];
 	u32 version;
 	struct vmir_chunks_report r;
+	struct vmir_served hits;
 };
 
 static void vmir_info_snapshot(struct vmir_device *dev, struct vmir_info *in)
@@ -624,6 +625,7 @@ static void vmir_info_snapshot(struct vmir_device *dev, struct vmir_info *in)
 	in->version = dev->version;
 	spin_unlock(&dev->name_lock);
 	vmir_chunks_report(dev->chunks, &in->r);
+	vmir_served_sum(dev, &in->hits);
 }
 
 static const u32 vmir_uapi_state[] = {
@@ -633,7 +635,8 @@ static const u32 vmir_uapi_state[] = {
 	[VMIR_LIFE_REMOVING] = VMIR_DEV_STATE_REMOVING,
 };
 
-static int vmir_put_stats(struct sk_buff *skb, const struct vmir_stats *s)
+static int vmir_put_stats(struct sk_buff *skb, const struct vmir_stats *s,
+			  const struct vmir_served *hits)
 {
 	struct nlattr *nest;
 
@@ -663,6 +666,12 @@ static int vmir_put_stats(struct sk_buff *skb, const struct vmir_stats *s)
 	    nla_put_u64_64bit(skb, VMIR_STAT_EVENT_RETRIES, s->event_retries,
 			      VMIR_STAT_PAD) ||
 	    nla_put_u64_64bit(skb, VMIR_STAT_PREFETCHES, s->prefetches,
+			      VMIR_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIR_STAT_HITS_INLINE, hits->inline_hits,
+			      VMIR_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIR_STAT_HITS_NOWAIT, hits->nowait_hits,
+			      VMIR_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIR_STAT_HITS_WORKER, hits->worker_hits,
 			      VMIR_STAT_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
@@ -718,7 +727,7 @@ static int vmir_genl_fill_info(struct sk_buff *skb, struct vmir_device *dev,
 	    (nla_put_u32(skb, VMIR_ATTR_NR_COMMIT, in->r.nr_commit) ||
 	     nla_put_u32(skb, VMIR_ATTR_NR_FROZEN, in->r.nr_frozen)))
 		goto out_cancel;
-	if (vmir_put_stats(skb, &in->r.stats))
+	if (vmir_put_stats(skb, &in->r.stats, &in->hits))
 		goto out_cancel;
 	genlmsg_end(skb, hdr);
 	ret = 0;

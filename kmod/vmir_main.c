@@ -93,6 +93,7 @@ void vmir_dev_put(struct vmir_device *dev)
 	if (!refcount_dec_and_test(&dev->refs))
 		return;
 	vmir_chunks_destroy(dev->chunks);
+	free_percpu(dev->served);
 	/* A lookup may still read refs and net: free after it. */
 	kfree_rcu(dev, rcu);
 }
@@ -143,10 +144,19 @@ struct vmir_device *vmir_dev_create(const struct vmir_add_params *p)
 	}
 	dev->id = id;
 
-	dev->wq = alloc_workqueue("vmir%d", WQ_MEM_RECLAIM, 0, dev->id);
-	if (!dev->wq) {
+	dev->served = alloc_percpu(struct vmir_served);
+	if (!dev->served) {
 		ret = -ENOMEM;
 		goto out_free_id;
+	}
+	spin_lock_init(&dev->queue_lock);
+	INIT_LIST_HEAD(&dev->queue);
+	INIT_WORK(&dev->queue_work, vmir_dispatch_work);
+	dev->wq = alloc_workqueue("vmir%d", WQ_UNBOUND | WQ_MEM_RECLAIM, 0,
+				  dev->id);
+	if (!dev->wq) {
+		ret = -ENOMEM;
+		goto out_free_served;
 	}
 	dev->chunks = vmir_chunks_create(dev, p->size, p->chunk_size);
 	if (!dev->chunks) {
@@ -156,6 +166,15 @@ struct vmir_device *vmir_dev_create(const struct vmir_add_params *p)
 	ret = vmir_blk_init_disk(dev);
 	if (ret)
 		goto out_destroy_chunks;
+	/*
+	 * Reading the mirror must not dirty its inode: an atime update would
+	 * start a journal handle (and I/O) in contexts that may not have
+	 * one, such as a read served from the page cache inside a bio
+	 * submission (vmir_blk.c).
+	 */
+	spin_lock(&p->mirror->f_lock);
+	p->mirror->f_flags |= O_NOATIME;
+	spin_unlock(&p->mirror->f_lock);
 	dev->mirror = p->mirror;
 	return dev;
 
@@ -163,6 +182,8 @@ out_destroy_chunks:
 	vmir_chunks_destroy(dev->chunks);
 out_destroy_wq:
 	destroy_workqueue(dev->wq);
+out_free_served:
+	free_percpu(dev->served);
 out_free_id:
 	xa_erase(&vmir_devs, dev->id);
 out_free_dev:

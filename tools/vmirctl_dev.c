@@ -268,6 +268,9 @@ static void dev_json(struct vmirctl_json *j, const struct vmir_nl_dev *d)
 	vmirctl_json_u64(j, "timeout_ms", d->timeout_ms);
 	vmirctl_json_u64(j, "misses", d->stat[VMIR_STAT_MISSES]);
 	vmirctl_json_u64(j, "prefetches", d->stat[VMIR_STAT_PREFETCHES]);
+	vmirctl_json_u64(j, "hits_inline", d->stat[VMIR_STAT_HITS_INLINE]);
+	vmirctl_json_u64(j, "hits_nowait", d->stat[VMIR_STAT_HITS_NOWAIT]);
+	vmirctl_json_u64(j, "hits_worker", d->stat[VMIR_STAT_HITS_WORKER]);
 	vmirctl_json_u64(j, "miss_waits", d->stat[VMIR_STAT_MISS_WAITS]);
 	vmirctl_json_u64(j, "fetched_chunks",
 			 d->stat[VMIR_STAT_FETCHED_CHUNKS]);
@@ -374,6 +377,10 @@ static int cmd_status(struct vmirctl *ctl, int argc, char **argv)
 		       d->stat[VMIR_STAT_TIMEOUTS]);
 		printf("read-ahead:    %" PRIu64 " chunks prefetched\n",
 		       d->stat[VMIR_STAT_PREFETCHES]);
+		printf("hits:          %" PRIu64 " inline, %" PRIu64 " from the page cache without waiting, %" PRIu64 " on the worker\n",
+		       d->stat[VMIR_STAT_HITS_INLINE],
+		       d->stat[VMIR_STAT_HITS_NOWAIT],
+		       d->stat[VMIR_STAT_HITS_WORKER]);
 		printf("fetch latency: %" PRIu64 " us mean\n",
 		       dev_mean_lat_us(d));
 	}

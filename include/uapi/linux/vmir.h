@@ -21,11 +21,13 @@
  *               min((i + 1) * chunk_size, size)); nchunks =
  *               DIV_ROUND_UP(size, chunk_size) <= VMIR_MAX_CHUNKS.
  *   mirror      a regular file opened O_RDWR by userspace (no O_APPEND, no
- *               O_DIRECT) and passed by fd in ADD_DEVICE; chunk i lives at
- *               file offset i * chunk_size. Holes and bytes past EOF read
- *               as zeros; best ftruncate() it to the image size once. The
- *               disk capacity is size rounded up to 512; the disk has no
- *               partition scan (adding it reads nothing).
+ *               O_DIRECT) and passed by fd in ADD_DEVICE (the module sets
+ *               O_NOATIME on it: reading it must not dirty its inode);
+ *               chunk i lives at file offset i * chunk_size. Holes and
+ *               bytes past EOF read as zeros; best ftruncate() it to the
+ *               image size once. The disk capacity is size rounded up to
+ *               512; the disk has no partition scan (adding it reads
+ *               nothing).
  *   present     the mirror holds valid data for the chunk.
  *   dirty       the chunk was written since the version it came from
  *               (dirty implies present).
@@ -155,7 +157,8 @@
  *     `-- STAT_MISSES, STAT_MISS_WAITS, STAT_FETCHED_CHUNKS,
  *         STAT_FETCHED_BYTES, STAT_FETCH_ERRORS, STAT_FETCH_LAT_SUM_NS,
  *         STAT_FETCH_LAT_COUNT, STAT_TIMEOUTS, STAT_CAPTURE_WAITS,
- *         STAT_EVENTS_SENT, STAT_EVENT_RETRIES, STAT_PREFETCHES
+ *         STAT_EVENTS_SENT, STAT_EVENT_RETRIES, STAT_PREFETCHES,
+ *         STAT_HITS_INLINE, STAT_HITS_NOWAIT, STAT_HITS_WORKER
  *         (all u64)
  *
  * Errors (negative errno in the netlink ack; with NETLINK_EXT_ACK set the
@@ -295,6 +298,15 @@ enum vmir_genl_stat {
 	VMIR_STAT_EVENTS_SENT,		/* MISS + CAPTURE_NEEDED delivered */
 	VMIR_STAT_EVENT_RETRIES,	/* deliveries retried or re-sent */
 	VMIR_STAT_PREFETCHES,		/* chunks claimed by PREFETCH */
+	/*
+	 * Requests served from the mirror without waiting for a chunk (hits),
+	 * by where: in the submitter's context (INLINE); in a context that may
+	 * not wait for mirror I/O, from the page cache without waiting
+	 * (NOWAIT); handed off to the device's worker (WORKER).
+	 */
+	VMIR_STAT_HITS_INLINE,
+	VMIR_STAT_HITS_NOWAIT,
+	VMIR_STAT_HITS_WORKER,
 
 	__VMIR_STAT_MAX,
 };

@@ -742,6 +742,9 @@ static const char *const vg_stat_names[VMIR_STAT_MAX + 1] = {
 	[VMIR_STAT_EVENTS_SENT] = "events_sent",
 	[VMIR_STAT_EVENT_RETRIES] = "event_retries",
 	[VMIR_STAT_PREFETCHES] = "prefetches",
+	[VMIR_STAT_HITS_INLINE] = "hits_inline",
+	[VMIR_STAT_HITS_NOWAIT] = "hits_nowait",
+	[VMIR_STAT_HITS_WORKER] = "hits_worker",
 };
 
 static int vg_print_info(struct nlattr **tb, void *arg)
