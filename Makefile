@@ -168,7 +168,7 @@ $(BUILD)/tests/check_versiond: $(call obj,server/versiond_server.c \
 	server/versiond_db.c server/versiond_log.c server/versiond_state.c \
 	server/srv_loop.c server/srv_net.c $(TESTLIB_SRCS)) $(COMMON_A)
 $(BUILD)/tests/check_helper_state: INC := $(COMMON_INC) -Itools/helper
-$(BUILD)/tests/check_helper_state: $(call obj,tools/helper/state.c) $(COMMON_A)
+$(BUILD)/tests/check_helper_state: $(call obj,tools/helper/state.c) $(call obj,tools/helper/map.c) $(COMMON_A)
 
 $(BUILD)/tests/%: tests/unit/%.c
 	@mkdir -p $(dir $@)

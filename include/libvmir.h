@@ -147,6 +147,12 @@ uint64_t vmir_version_nchunks(const struct vmir_version *v);
 /* bytes of chunk idx: chunk_size, less for the last chunk */
 uint32_t vmir_version_chunk_len(const struct vmir_version *v, uint64_t idx);
 bool vmir_version_chunk_is_zero(const struct vmir_version *v, uint64_t idx);
+/*
+ * Does buf (vmir_version_chunk_len(v, idx) bytes) hold exactly chunk idx
+ * of the version? Hashes buf; no server is asked.
+ */
+bool vmir_version_chunk_matches(const struct vmir_version *v, uint64_t idx,
+				const void *buf);
 
 /* called once per chunk when its read finished; err 0 or -errno, why */
 typedef void (*vmir_read_cb)(void *arg, uint64_t idx, int err,

@@ -64,8 +64,9 @@ static void vmir_bio_iter(struct iov_iter *iter, struct bio *bio,
 }
 
 /*
- * Read the request's data from the mirror. Bytes past the mirror's end
- * read as zeros (the tail of the last sector, chunks never written).
+ * Read the request's data from the mirror. Bytes past the image end (the
+ * tail of its last sector: the mirror holds the durable map further on)
+ * and past the mirror's end (chunks never written) read as zeros.
  * @flags: IOCB_NOWAIT | IOCB_NOIO to read only what the page cache holds:
  * -EAGAIN when that is not everything (the caller then reads again,
  * allowed to wait); 0 for a read that may wait.
@@ -73,11 +74,13 @@ static void vmir_bio_iter(struct iov_iter *iter, struct bio *bio,
 static int vmir_mirror_read(struct vmir_device *dev, struct request *rq,
 			    loff_t pos, int flags)
 {
+	u64 end = vmir_chunks_size(dev->chunks);
 	struct file *file = dev->mirror;
 	struct iov_iter iter;
 	struct kiocb kiocb;
 	struct bio *bio;
 	int retries = 3;
+	size_t past;
 	ssize_t ret;
 
 	init_sync_kiocb(&kiocb, file);
@@ -86,7 +89,17 @@ static int vmir_mirror_read(struct vmir_device *dev, struct request *rq,
 	__rq_for_each_bio(bio, rq) {
 		vmir_bio_iter(&iter, bio, ITER_DEST);
 		while (iov_iter_count(&iter)) {
+			if (kiocb.ki_pos >= end) {
+				kiocb.ki_pos += iov_iter_zero(iov_iter_count(&iter),
+							      &iter);
+				continue;
+			}
+			past = iov_iter_count(&iter) -
+			       min_t(u64, iov_iter_count(&iter),
+				     end - kiocb.ki_pos);
+			iov_iter_truncate(&iter, iov_iter_count(&iter) - past);
 			ret = call_read_iter(file, &kiocb, &iter);
+			iov_iter_reexpand(&iter, iov_iter_count(&iter) + past);
 			if (ret < 0)
 				return ret;
 			if (ret > 0)
@@ -114,22 +127,29 @@ static int vmir_mirror_read(struct vmir_device *dev, struct request *rq,
 static int vmir_mirror_write(struct vmir_device *dev, struct request *rq,
 			     loff_t pos)
 {
+	u64 end = vmir_chunks_size(dev->chunks);
 	struct file *file = dev->mirror;
 	struct iov_iter iter;
 	struct bio *bio;
+	size_t len, keep;
 	ssize_t ret;
-	size_t len;
 
 	__rq_for_each_bio(bio, rq) {
 		vmir_bio_iter(&iter, bio, ITER_SOURCE);
 		len = iov_iter_count(&iter);
-		file_start_write(file);
-		ret = vfs_iter_write(file, &iter, &pos, 0);
-		file_end_write(file);
-		if (ret < 0)
-			return ret;
-		if (ret != len)
-			return -EIO;
+		/* bytes past the image end are not kept: they read as zeros */
+		keep = pos >= end ? 0 : min_t(u64, len, end - pos);
+		if (keep) {
+			iov_iter_truncate(&iter, keep);
+			file_start_write(file);
+			ret = vfs_iter_write(file, &iter, &pos, 0);
+			file_end_write(file);
+			if (ret < 0)
+				return ret;
+			if (ret != keep)
+				return -EIO;
+		}
+		pos += len - keep;
 	}
 	return 0;
 }
@@ -165,7 +185,12 @@ static int vmir_mirror_write_zeros(struct vmir_device *dev, loff_t pos,
 static int vmir_mirror_zero(struct vmir_device *dev, loff_t pos, u64 len,
 			    int mode)
 {
+	u64 end = vmir_chunks_size(dev->chunks);
 	int ret;
+
+	if (pos >= end)
+		return 0;
+	len = min_t(u64, len, end - pos);
 
 	ret = vfs_fallocate(dev->mirror, mode | FALLOC_FL_KEEP_SIZE, pos, len);
 	if (ret != -EOPNOTSUPP)
@@ -230,7 +255,7 @@ static void vmir_cmd_serve(struct vmir_cmd *cmd, enum vmir_serve_ctx ctx)
 
 	switch (req_op(rq)) {
 	case REQ_OP_FLUSH:
-		ret = vfs_fsync(dev->mirror, 0);
+		ret = vmir_map_commit(dev, false);
 		break;
 	case REQ_OP_READ:
 		adm = vmir_chunks_admit(dev->chunks, cmd, pos, len, false);
@@ -260,8 +285,11 @@ static void vmir_cmd_serve(struct vmir_cmd *cmd, enum vmir_serve_ctx ctx)
 		}
 		ret = vmir_mirror_modify(dev, rq, pos, len);
 		vmir_chunks_write_done(dev->chunks);
+		/* FUA: the data, and the map if it says something new */
 		if (!ret && (rq->cmd_flags & REQ_FUA))
-			ret = vfs_fsync_range(dev->mirror, pos, pos + len - 1,
+			ret = vmir_map_stale(dev) ?
+			      vmir_map_commit(dev, false) :
+			      vfs_fsync_range(dev->mirror, pos, pos + len - 1,
 					      1);
 		if (!ret)
 			vmir_count_hit(cmd, ctx);

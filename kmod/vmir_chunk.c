@@ -72,6 +72,11 @@ struct vmir_chunks {
 	unsigned long *present;
 	unsigned long *dirty;
 	atomic_t nr_dirty;		/* bits set in dirty */
+	/* Bumped after a present or dirty bit is set, or the dirty set
+	 * shrinks: the durable map (vmir_map.c) compares it with the value
+	 * its last copy was taken at.
+	 */
+	atomic_t changes;
 
 	spinlock_t lock;
 	unsigned long *fetching;	/* lock */
@@ -104,6 +109,7 @@ struct vmir_chunks *vmir_chunks_create(struct vmir_device *dev, u64 size,
 	c->chunk_shift = ilog2(chunk_size);
 	c->nchunks = DIV_ROUND_UP_ULL(size, chunk_size);
 	atomic_set(&c->nr_dirty, 0);
+	atomic_set(&c->changes, 0);
 	spin_lock_init(&c->lock);
 	INIT_LIST_HEAD(&c->parked);
 
@@ -269,6 +275,7 @@ static void vmir_set_present_locked(struct vmir_chunks *c, u32 chunk)
 	smp_mb__before_atomic();
 	set_bit(chunk, c->present);
 	c->nr_present++;
+	atomic_inc(&c->changes);
 }
 
 /* A writer holding the gate for read marks its chunks dirty. */
@@ -277,8 +284,10 @@ static void vmir_mark_written(struct vmir_chunks *c, u32 first, u32 last)
 	u32 i;
 
 	for (i = first; i <= last; i++)
-		if (!test_bit(i, c->dirty) && !test_and_set_bit(i, c->dirty))
+		if (!test_bit(i, c->dirty) && !test_and_set_bit(i, c->dirty)) {
 			atomic_inc(&c->nr_dirty);
+			atomic_inc(&c->changes);
+		}
 }
 
 /* Slow path of vmir_chunks_admit(), under c->lock. */
@@ -659,6 +668,8 @@ int vmir_chunks_commit_end(struct vmir_chunks *c, int status)
 	c->nr_frozen = 0;
 	c->nr_capture_req = 0;
 	WRITE_ONCE(c->committing, false);
+	if (!status)
+		atomic_inc(&c->changes);	/* the commit set is clean now */
 	vmir_events_cancel_all(c->events, VMIR_EVENT_CAPTURE);
 	vmir_wake_locked(c, U32_MAX, VMIR_WAIT_CAPTURE);
 	spin_unlock(&c->lock);
@@ -734,8 +745,42 @@ int vmir_chunks_set_segment(struct vmir_chunks *c, u32 start,
 		atomic_sub(hweight8(old), &c->nr_dirty);
 		atomic_add(hweight8(new), &c->nr_dirty);
 	}
+	atomic_inc(&c->changes);
 	spin_unlock(&c->lock);
 	return 0;
+}
+
+/* The value vmir_chunks_map_copy() returns while the maps stay as they are. */
+u32 vmir_chunks_changes(struct vmir_chunks *c)
+{
+	return atomic_read(&c->changes);
+}
+
+/**
+ * vmir_chunks_map_copy - the maps as the durable map stores them
+ * @c: the device's chunk state
+ * @present: VMIR_MAP_BYTES(nchunks) bytes
+ * @dirty: as many; chunks of an active commit count as dirty
+ *
+ * Returns the change count read before the copy: a change made during the
+ * copy may be missing from it, and then the count differs next time.
+ */
+u32 vmir_chunks_map_copy(struct vmir_chunks *c, u8 *present, u8 *dirty)
+{
+	u32 changes, j, bit, n = DIV_ROUND_UP(c->nchunks, 8);
+
+	changes = atomic_read(&c->changes);
+	smp_rmb();	/* bits set before the count was bumped are seen */
+	spin_lock(&c->lock);
+	for (j = 0; j < n; j++) {
+		bit = 8 * j;
+		present[j] = vmir_map_byte(c->present, c->nchunks, bit);
+		dirty[j] = vmir_map_byte(c->dirty, c->nchunks, bit);
+		if (c->committing)
+			dirty[j] |= vmir_map_byte(c->commit, c->nchunks, bit);
+	}
+	spin_unlock(&c->lock);
+	return changes;
 }
 
 /**

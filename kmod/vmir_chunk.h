@@ -92,6 +92,10 @@ bool vmir_chunks_get_segment(struct vmir_chunks *c, u32 start, u32 len,
 			     u8 *present, u8 *dirty, u8 *commit);
 void vmir_chunks_report(struct vmir_chunks *c, struct vmir_chunks_report *r);
 
+/* The durable map (vmir_map.c) */
+u32 vmir_chunks_changes(struct vmir_chunks *c);
+u32 vmir_chunks_map_copy(struct vmir_chunks *c, u8 *present, u8 *dirty);
+
 /* Lifetime */
 void vmir_chunks_shutdown(struct vmir_chunks *c);
 void vmir_chunks_resend(struct vmir_chunks *c);

@@ -10,11 +10,14 @@
  *   vmir_event.c   event outbox behind vmir_event.h: pending MISS and
  *                  CAPTURE_NEEDED, delivery, retry
  *   vmir_genl.c    generic netlink family "vmir", helper registry
+ *   vmir_map.c     the durable map: copies of the maps in the mirror
  *   vmir_compat.h  wrappers for kernel calls that changed after 6.1
  *
  * Locking order, outer first:
  *
  *   dev->ctl_lock       mutex: control commands, dev->state
+ *   dev->map_lock       mutex: writing the durable map (FLUSH, FUA, and
+ *                       under ctl_lock COMMIT_END and STOP_DEVICE)
  *   chunk gate          percpu rwsem in the chunk state: read by requests
  *                       that modify the mirror, written by COMMIT_BEGIN/END
  *   chunk lock          spinlock in the chunk state: maps, parked requests
@@ -171,6 +174,15 @@ struct vmir_device {
 	/* where requests were served from the mirror without waiting */
 	struct vmir_served __percpu *served;
 
+	/* The durable map (vmir_map.c); map_offset 0: none. */
+	struct mutex map_lock;		/* the fields below */
+	u64 map_offset;			/* constant */
+	u64 map_slot;			/* constant: bytes per copy */
+	void *map_buf;			/* one copy being written */
+	u64 map_gen;			/* generation of the newest copy */
+	u32 map_changes;		/* chunk changes it holds; READ_ONCE */
+	u64 map_commits;		/* copies written; READ_ONCE */
+
 	struct blk_mq_tag_set tag_set;
 	struct gendisk *disk;
 };
@@ -198,6 +210,8 @@ struct vmir_add_params {
 	u64 flags;
 	struct file *mirror;		/* reference moves to the device */
 	struct net *net;
+	u64 map_offset;			/* 0: no durable map */
+	u64 map_gen;
 };
 
 /* A chunk bitmap: up to VMIR_MAX_CHUNKS bits, so possibly MiBs. */
@@ -227,6 +241,12 @@ void vmir_cmd_end(struct vmir_cmd *cmd, blk_status_t status);
 void vmir_cmd_queue(struct vmir_cmd *cmd);
 void vmir_dispatch_work(struct work_struct *work);
 void vmir_served_sum(struct vmir_device *dev, struct vmir_served *sum);
+
+/* vmir_map.c */
+int vmir_map_init(struct vmir_device *dev, u64 offset, u64 generation);
+void vmir_map_free(struct vmir_device *dev);
+bool vmir_map_stale(struct vmir_device *dev);
+int vmir_map_commit(struct vmir_device *dev, bool force);
 
 /* vmir_genl.c */
 int vmir_genl_init(void);

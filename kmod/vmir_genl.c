@@ -420,6 +420,34 @@ static int vmir_genl_helper_unregister(struct sk_buff *skb,
 	return 0;
 }
 
+/* MAP_OFFSET and MAP_GEN of ADD_DEVICE: where the durable map lives. */
+static int vmir_genl_map_place(struct genl_info *info,
+			       struct vmir_add_params *p, u64 nchunks)
+{
+	struct nlattr **a = info->attrs;
+	u64 off;
+
+	if (!a[VMIR_ATTR_MAP_OFFSET]) {
+		if (a[VMIR_ATTR_MAP_GEN]) {
+			NL_SET_ERR_MSG_ATTR(info->extack, a[VMIR_ATTR_MAP_GEN],
+					    "a map generation needs a map offset");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	off = nla_get_u64(a[VMIR_ATTR_MAP_OFFSET]);
+	if (off % 4096 || off < round_up(p->size, 4096) ||
+	    off > (u64)MAX_LFS_FILESIZE - 2 * VMIR_MAP_SLOT_BYTES(nchunks)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a[VMIR_ATTR_MAP_OFFSET],
+				    "the map offset must be a multiple of 4096 past the image end");
+		return -EINVAL;
+	}
+	p->map_offset = off;
+	if (a[VMIR_ATTR_MAP_GEN])
+		p->map_gen = nla_get_u64(a[VMIR_ATTR_MAP_GEN]);
+	return 0;
+}
+
 static int vmir_genl_add_device(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr **a = info->attrs;
@@ -471,6 +499,9 @@ static int vmir_genl_add_device(struct sk_buff *skb, struct genl_info *info)
 				    "unknown ADD_DEVICE flags");
 		return -EINVAL;
 	}
+	ret = vmir_genl_map_place(info, &p, nchunks);
+	if (ret)
+		return ret;
 	ret = vmir_genl_segment(info, nchunks, &seg);
 	if (ret)
 		return ret;
@@ -636,7 +667,7 @@ static const u32 vmir_uapi_state[] = {
 };
 
 static int vmir_put_stats(struct sk_buff *skb, const struct vmir_stats *s,
-			  const struct vmir_served *hits)
+			  const struct vmir_served *hits, u64 map_commits)
 {
 	struct nlattr *nest;
 
@@ -672,6 +703,8 @@ static int vmir_put_stats(struct sk_buff *skb, const struct vmir_stats *s,
 	    nla_put_u64_64bit(skb, VMIR_STAT_HITS_NOWAIT, hits->nowait_hits,
 			      VMIR_STAT_PAD) ||
 	    nla_put_u64_64bit(skb, VMIR_STAT_HITS_WORKER, hits->worker_hits,
+			      VMIR_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIR_STAT_MAP_COMMITS, map_commits,
 			      VMIR_STAT_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
@@ -727,7 +760,8 @@ static int vmir_genl_fill_info(struct sk_buff *skb, struct vmir_device *dev,
 	    (nla_put_u32(skb, VMIR_ATTR_NR_COMMIT, in->r.nr_commit) ||
 	     nla_put_u32(skb, VMIR_ATTR_NR_FROZEN, in->r.nr_frozen)))
 		goto out_cancel;
-	if (vmir_put_stats(skb, &in->r.stats, &in->hits))
+	if (vmir_put_stats(skb, &in->r.stats, &in->hits,
+			   READ_ONCE(dev->map_commits)))
 		goto out_cancel;
 	genlmsg_end(skb, hdr);
 	ret = 0;
@@ -1091,6 +1125,13 @@ static int vmir_genl_commit_end(struct sk_buff *skb, struct genl_info *info)
 	if (!ret && version)
 		vmir_set_version(dev, vmir_genl_image(info),
 				 nla_get_u32(version));
+	/*
+	 * The durable map now names the new version, with the published
+	 * chunks clean. A failure here fails nothing: the next FLUSH writes
+	 * the copy again.
+	 */
+	if (!ret && version)
+		vmir_map_commit(dev, true);
 	mutex_unlock(&dev->ctl_lock);
 	if (ret == -ENOENT)
 		NL_SET_ERR_MSG(info->extack, "no commit is active on this device");
@@ -1147,6 +1188,8 @@ static const struct nla_policy vmir_policy[VMIR_ATTR_MAX + 1] = {
 	[VMIR_ATTR_MAP_DIRTY]	= { .type = NLA_BINARY,
 				    .len = VMIR_MAP_SEG_MAX },
 	[VMIR_ATTR_MAP_COMMIT ... VMIR_ATTR_STATS] = { .type = NLA_REJECT },
+	[VMIR_ATTR_MAP_OFFSET]	= { .type = NLA_U64 },
+	[VMIR_ATTR_MAP_GEN]	= { .type = NLA_U64 },
 };
 
 static const struct genl_ops vmir_genl_ops[] = {

@@ -92,6 +92,7 @@ void vmir_dev_put(struct vmir_device *dev)
 {
 	if (!refcount_dec_and_test(&dev->refs))
 		return;
+	vmir_map_free(dev);
 	vmir_chunks_destroy(dev->chunks);
 	free_percpu(dev->served);
 	/* A lookup may still read refs and net: free after it. */
@@ -163,9 +164,12 @@ struct vmir_device *vmir_dev_create(const struct vmir_add_params *p)
 		ret = -ENOMEM;
 		goto out_destroy_wq;
 	}
-	ret = vmir_blk_init_disk(dev);
+	ret = vmir_map_init(dev, p->map_offset, p->map_gen);
 	if (ret)
 		goto out_destroy_chunks;
+	ret = vmir_blk_init_disk(dev);
+	if (ret)
+		goto out_free_map;
 	/*
 	 * Reading the mirror must not dirty its inode: an atime update would
 	 * start a journal handle (and I/O) in contexts that may not have
@@ -178,6 +182,8 @@ struct vmir_device *vmir_dev_create(const struct vmir_add_params *p)
 	dev->mirror = p->mirror;
 	return dev;
 
+out_free_map:
+	vmir_map_free(dev);
 out_destroy_chunks:
 	vmir_chunks_destroy(dev->chunks);
 out_destroy_wq:
@@ -216,6 +222,8 @@ int vmir_dev_start(struct vmir_device *dev)
 		return -ENODEV;
 	if (dev->state != VMIR_LIFE_SETUP)
 		return -EBUSY;
+	/* userspace wrote the maps it restored as the durable map */
+	WRITE_ONCE(dev->map_changes, vmir_chunks_changes(dev->chunks));
 	ret = add_disk(dev->disk);
 	if (ret)
 		return ret;
@@ -256,6 +264,8 @@ int vmir_dev_stop(struct vmir_device *dev)
 	} else {
 		vmir_dev_quiesce(dev, dev->state);
 		vmir_dev_set_state(dev, VMIR_LIFE_STOPPED);
+		/* the final maps on disk, beside the state userspace saves */
+		vmir_map_commit(dev, false);
 	}
 	mutex_unlock(&dev->ctl_lock);
 	return ret;

@@ -2016,6 +2016,23 @@ bool vmir_version_chunk_is_zero(const struct vmir_version *v, uint64_t idx)
 	return vmir_id_is_zero(vmir_tree_leaf(v->tree, idx));
 }
 
+bool vmir_version_chunk_matches(const struct vmir_version *v, uint64_t idx,
+				const void *buf)
+{
+	const struct vmir_id *want;
+	struct vmir_id id;
+	uint32_t len;
+
+	if (idx >= v->nchunks)
+		return false;
+	len = vmir_version_chunk_len(v, idx);
+	want = vmir_tree_leaf(v->tree, idx);
+	if (vmir_id_is_zero(want))
+		return vmir_buf_is_zero(buf, len);
+	vmir_id_of(buf, len, &id);
+	return !memcmp(id.b, want->b, VMIR_ID_LEN);
+}
+
 struct vread {
 	struct vmir_get g;
 	struct vmir_version *v;

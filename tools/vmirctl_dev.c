@@ -271,6 +271,7 @@ static void dev_json(struct vmirctl_json *j, const struct vmir_nl_dev *d)
 	vmirctl_json_u64(j, "hits_inline", d->stat[VMIR_STAT_HITS_INLINE]);
 	vmirctl_json_u64(j, "hits_nowait", d->stat[VMIR_STAT_HITS_NOWAIT]);
 	vmirctl_json_u64(j, "hits_worker", d->stat[VMIR_STAT_HITS_WORKER]);
+	vmirctl_json_u64(j, "map_commits", d->stat[VMIR_STAT_MAP_COMMITS]);
 	vmirctl_json_u64(j, "miss_waits", d->stat[VMIR_STAT_MISS_WAITS]);
 	vmirctl_json_u64(j, "fetched_chunks",
 			 d->stat[VMIR_STAT_FETCHED_CHUNKS]);
@@ -381,6 +382,8 @@ static int cmd_status(struct vmirctl *ctl, int argc, char **argv)
 		       d->stat[VMIR_STAT_HITS_INLINE],
 		       d->stat[VMIR_STAT_HITS_NOWAIT],
 		       d->stat[VMIR_STAT_HITS_WORKER]);
+		printf("durable map:   %" PRIu64 " copies written\n",
+		       d->stat[VMIR_STAT_MAP_COMMITS]);
 		printf("fetch latency: %" PRIu64 " us mean\n",
 		       dev_mean_lat_us(d));
 	}

@@ -9,6 +9,7 @@
  * that would strand existing mirrors fails even if save and load agree.
  */
 #include <check.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -738,6 +739,170 @@ START_TEST(copy_truncates_to_the_buffer)
 }
 END_TEST
 
+/* --- the durable map ------------------------------------------------------ */
+
+/* a mirror file of m in tdir, sized as attach sizes it; its fd */
+static int map_file(const struct helper_mirror *m)
+{
+	int fd = open(tpath("mirror"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)helper_map_end(m)), 0);
+	return fd;
+}
+
+static int map_load(int fd, const struct helper_mirror *m, uint8_t *present,
+		    uint8_t *dirty, uint64_t *gen, char *msg)
+{
+	size_t mb = helper_map_bytes(m->nchunks);
+
+	memset(present, 0xee, mb);
+	memset(dirty, 0xee, mb);
+	msg[0] = '\0';
+	return helper_map_load(fd, m, present, dirty, gen, msg, MSG_LEN);
+}
+
+/* the newest valid copy is generation gen with maps p and d */
+static void expect_map(int fd, const struct helper_mirror *m, uint64_t want,
+		       const uint8_t *p, const uint8_t *d)
+{
+	size_t mb = helper_map_bytes(m->nchunks);
+	uint8_t present[512], dirty[512];
+	char msg[MSG_LEN];
+	uint64_t gen;
+
+	ck_assert_int_eq(map_load(fd, m, present, dirty, &gen, msg), 1);
+	ck_assert_uint_eq(gen, want);
+	ck_assert_mem_eq(present, p, mb);
+	ck_assert_mem_eq(dirty, d, mb);
+}
+
+START_TEST(map_place_is_past_the_image_in_whole_pages)
+{
+	struct helper_mirror m = mirror_of("img", 1, 65536, 10 * 65536 + 1);
+
+	ck_assert_uint_eq(helper_map_offset(4096), 4096);
+	ck_assert_uint_eq(helper_map_offset(4097), 8192);
+	ck_assert_uint_eq(helper_map_offset(1), 4096);
+	/* 11 chunks: 2 bytes per map, one page per copy with the header */
+	ck_assert_uint_eq(sizeof(struct vmir_map_hdr), 192);
+	ck_assert_uint_eq(helper_map_end(&m), 10 * 65536 + 4096 + 2 * 4096);
+}
+END_TEST
+
+START_TEST(map_save_then_load_returns_the_newest_copy)
+{
+	struct helper_mirror m = mirror_of("img", 3, 4096, 4001 * 4096 - 5);
+	uint8_t p1[512], d1[512], p2[512], d2[512], present[512], dirty[512];
+	size_t mb = helper_map_bytes(m.nchunks);
+	char msg[MSG_LEN];
+	uint64_t gen;
+	int fd = map_file(&m);
+
+	ck_assert_int_eq(map_load(fd, &m, present, dirty, &gen, msg), 0);
+	ck_assert_uint_eq(gen, 0);
+	fill_random(p1, mb, 1);
+	fill_random(d1, mb, 2);
+	fill_random(p2, mb, 3);
+	fill_random(d2, mb, 4);
+	ck_assert_int_eq(helper_map_save(fd, &m, p1, d1, 7), 0);
+	expect_map(fd, &m, 7, p1, d1);
+	/* generation 8 goes to the other slot and wins */
+	ck_assert_int_eq(helper_map_save(fd, &m, p2, d2, 8), 0);
+	expect_map(fd, &m, 8, p2, d2);
+	close(fd);
+}
+END_TEST
+
+/* a byte of the newest copy flipped (a torn write of it): the older wins */
+START_TEST(map_torn_newest_copy_falls_back_to_the_older)
+{
+	struct helper_mirror m = mirror_of("img", 3, 4096, 1001 * 4096);
+	uint64_t slot = VMIR_MAP_SLOT_BYTES(m.nchunks);
+	uint8_t p1[512], d1[512], p2[512], d2[512];
+	size_t mb = helper_map_bytes(m.nchunks);
+	uint64_t at = helper_map_offset(m.size) + slot /* slot of gen 5 */ +
+		      (_i % 2 ? sizeof(struct vmir_map_hdr) + (uint64_t)_i :
+		       (uint64_t)_i * 4);
+	uint8_t b;
+	int fd = map_file(&m);
+
+	fill_random(p1, mb, 5);
+	fill_random(d1, mb, 6);
+	fill_random(p2, mb, 7);
+	fill_random(d2, mb, 8);
+	ck_assert_int_eq(helper_map_save(fd, &m, p1, d1, 4), 0);
+	ck_assert_int_eq(helper_map_save(fd, &m, p2, d2, 5), 0);
+	ck_assert_int_eq(vmir_pread_full(fd, &b, 1, at), 0);
+	b ^= 0x10;
+	ck_assert_int_eq(vmir_pwrite_full(fd, &b, 1, at), 0);
+	expect_map(fd, &m, 4, p1, d1);
+	close(fd);
+}
+END_TEST
+
+START_TEST(map_of_another_version_is_refused_naming_it)
+{
+	struct helper_mirror m = mirror_of("img", 3, 4096, 64 * 4096);
+	struct helper_mirror other = m;
+	uint8_t p[8] = { 0xff }, d[8] = { 0 }, present[8], dirty[8];
+	char msg[MSG_LEN];
+	uint64_t gen;
+	int fd = map_file(&m);
+
+	ck_assert_int_eq(helper_map_save(fd, &m, p, d, 1), 0);
+	other.version = 4;
+	ck_assert_int_eq(map_load(fd, &other, present, dirty, &gen, msg),
+			 -EEXIST);
+	ck_assert_uint_eq(gen, 1);
+	ck_assert_ptr_nonnull(strstr(msg, "img@3"));
+	ck_assert(all_ee(present, 8) && all_ee(dirty, 8));
+	close(fd);
+}
+END_TEST
+
+/* CRC-32 of IEEE 802.3 bit by bit, the definition the kernel's
+ * ~crc32_le(~0, ...) and zlib's crc32() follow
+ */
+static uint32_t crc32_bitwise(const uint8_t *p, size_t len)
+{
+	uint32_t crc = ~0U;
+
+	while (len--) {
+		crc ^= *p++;
+		for (int k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0xedb88320U & -(crc & 1));
+	}
+	return ~crc;
+}
+
+/* the module checks copies with the same CRC the helper writes */
+START_TEST(map_crc_is_the_ieee_crc32_of_header_and_maps)
+{
+	struct helper_mirror m = mirror_of("a", 1, 4096, 100 * 4096);
+	uint8_t p[13], d[13], buf[4096];
+	struct vmir_map_hdr *h = (void *)buf;
+	uint32_t crc;
+	int fd = map_file(&m);
+
+	ck_assert_uint_eq(crc32_bitwise((const uint8_t *)"123456789", 9),
+			  0xcbf43926U);
+	fill_random(p, sizeof(p), 9);
+	fill_random(d, sizeof(d), 10);
+	ck_assert_int_eq(helper_map_save(fd, &m, p, d, 1), 0);
+	ck_assert_int_eq(vmir_pread_full(fd, buf, sizeof(buf),
+					 helper_map_offset(m.size) + 4096), 0);
+	ck_assert_uint_eq(le64toh(h->magic), VMIR_MAP_MAGIC);
+	ck_assert_uint_eq(le32toh(h->map_bytes), 13);
+	ck_assert_mem_eq(buf + sizeof(*h), p, 13);
+	ck_assert_mem_eq(buf + sizeof(*h) + 13, d, 13);
+	crc = le32toh(h->crc);
+	h->crc = 0;
+	ck_assert_uint_eq(crc32_bitwise(buf, sizeof(*h) + 26), crc);
+	close(fd);
+}
+END_TEST
+
 Suite *helper_state_suite(void)
 {
 	Suite *s = suite_create("helper_state");
@@ -759,6 +924,16 @@ Suite *helper_state_suite(void)
 	tcase_add_test(tc, state_tmp_of_torn_save_does_not_affect_load);
 	tcase_add_test(tc, state_save_into_missing_dir_fails_leaving_nothing);
 	tcase_add_test(tc, state_remove_deletes_state_and_accepts_none);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("map");
+	tcase_add_checked_fixture(tc, tdir_make, tdir_remove);
+	tcase_add_test(tc, map_place_is_past_the_image_in_whole_pages);
+	tcase_add_test(tc, map_save_then_load_returns_the_newest_copy);
+	tcase_add_loop_test(tc, map_torn_newest_copy_falls_back_to_the_older,
+			    0, 8);
+	tcase_add_test(tc, map_of_another_version_is_refused_naming_it);
+	tcase_add_test(tc, map_crc_is_the_ieee_crc32_of_header_and_maps);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("registry");

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,9 @@ static int helper_add_device(struct helper_dev *d, const uint8_t *present,
 	    (h->timeout_ms &&
 	     nla_put_u32(msg, VMIR_ATTR_TIMEOUT_MS, h->timeout_ms)) ||
 	    nla_put_u64(msg, VMIR_ATTR_FLAGS, VMIR_ADD_F_DEFER_START) ||
+	    nla_put_u64(msg, VMIR_ATTR_MAP_OFFSET,
+			helper_map_offset(d->size)) ||
+	    nla_put_u64(msg, VMIR_ATTR_MAP_GEN, d->map_gen) ||
 	    vmir_nl_put_segment(msg, present, dirty, mb, 0) < 0) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
@@ -134,20 +138,107 @@ out_remove:
 }
 
 /*
+ * After a crash: the map says what every chunk was at the last FLUSH that
+ * completed. Dirty chunks hold what the device held then. A present chunk
+ * that is not dirty held the version's data then, but a write after that
+ * FLUSH may have reached it (a mix of old and new sectors): it is kept
+ * only if it still is the version's chunk, else it is fetched again (a
+ * zero chunk becomes a hole again). Returns how many were dropped, or
+ * -errno with out set.
+ */
+static int64_t helper_mirror_verify(struct helper_dev *d, uint8_t *present,
+				    const uint8_t *dirty, char *out,
+				    size_t outlen)
+{
+	uint64_t i, off;
+	int64_t dropped = 0;
+	uint32_t len;
+	uint8_t *buf;
+	int ret;
+
+	buf = malloc(d->chunk_size);
+	if (!buf) {
+		snprintf(out, outlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; i < d->nchunks; i++) {
+		if (!helper_map_test(present, i) || helper_map_test(dirty, i))
+			continue;
+		len = vmir_version_chunk_len(d->v, i);
+		off = i * d->chunk_size;
+		ret = vmir_pread_full(d->mirror_fd, buf, len, off);
+		if (ret) {
+			snprintf(out, outlen, "cannot read chunk %" PRIu64 " of %s/mirror: %s",
+				 i, d->dir, strerror(-ret));
+			free(buf);
+			return ret;
+		}
+		if (vmir_version_chunk_matches(d->v, i, buf))
+			continue;
+		dropped++;
+		if (vmir_version_chunk_is_zero(d->v, i) &&
+		    !fallocate(d->mirror_fd, FALLOC_FL_PUNCH_HOLE |
+			       FALLOC_FL_KEEP_SIZE, (off_t)off, len))
+			continue;
+		present[i >> 3] &= (uint8_t)~(1u << (i & 7));
+	}
+	free(buf);
+	return dropped;
+}
+
+/*
+ * The maps of a mirror that holds data without a state file: the durable
+ * map's newest copy, checked. 1, or -errno with out set.
+ */
+static int helper_mirror_recover(struct helper_dev *d, int found,
+				 const char *why, uint64_t gen,
+				 uint8_t *present, const uint8_t *dirty,
+				 char *out, size_t outlen)
+{
+	uint64_t i, ndirty = 0;
+	int64_t dropped;
+
+	if (found < 0) {
+		snprintf(out, outlen, "%.512s/mirror: %s; attach that version, or remove the directory to start over",
+			 d->dir, why);
+		return found;
+	}
+	if (!found) {
+		/* bytes of unknown state: refuse rather than guess */
+		snprintf(out, outlen,
+			 "%s/mirror holds data but neither a saved state nor a valid map (was the device not detached?): remove the directory to start over",
+			 d->dir);
+		return -EEXIST;
+	}
+	dropped = helper_mirror_verify(d, present, dirty, out, outlen);
+	if (dropped < 0)
+		return (int)dropped;
+	for (i = 0; i < d->nchunks; i++)
+		ndirty += helper_map_test(dirty, i);
+	vmir_warn("%s was not detached: resuming from its map of the last flush (generation %" PRIu64 "), %" PRIu64 " dirty chunks kept, %" PRId64 " chunks written after it fetched again",
+		  d->dir, gen, ndirty, dropped);
+	return 1;
+}
+
+/*
  * The mirror directory and file of a new device, and the maps to start
- * from: those saved at the last detach (1), or none (0: only zero chunks
- * are present). -errno with a message in out.
+ * from: those saved at the last detach or, after a crash, the durable map
+ * (1), or none (0: only zero chunks are present). Before the device is
+ * added they become the durable map's next copy. -errno with a message
+ * in out.
  */
 static int helper_mirror_open(struct helper_dev *d, const char *mirror,
 			      uint8_t *present, uint8_t *dirty, char *out,
 			      size_t outlen)
 {
 	struct helper *h = d->h;
-	char path[PATH_MAX + 16];
+	size_t mb = helper_map_bytes(d->nchunks);
+	char path[PATH_MAX + 16], why[512];
+	uint8_t *mp = NULL, *md = NULL;
 	struct helper_mirror m;
 	struct stat st;
-	uint64_t i;
-	int ret, loaded;
+	int ret, loaded, found;
+	uint64_t i, gen;
 
 	if (*mirror)
 		helper_copy(d->dir, sizeof(d->dir), mirror);
@@ -179,24 +270,56 @@ static int helper_mirror_open(struct helper_dev *d, const char *mirror,
 			 strerror(errno));
 		return ret;
 	}
-	if (!loaded && st.st_size) {
-		/* bytes of unknown state: refuse rather than guess */
-		snprintf(out, outlen,
-			 "%s holds data but no saved state is next to it (was the device not detached?): remove its directory to start over",
-			 path);
-		return -EEXIST;
+	mp = malloc(mb);
+	md = malloc(mb);
+	if (!mp || !md) {
+		snprintf(out, outlen, "out of memory");
+		ret = -ENOMEM;
+		goto out_free;
 	}
-	if (ftruncate(d->mirror_fd, (off_t)d->size)) {
+	why[0] = '\0';
+	found = helper_map_load(d->mirror_fd, &m, mp, md, &gen, why,
+				sizeof(why));
+	if (found == -ENOMEM) {
+		snprintf(out, outlen, "out of memory");
+		ret = found;
+		goto out_free;
+	}
+	if (!loaded && st.st_size) {
+		memcpy(present, mp, mb);
+		memcpy(dirty, md, mb);
+		ret = helper_mirror_recover(d, found, why, gen, present, dirty,
+					    out, outlen);
+		if (ret < 0)
+			goto out_free;
+		loaded = ret;
+	}
+	if (ftruncate(d->mirror_fd, (off_t)helper_map_end(&m))) {
 		ret = -errno;
 		snprintf(out, outlen, "cannot size mirror %s to %" PRIu64 " bytes: %s",
-			 path, d->size, strerror(errno));
-		return ret;
+			 path, helper_map_end(&m), strerror(errno));
+		goto out_free;
 	}
 	/* zero chunks read as the mirror's hole: never a miss */
 	for (i = 0; !loaded && i < d->nchunks; i++)
 		if (vmir_version_chunk_is_zero(d->v, i))
 			helper_map_set(present, i);
-	return loaded;
+	d->map_gen = gen + 1;
+	ret = helper_map_save(d->mirror_fd, &m, present, dirty, d->map_gen);
+	if (ret) {
+		snprintf(out, outlen, "cannot write the map into %s: %s", path,
+			 strerror(-ret));
+		goto out_free;
+	}
+	/* the map holds the saved state now; a stale file must not win */
+	ret = helper_state_remove(d->dir);
+	if (ret)
+		vmir_warn("cannot remove %s/state: %s", d->dir, strerror(-ret));
+	ret = loaded;
+out_free:
+	free(mp);
+	free(md);
+	return ret;
 }
 
 /*
@@ -249,13 +372,6 @@ static int helper_attach_device(struct helper_attach *a, struct helper_dev *d,
 		snprintf(out, outlen, "START_DEVICE of vmir%u failed: %s%s%s",
 			 d->id, strerror(-ret), emsg[0] ? ": " : "", emsg);
 		goto out_reg;
-	}
-	/* the bitmaps now live in the module; stale once used */
-	if (loaded) {
-		ret = helper_state_remove(d->dir);
-		if (ret)
-			vmir_warn("cannot remove %s/state: %s", d->dir,
-				  strerror(-ret));
 	}
 	vmir_info("attached %s@%u as /dev/vmir%u, mirror %s%s", d->image,
 		  d->version, d->id, d->dir, loaded ? " (resumed)" : "");

@@ -11,6 +11,7 @@
  *   commit.c    commits: freeze, capture, upload, publish
  *   control.c   the control socket (protocol in ctl.h)
  *   state.c     the files kept on disk (state.h)
+ *   map.c       the durable map in the mirror file (state.h)
  *
  * Everything runs in one thread, in one poll() loop over the module's
  * netlink socket, the control socket and its connections, and libvmir's
@@ -67,6 +68,7 @@ struct helper_dev {
 	uint64_t nchunks;
 	char dir[PATH_MAX];		/* mirror directory */
 	int mirror_fd;
+	uint64_t map_gen;		/* durable map copy written at attach */
 	/* misses read through it; NULL while it opens (adoption) */
 	struct vmir_version *v;
 	unsigned int inflight;		/* fetches started, not completed */

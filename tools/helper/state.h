@@ -5,6 +5,9 @@
  *
  *   MIRROR_DIR/state   saved at detach: the present and dirty bitmaps of
  *                      the mirror, to resume from at the next attach
+ *   MIRROR_DIR/mirror  past the image: the durable map, two copies of the
+ *                      same bitmaps that the module writes on FLUSH, to
+ *                      resume from after a crash (no detach)
  *   REG_DIR/vmirN      "dir=...\nimage=...\nversion=N\n": the mirror
  *                      directory of /dev/vmirN, so that a restarted helper
  *                      serves existing devices
@@ -80,6 +83,24 @@ int helper_state_load(const char *dir, const struct helper_mirror *m,
 		      size_t msglen);
 /* remove DIR/state (used once the bitmaps live in the module again) */
 int helper_state_remove(const char *dir);
+
+/* --- the durable map in MIRROR_DIR/mirror (tools/helper/map.c) ----------- */
+
+/* where the two copies start: the image size rounded up to 4096 */
+uint64_t helper_map_offset(uint64_t size);
+/* the mirror file's size: past both copies */
+uint64_t helper_map_end(const struct helper_mirror *m);
+/*
+ * Read the newest valid copy. Returns 1: it is m's, present and dirty
+ * filled; 0: no valid copy; -EEXIST: the newest is another mirror's
+ * (image, version, size or chunk size; msg says whose); -ENOMEM. *gen is
+ * the newest valid copy's generation (0: none) whatever the outcome.
+ */
+int helper_map_load(int fd, const struct helper_mirror *m, uint8_t *present,
+		    uint8_t *dirty, uint64_t *gen, char *msg, size_t msglen);
+/* write generation gen into its slot, then fdatasync the mirror */
+int helper_map_save(int fd, const struct helper_mirror *m,
+		    const uint8_t *present, const uint8_t *dirty, uint64_t gen);
 
 /* --- REG_DIR/vmirN -------------------------------------------------------- */
 

@@ -277,6 +277,8 @@ enum vmir_genl_attr {
 	VMIR_ATTR_NR_COMMIT,		/* u32: chunks in the commit set */
 	VMIR_ATTR_NR_FROZEN,		/* u32: commit chunks not captured */
 	VMIR_ATTR_STATS,		/* nested: VMIR_STAT_* */
+	VMIR_ATTR_MAP_OFFSET,		/* u64: durable map's place in the mirror */
+	VMIR_ATTR_MAP_GEN,		/* u64: generation of the map on disk */
 
 	__VMIR_ATTR_MAX,
 };
@@ -307,9 +309,59 @@ enum vmir_genl_stat {
 	VMIR_STAT_HITS_INLINE,
 	VMIR_STAT_HITS_NOWAIT,
 	VMIR_STAT_HITS_WORKER,
+	VMIR_STAT_MAP_COMMITS,		/* durable map copies written */
 
 	__VMIR_STAT_MAX,
 };
 #define VMIR_STAT_MAX (__VMIR_STAT_MAX - 1)
+
+/*
+ * The durable map: the chunk state, kept in the mirror file itself so that
+ * what a FLUSH acknowledged survives a crash of the node.
+ *
+ * ADD_DEVICE with VMIR_ATTR_MAP_OFFSET (a multiple of 4096, at or past the
+ * image size rounded up to 4096) keeps two slots there, each
+ * VMIR_MAP_SLOT_BYTES(nchunks) long: slot 0 at the offset, slot 1 right
+ * after it. A slot is a struct vmir_map_hdr followed by the present bits
+ * and then the dirty bits, map_bytes each (bit i of byte j is chunk
+ * 8 * j + i), all little-endian. Slot (generation & 1) holds generation
+ * `generation`; the valid slot (magic, format, crc) with the higher
+ * generation is the map. crc is the CRC-32 (IEEE 802.3, as zlib's crc32)
+ * of the header with crc set to 0, then both bitmaps.
+ *
+ * The module writes the next generation into the other slot, after an
+ * fsync of the mirror's data and followed by an fsync of the slot, when a
+ * FLUSH or a FUA write finds the maps changed since the last copy, and at
+ * COMMIT_END. Chunks of an active commit are written as dirty. So after a
+ * crash the map says, for every chunk, what it was at the last completed
+ * FLUSH: dirty chunks hold what the device held then; a present chunk
+ * that is not dirty held the version's data then, but may have been
+ * written since (unflushed), so userspace checks it against the version
+ * before trusting it. VMIR_ATTR_MAP_GEN gives the generation userspace
+ * wrote last (0: none); the module continues from it.
+ */
+#define VMIR_MAP_MAGIC		0x3150414d52494d56ULL	/* "VMIRMAP1" */
+#define VMIR_MAP_FORMAT		1U
+
+struct vmir_map_hdr {
+	__le64 magic;
+	__le32 format;		/* VMIR_MAP_FORMAT */
+	__le32 hdr_len;		/* sizeof(struct vmir_map_hdr) */
+	__le64 generation;
+	__le64 size;		/* image bytes */
+	__le32 chunk_size;
+	__le32 nchunks;
+	__le32 version;		/* the version the dirty bits are against */
+	__le32 map_bytes;	/* DIV_ROUND_UP(nchunks, 8) */
+	__le32 crc;
+	__le32 reserved;	/* 0 */
+	char image[VMIR_NAME_MAX];	/* NUL-terminated */
+	__u8 pad[7];		/* 0; the header is 192 bytes */
+};
+
+#define VMIR_MAP_BYTES(nchunks)	(((__u64)(nchunks) + 7) / 8)
+#define VMIR_MAP_SLOT_BYTES(nchunks) \
+	((sizeof(struct vmir_map_hdr) + 2 * VMIR_MAP_BYTES(nchunks) + 4095) & \
+	 ~(__u64)4095)
 
 #endif /* _UAPI_LINUX_VMIR_H */

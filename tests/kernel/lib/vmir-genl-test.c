@@ -8,7 +8,8 @@
  *   vmir-genl-test add --image NAME --version V --size BYTES
  *                      --chunk-size BYTES --mirror FILE [--timeout-ms MS]
  *                      [--all-present] [--defer] [--read-only]
- *                      [--state-file FILE]      prints the device id
+ *                      [--state-file FILE] [--map-offset BYTES
+ *                      [--map-gen G]]           prints the device id
  *   vmir-genl-test set-state --dev N --state-file FILE
  *   vmir-genl-test start --dev N
  *   vmir-genl-test stop --dev N
@@ -88,6 +89,7 @@ struct vg_opts {
 	int nchunks;
 	int status, delay_ms, exit_after;
 	bool has_dev, has_timeout, all_present, defer, read_only;
+	uint64_t map_offset, map_gen;
 	bool no_answer, takeover, log_batches;
 	int64_t fail[16];
 	int nfail;
@@ -361,6 +363,10 @@ static void vg_parse_opts(int argc, char **argv, struct vg_opts *o)
 				o->size = vg_num(v, k);
 			else if (!strcmp(k, "--chunk-size"))
 				o->chunk_size = vg_num(v, k);
+			else if (!strcmp(k, "--map-offset"))
+				o->map_offset = vg_num(v, k);
+			else if (!strcmp(k, "--map-gen"))
+				o->map_gen = vg_num(v, k);
 			else if (!strcmp(k, "--timeout-ms")) {
 				o->timeout_ms = vg_num(v, k);
 				o->has_timeout = true;
@@ -553,6 +559,10 @@ static int cmd_add(struct vg *g, struct vg_opts *o)
 	nla_put_u32(msg, VMIR_ATTR_MIRROR_FD, fd);
 	if (o->has_timeout)
 		nla_put_u32(msg, VMIR_ATTR_TIMEOUT_MS, o->timeout_ms);
+	if (o->map_offset)
+		nla_put_u64(msg, VMIR_ATTR_MAP_OFFSET, o->map_offset);
+	if (o->map_gen)
+		nla_put_u64(msg, VMIR_ATTR_MAP_GEN, o->map_gen);
 	if (flags)
 		nla_put_u64(msg, VMIR_ATTR_FLAGS, flags);
 	if (have_state) {
@@ -745,6 +755,7 @@ static const char *const vg_stat_names[VMIR_STAT_MAX + 1] = {
 	[VMIR_STAT_HITS_INLINE] = "hits_inline",
 	[VMIR_STAT_HITS_NOWAIT] = "hits_nowait",
 	[VMIR_STAT_HITS_WORKER] = "hits_worker",
+	[VMIR_STAT_MAP_COMMITS] = "map_commits",
 };
 
 static int vg_print_info(struct nlattr **tb, void *arg)
