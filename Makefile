@@ -213,8 +213,9 @@ check-kernel: all
 # The kernel suite under the debug kernel (KASAN, lockdep, might_sleep,
 # hung tasks) that scripts/debug-kernel builds once into
 # /var/cache/vmir-kernel (about two hours the first time), with longer
-# limits for the slower guest; the run itself takes over an hour
-# (docs/kernel-debug.md). Too long for CI: not part of `make check`.
+# limits for the slower guest; the run itself takes about 40 min on an
+# idle machine, hours on a busy one (docs/kernel-debug.md). Too long for
+# CI: not part of `make check`.
 DEBUG_KERNEL_ENV = VMIR_VM_MEM=$${VMIR_VM_MEM:-3072} \
 	VMIR_SUITE_TIMEOUT=$${VMIR_SUITE_TIMEOUT:-14400} \
 	VMIR_TEST_TIMEOUT=$${VMIR_TEST_TIMEOUT:-1800} \
