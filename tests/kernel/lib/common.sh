@@ -68,9 +68,10 @@ remove_dev() {
 	test_devs=$(echo " $test_devs " | sed "s/ $1 / /")
 }
 
-# wait_for CONDITION SECONDS: poll a shell condition every 20 ms.
+# wait_for CONDITION SECONDS: poll a shell condition every 20 ms, for
+# SECONDS times VMIR_TIME_SCALE (a slower guest kernel sets it).
 wait_for() {
-	local cond=$1 limit=$(( $2 * 50 )) i
+	local cond=$1 limit=$(( $2 * 50 * ${VMIR_TIME_SCALE:-1} )) i
 	for ((i = 0; i < limit; i++)); do
 		eval "$cond" && return 0
 		sleep 0.02
