@@ -43,25 +43,80 @@ static int versiond_db_replay(void *arg, uint16_t type,
 	return 0;
 }
 
-int versiond_db_open(const char *dir, struct versiond_db **out)
+static int versiond_db_commit(struct versiond_db *db,
+			      const struct versiond_rec *rec);
+
+/*
+ * The smallest record: header, a one-byte name, checksum. A cut of n
+ * bytes held at most n / VERSIOND_REC_MIN records.
+ */
+#define VERSIOND_REC_MIN	(VERSIOND_REC_HDR_LEN + 3 + VERSIOND_REC_SUM_LEN)
+
+/*
+ * The log was cut: record it, and skip every number the cut records may
+ * have given out, so that no version number ever names two contents.
+ */
+static int versiond_db_recovered(struct versiond_db *db, uint64_t off,
+				 uint64_t len)
+{
+	struct versiond_rec rec;
+	int ret;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.type = VERSIOND_REC_RECOVER;
+	rec.cut_off = off;
+	rec.cut_len = len;
+	rec.skip = len / VERSIOND_REC_MIN < (1u << 30) ?
+		   (uint32_t)(len / VERSIOND_REC_MIN) + 1 : 1u << 30;
+	rec.ctime_ns = vmir_now_ns();
+	ret = versiond_log_upgrade(db->log, 2);
+	if (!ret)
+		ret = versiond_db_commit(db, &rec);
+	if (ret < 0) {
+		vmir_err("%s: cannot record the recovery: %s",
+			 versiond_log_path(db->log), strerror(-ret));
+		return ret;
+	}
+	vmir_warn("%s: recovered; the next version of every image skips %u "
+		  "numbers so none the cut records gave out is reused. Images "
+		  "created, versions published and deletions made in the cut "
+		  "part are lost: check the images their users expect",
+		  versiond_log_path(db->log), rec.skip);
+	return 0;
+}
+
+int versiond_db_open(const char *dir, unsigned int flags,
+		     struct versiond_db **out)
 {
 	struct versiond_db *db;
+	uint64_t off, len;
 	int ret;
 
 	db = calloc(1, sizeof(*db));
 	if (!db)
 		return -ENOMEM;
 	versiond_state_init(&db->state);
-	ret = versiond_log_open(dir, versiond_db_replay, db, &db->log);
-	if (ret < 0) {
-		versiond_state_free(&db->state);
-		free(db);
-		return ret;
+	ret = versiond_log_open(dir, flags & VERSIOND_DB_RECOVER ?
+				VERSIOND_LOG_RECOVER : 0,
+				versiond_db_replay, db, &db->log);
+	if (ret < 0)
+		goto out_free;
+	if (versiond_log_cut(db->log, &off, &len)) {
+		ret = versiond_db_recovered(db, off, len);
+		if (ret < 0)
+			goto out_close;
 	}
 	vmir_info("%s: %" PRIu64 " records, %zu images",
 		  versiond_log_path(db->log), db->nrecords, db->state.n);
 	*out = db;
 	return 0;
+
+out_close:
+	versiond_log_close(db->log);
+out_free:
+	versiond_state_free(&db->state);
+	free(db);
+	return ret;
 }
 
 void versiond_db_close(struct versiond_db *db)

@@ -283,6 +283,22 @@ static int versiond_apply_del_image(struct versiond_state *s,
 	return 0;
 }
 
+/* no image or version number the cut records may have used is given out */
+static int versiond_apply_recover(struct versiond_state *s,
+				  const struct versiond_rec *rec,
+				  const char **why)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->img[i]->next_version > UINT32_MAX - rec->skip) {
+			*why = "version numbers exhausted";
+			return -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < s->n; i++)
+		s->img[i]->next_version += rec->skip;
+	return 0;
+}
+
 int versiond_state_apply(struct versiond_state *s,
 			 const struct versiond_rec *rec, const char **why)
 {
@@ -295,6 +311,8 @@ int versiond_state_apply(struct versiond_state *s,
 		return versiond_apply_del_version(s, rec, why);
 	case VERSIOND_REC_DEL_IMAGE:
 		return versiond_apply_del_image(s, rec, why);
+	case VERSIOND_REC_RECOVER:
+		return versiond_apply_recover(s, rec, why);
 	default:
 		*why = "unknown record type";
 		return -EINVAL;
@@ -305,6 +323,13 @@ int versiond_state_apply(struct versiond_state *s,
 
 void versiond_rec_encode(const struct versiond_rec *rec, struct vmir_wbuf *w)
 {
+	if (rec->type == VERSIOND_REC_RECOVER) {
+		vmir_put_u64(w, rec->cut_off);
+		vmir_put_u64(w, rec->cut_len);
+		vmir_put_u32(w, rec->skip);
+		vmir_put_u64(w, rec->ctime_ns);
+		return;
+	}
 	vmir_put_str(w, rec->name);
 	switch (rec->type) {
 	case VERSIOND_REC_CREATE:
@@ -339,6 +364,13 @@ int versiond_rec_decode(uint16_t type, const void *p, size_t len,
 	memset(rec, 0, sizeof(*rec));
 	rec->type = type;
 	vmir_rbuf_init(&r, p, len);
+	if (type == VERSIOND_REC_RECOVER) {
+		rec->cut_off = vmir_get_u64(&r);
+		rec->cut_len = vmir_get_u64(&r);
+		rec->skip = vmir_get_u32(&r);
+		rec->ctime_ns = vmir_get_u64(&r);
+		return vmir_rbuf_end(&r) < 0 ? -EBADMSG : 0;
+	}
 	vmir_get_str(&r, rec->name, sizeof(rec->name));
 	switch (type) {
 	case VERSIOND_REC_CREATE:

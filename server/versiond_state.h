@@ -20,6 +20,12 @@ enum versiond_rec_type {
 	VERSIOND_REC_PUBLISH = 2,	/* new version of an image */
 	VERSIOND_REC_DEL_VERSION = 3,	/* drop one version */
 	VERSIOND_REC_DEL_IMAGE = 4,	/* drop an image and all its versions */
+	/*
+	 * Log format 2 and later. The log was cut (--recover-log): numbers
+	 * the cut records may have given out are skipped, so none is given
+	 * twice.
+	 */
+	VERSIOND_REC_RECOVER = 5,
 };
 
 struct versiond_rec {
@@ -31,7 +37,9 @@ struct versiond_rec {
 	struct vmir_id root;		/* CREATE, PUBLISH */
 	char parent[VMIR_NAME_MAX];	/* CREATE, PUBLISH ("" = none) */
 	uint32_t parent_version;	/* CREATE, PUBLISH */
-	uint64_t ctime_ns;		/* CREATE, PUBLISH */
+	uint64_t ctime_ns;		/* CREATE, PUBLISH, RECOVER */
+	uint64_t cut_off, cut_len;	/* RECOVER: what was cut */
+	uint32_t skip;			/* RECOVER: numbers to skip */
 };
 
 struct versiond_version {
