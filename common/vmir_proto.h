@@ -193,15 +193,27 @@ struct vmir_wire_image_info {
 	uint64_t ctime_ns;
 };
 
+/* version_info flags */
+#define VMIR_VI_F_PARENT_DELETED (1u << 0)	/* the parent image is gone */
+#define VMIR_VI_F_ALL		(VMIR_VI_F_PARENT_DELETED)
+
 struct vmir_wire_version_info {
 	char image[VMIR_NAME_MAX];
 	uint32_t version;
 	uint64_t size;
 	uint32_t chunk_size;
 	struct vmir_id root;	/* all-zero id: every chunk is zero */
-	char parent_image[VMIR_NAME_MAX];	/* "" when none */
+	/*
+	 * The name the parent image had ("" when none): with
+	 * VMIR_VI_F_PARENT_DELETED that image was deleted, and the name may
+	 * now be another image's; parent_image_id tells them apart.
+	 */
+	char parent_image[VMIR_NAME_MAX];
 	uint32_t parent_version;
 	uint64_t ctime_ns;
+	uint64_t image_id;	/* never reused, even after a delete */
+	uint64_t parent_image_id;	/* 0 when no parent */
+	uint32_t flags;		/* VMIR_VI_F_* */
 };
 
 struct vmir_create_req {

@@ -62,9 +62,18 @@ struct vmir_version_info {
 	 * zero.
 	 */
 	char root[VMIR_ROOT_HEX_LEN + 1];
-	char parent_image[VMIR_NAME_MAX];	/* "" when none */
+	/*
+	 * The parent (the version this one was published on, or the source
+	 * of a clone): the name its image had, "" when none. If
+	 * parent_deleted, that image was deleted since and the name may now
+	 * be another image's; parent_image_id still tells which it was.
+	 */
+	char parent_image[VMIR_NAME_MAX];
 	uint32_t parent_version;
 	uint64_t ctime_ns;	/* CLOCK_REALTIME */
+	uint64_t image_id;	/* never given to another image */
+	uint64_t parent_image_id;	/* 0 when none */
+	bool parent_deleted;
 };
 
 /* conf_path NULL: $VMIR_CONF; neither set: -EINVAL with a message */

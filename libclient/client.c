@@ -148,6 +148,9 @@ static void version_info_pub(const struct vmir_wire_version_info *w,
 	memcpy(out->parent_image, w->parent_image, sizeof(out->parent_image));
 	out->parent_version = w->parent_version;
 	out->ctime_ns = w->ctime_ns;
+	out->image_id = w->image_id;
+	out->parent_image_id = w->parent_image_id;
+	out->parent_deleted = w->flags & VMIR_VI_F_PARENT_DELETED;
 }
 
 static const char *vsd(struct vmir_client *c)

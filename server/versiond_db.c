@@ -174,7 +174,7 @@ static int versiond_db_result(struct versiond_db *db, const char *name,
 	if (!im || !(v = versiond_image_version(im, version)))
 		return -ENOENT;
 	if (out)
-		versiond_version_info(im, v, out);
+		versiond_version_info(&db->state, im, v, out);
 	return 0;
 }
 
@@ -337,7 +337,7 @@ int versiond_db_versions(const struct versiond_db *db, const char *name,
 	if (!a)
 		return -ENOMEM;
 	for (size_t i = 0; i < im->nv; i++)
-		versiond_version_info(im, &im->v[i], &a[i]);
+		versiond_version_info(&db->state, im, &im->v[i], &a[i]);
 	*out = a;
 	*n = im->nv;
 	return 0;

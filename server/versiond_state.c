@@ -9,6 +9,7 @@
 void versiond_state_init(struct versiond_state *s)
 {
 	memset(s, 0, sizeof(*s));
+	s->next_image_id = 1;
 }
 
 static void versiond_image_free(struct versiond_image *im)
@@ -92,12 +93,22 @@ versiond_image_version(const struct versiond_image *im, uint32_t version)
 	return i < im->nv ? &im->v[i] : NULL;
 }
 
-void versiond_version_info(const struct versiond_image *im,
+void versiond_version_info(const struct versiond_state *s,
+			   const struct versiond_image *im,
 			   const struct versiond_version *v,
 			   struct vmir_wire_version_info *out)
 {
+	const struct versiond_image *parent;
+
 	memset(out, 0, sizeof(*out));
 	strcpy(out->image, im->name);
+	out->image_id = im->id;
+	out->parent_image_id = v->parent_id;
+	if (v->parent_id) {
+		parent = versiond_state_find(s, v->parent);
+		if (!parent || parent->id != v->parent_id)
+			out->flags |= VMIR_VI_F_PARENT_DELETED;
+	}
 	out->version = v->version;
 	out->size = v->size;
 	out->chunk_size = im->chunk_size;
@@ -179,6 +190,7 @@ static int versiond_apply_create(struct versiond_state *s,
 	struct versiond_version *v;
 	bool found;
 	size_t i;
+	uint64_t parent_id = 0;
 	int ret;
 
 	i = versiond_state_index(s, rec->name, &found);
@@ -186,11 +198,22 @@ static int versiond_apply_create(struct versiond_state *s,
 		*why = "image already exists";
 		return -EINVAL;
 	}
+	if (rec->parent[0]) {
+		const struct versiond_image *src = versiond_state_find(s,
+								      rec->parent);
+
+		if (!src) {
+			*why = "clone of an unknown image";
+			return -EINVAL;
+		}
+		parent_id = src->id;
+	}
 	ret = versiond_state_reserve(s, rec);
 	if (ret)
 		return ret;
 	im = s->spare;
 	s->spare = NULL;
+	im->id = s->next_image_id++;
 	strcpy(im->name, rec->name);
 	im->chunk_size = rec->chunk_size;
 	im->ctime_ns = rec->ctime_ns;
@@ -201,6 +224,7 @@ static int versiond_apply_create(struct versiond_state *s,
 	v->size = rec->size;
 	v->root = rec->root;
 	strcpy(v->parent, rec->parent);
+	v->parent_id = parent_id;
 	v->parent_version = rec->parent_version;
 	v->ctime_ns = rec->ctime_ns;
 	im->nv = 1;
@@ -235,6 +259,8 @@ static int versiond_apply_publish(struct versiond_state *s,
 	v->size = rec->size;
 	v->root = rec->root;
 	strcpy(v->parent, rec->parent);
+	/* a publish builds on a version of the same image */
+	v->parent_id = rec->parent[0] ? im->id : 0;
 	v->parent_version = rec->parent_version;
 	v->ctime_ns = rec->ctime_ns;
 	im->next_version = rec->version + 1;
@@ -296,6 +322,7 @@ static int versiond_apply_recover(struct versiond_state *s,
 	}
 	for (size_t i = 0; i < s->n; i++)
 		s->img[i]->next_version += rec->skip;
+	s->next_image_id += rec->skip;
 	return 0;
 }
 
@@ -408,10 +435,12 @@ int versiond_rec_decode(uint16_t type, const void *p, size_t len,
 
 void versiond_state_dump(const struct versiond_state *s, struct vmir_wbuf *w)
 {
+	vmir_put_u64(w, s->next_image_id);
 	vmir_put_u64(w, s->n);
 	for (size_t i = 0; i < s->n; i++) {
 		const struct versiond_image *im = s->img[i];
 
+		vmir_put_u64(w, im->id);
 		vmir_put_str(w, im->name);
 		vmir_put_u32(w, im->chunk_size);
 		vmir_put_u64(w, im->ctime_ns);
@@ -424,6 +453,7 @@ void versiond_state_dump(const struct versiond_state *s, struct vmir_wbuf *w)
 			vmir_put_u64(w, v->size);
 			vmir_put_id(w, &v->root);
 			vmir_put_str(w, v->parent);
+			vmir_put_u64(w, v->parent_id);
 			vmir_put_u32(w, v->parent_version);
 			vmir_put_u64(w, v->ctime_ns);
 		}

@@ -3,7 +3,13 @@
  * versiond in-memory namespace and the records that change it.
  *
  * Images are kept in an array sorted by name; each image keeps its
- * versions in ascending order. Every mutation is expressed as a record
+ * versions in ascending order. An image has an id, never given to another
+ * image even after it is deleted and its name reused: ids are 1, 2, 3, ...
+ * in the order of the CREATE records in the log, RECOVER records skipping
+ * some. Replay gives every image the same id again, so the log holds them
+ * without a field for it. A version's parent is an image id (and the name
+ * that image had), resolved when the CREATE or PUBLISH is applied, so a
+ * clone keeps naming its true source after that is deleted. Every mutation is expressed as a record
  * (what happened, with the version numbers and times it assigned) so the
  * same apply function serves live requests and log replay.
  */
@@ -46,12 +52,14 @@ struct versiond_version {
 	uint32_t version;
 	uint64_t size;
 	struct vmir_id root;
-	char parent[VMIR_NAME_MAX];
+	char parent[VMIR_NAME_MAX];	/* the parent image's name ("" = none) */
+	uint64_t parent_id;		/* the parent image's id (0 = none) */
 	uint32_t parent_version;
 	uint64_t ctime_ns;
 };
 
 struct versiond_image {
+	uint64_t id;			/* never reused */
 	char name[VMIR_NAME_MAX];
 	uint32_t chunk_size;
 	uint64_t ctime_ns;
@@ -64,6 +72,7 @@ struct versiond_state {
 	struct versiond_image **img;	/* sorted by name */
 	size_t n, cap;
 	struct versiond_image *spare;	/* reserved for the next CREATE */
+	uint64_t next_image_id;		/* id of the next CREATE */
 };
 
 void versiond_state_init(struct versiond_state *s);
@@ -75,7 +84,9 @@ struct versiond_image *versiond_state_find(const struct versiond_state *s,
 const struct versiond_version *
 versiond_image_version(const struct versiond_image *im, uint32_t version);
 
-void versiond_version_info(const struct versiond_image *im,
+/* s tells whether the version's parent image still exists */
+void versiond_version_info(const struct versiond_state *s,
+			   const struct versiond_image *im,
 			   const struct versiond_version *v,
 			   struct vmir_wire_version_info *out);
 void versiond_image_info(const struct versiond_image *im,

@@ -405,6 +405,38 @@ START_TEST(version_numbers_are_not_reused_after_delete)
 }
 END_TEST
 
+START_TEST(clone_parent_stays_its_source_after_the_name_is_reused)
+{
+	struct vmir_wire_version_info src, vm, reborn, vi;
+
+	ck_assert_int_eq(create("src", 4096, CS, "old", &src), 0);
+	ck_assert_int_eq(clone_img("src", 1, "vm", &vm), 0);
+	ck_assert_uint_eq(vm.parent_image_id, src.image_id);
+	ck_assert_uint_eq(vm.flags, 0);
+	ck_assert_int_eq(versiond_db_delete(db, "src", 0), 0);
+	/* a new image takes the name: it is not the clone's parent */
+	ck_assert_int_eq(create("src", 4096, CS, "new", &reborn), 0);
+	ck_assert_uint_gt(reborn.image_id, src.image_id);
+	ck_assert_uint_ne(reborn.image_id, vm.image_id);
+	for (int pass = 0; pass < 2; pass++) {
+		ck_assert_int_eq(versiond_db_lookup(db, "vm", 1, &vi), 0);
+		ck_assert_str_eq(vi.parent_image, "src");
+		ck_assert_uint_eq(vi.parent_version, 1);
+		ck_assert_uint_eq(vi.parent_image_id, src.image_id);
+		ck_assert_uint_eq(vi.flags, VMIR_VI_F_PARENT_DELETED);
+		/* ids survive replay */
+		ck_assert_int_eq(versiond_db_lookup(db, "src", 0, &vi), 0);
+		ck_assert_uint_eq(vi.image_id, reborn.image_id);
+		db_close();
+		db_open();
+	}
+	/* a live parent is not flagged; a publish's parent is its image */
+	ck_assert_int_eq(publish("src", 1, 4096, "v2", &vi), 0);
+	ck_assert_uint_eq(vi.parent_image_id, reborn.image_id);
+	ck_assert_uint_eq(vi.flags, 0);
+}
+END_TEST
+
 START_TEST(second_open_of_a_directory_is_refused)
 {
 	struct versiond_db *db2;
@@ -974,6 +1006,8 @@ static Suite *versiond_suite(void)
 	tcase_add_test(tc, clone_errors);
 	tcase_add_test(tc, delete_removes_versions_and_images);
 	tcase_add_test(tc, version_numbers_are_not_reused_after_delete);
+	tcase_add_test(tc,
+		       clone_parent_stays_its_source_after_the_name_is_reused);
 	tcase_add_test(tc, second_open_of_a_directory_is_refused);
 	suite_add_tcase(s, tc);
 
