@@ -671,6 +671,7 @@ void vmir_put_publish_req(struct vmir_wbuf *w,
 	vmir_put_u32(w, q->base_version);
 	vmir_put_u64(w, q->size);
 	vmir_put_id(w, &q->root);
+	vmir_put_bytes(w, q->token, sizeof(q->token));
 }
 
 void vmir_get_publish_req(struct vmir_rbuf *r, struct vmir_publish_req *q)
@@ -680,6 +681,7 @@ void vmir_get_publish_req(struct vmir_rbuf *r, struct vmir_publish_req *q)
 	q->base_version = vmir_get_u32(r);
 	q->size = vmir_get_u64(r);
 	vmir_get_id(r, &q->root);
+	vmir_get_bytes(r, q->token, sizeof(q->token));
 	vmir_rbuf_check(r, vmir_name_valid(q->name) == 0);
 }
 

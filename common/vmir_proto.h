@@ -22,6 +22,7 @@
 
 #define VMIR_ID_LEN		32	/* BLAKE2b-256 */
 #define VMIR_KEY_LEN		32	/* cluster key and session key */
+#define VMIR_TOKEN_LEN		16	/* a publish token */
 #define VMIR_MAC_LEN		16
 #define VMIR_NONCE_LEN		32
 
@@ -228,6 +229,12 @@ struct vmir_publish_req {
 	uint32_t base_version;	/* refused with ESTALE unless == latest */
 	uint64_t size;
 	struct vmir_id root;
+	/*
+	 * Random, chosen by the client once per publish and sent again by
+	 * its retries: a PUBLISH whose token already made a version of the
+	 * image is answered with that version. All zero: no token.
+	 */
+	uint8_t token[VMIR_TOKEN_LEN];
 };
 
 /* clone_req flags */

@@ -69,9 +69,7 @@ static int versiond_db_recovered(struct versiond_db *db, uint64_t off,
 	rec.skip = len / VERSIOND_REC_MIN < (1u << 30) ?
 		   (uint32_t)(len / VERSIOND_REC_MIN) + 1 : 1u << 30;
 	rec.ctime_ns = vmir_now_ns();
-	ret = versiond_log_upgrade(db->log, 2);
-	if (!ret)
-		ret = versiond_db_commit(db, &rec);
+	ret = versiond_db_commit(db, &rec);
 	if (ret < 0) {
 		vmir_err("%s: cannot record the recovery: %s",
 			 versiond_log_path(db->log), strerror(-ret));
@@ -144,6 +142,12 @@ static int versiond_db_commit(struct versiond_db *db,
 	ret = versiond_state_reserve(&db->state, rec);
 	if (ret < 0)
 		return ret;
+	/* record types from RECOVER on need log format 2 */
+	if (rec->type >= VERSIOND_REC_RECOVER) {
+		ret = versiond_log_upgrade(db->log, 2);
+		if (ret < 0)
+			return ret;
+	}
 	vmir_wbuf_init(&w);
 	versiond_rec_encode(rec, &w);
 	ret = w.err;
@@ -207,6 +211,9 @@ int versiond_db_publish(struct versiond_db *db,
 			const struct vmir_publish_req *q,
 			struct vmir_wire_version_info *out)
 {
+	static const uint8_t no_token[VMIR_TOKEN_LEN];
+	bool token = memcmp(q->token, no_token, sizeof(no_token)) != 0;
+	const struct versiond_version *done;
 	const struct versiond_image *im;
 	struct versiond_rec rec;
 	int ret;
@@ -216,10 +223,22 @@ int versiond_db_publish(struct versiond_db *db,
 	im = versiond_state_find(&db->state, q->name);
 	if (!im)
 		return -ENOENT;
+	/*
+	 * A retry of a publish that was applied (its reply lost): answer
+	 * with the version it made, whatever was published since.
+	 */
+	done = token ? versiond_image_token(im, q->token) : NULL;
+	if (done && done->parent_version == q->base_version &&
+	    done->size == q->size && vmir_id_eq(&done->root, &q->root)) {
+		if (out)
+			versiond_version_info(&db->state, im, done, out);
+		return 0;
+	}
 	if (q->base_version != im->v[im->nv - 1].version)
 		return -ESTALE;
 	memset(&rec, 0, sizeof(rec));
-	rec.type = VERSIOND_REC_PUBLISH;
+	rec.type = token ? VERSIOND_REC_PUBLISH_TOKEN : VERSIOND_REC_PUBLISH;
+	memcpy(rec.token, q->token, sizeof(rec.token));
 	strcpy(rec.name, q->name);
 	rec.version = im->next_version;
 	rec.size = q->size;

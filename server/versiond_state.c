@@ -93,6 +93,18 @@ versiond_image_version(const struct versiond_image *im, uint32_t version)
 	return i < im->nv ? &im->v[i] : NULL;
 }
 
+const struct versiond_version *
+versiond_image_token(const struct versiond_image *im,
+		     const uint8_t token[VMIR_TOKEN_LEN])
+{
+	/* newest first: a retry finds a recent version at once */
+	for (size_t i = im->nv; i-- > 0;) {
+		if (!memcmp(im->v[i].token, token, VMIR_TOKEN_LEN))
+			return &im->v[i];
+	}
+	return NULL;
+}
+
 void versiond_version_info(const struct versiond_state *s,
 			   const struct versiond_image *im,
 			   const struct versiond_version *v,
@@ -175,6 +187,7 @@ int versiond_state_reserve(struct versiond_state *s,
 		}
 		return versiond_image_reserve(s->spare, 1);
 	case VERSIOND_REC_PUBLISH:
+	case VERSIOND_REC_PUBLISH_TOKEN:
 		im = versiond_state_find(s, rec->name);
 		return im ? versiond_image_reserve(im, im->nv + 1) : 0;
 	default:
@@ -263,6 +276,7 @@ static int versiond_apply_publish(struct versiond_state *s,
 	v->parent_id = rec->parent[0] ? im->id : 0;
 	v->parent_version = rec->parent_version;
 	v->ctime_ns = rec->ctime_ns;
+	memcpy(v->token, rec->token, sizeof(v->token));
 	im->next_version = rec->version + 1;
 	return 0;
 }
@@ -333,6 +347,7 @@ int versiond_state_apply(struct versiond_state *s,
 	case VERSIOND_REC_CREATE:
 		return versiond_apply_create(s, rec, why);
 	case VERSIOND_REC_PUBLISH:
+	case VERSIOND_REC_PUBLISH_TOKEN:
 		return versiond_apply_publish(s, rec, why);
 	case VERSIOND_REC_DEL_VERSION:
 		return versiond_apply_del_version(s, rec, why);
@@ -368,12 +383,15 @@ void versiond_rec_encode(const struct versiond_rec *rec, struct vmir_wbuf *w)
 		vmir_put_u64(w, rec->ctime_ns);
 		break;
 	case VERSIOND_REC_PUBLISH:
+	case VERSIOND_REC_PUBLISH_TOKEN:
 		vmir_put_u32(w, rec->version);
 		vmir_put_u64(w, rec->size);
 		vmir_put_id(w, &rec->root);
 		vmir_put_str(w, rec->parent);
 		vmir_put_u32(w, rec->parent_version);
 		vmir_put_u64(w, rec->ctime_ns);
+		if (rec->type == VERSIOND_REC_PUBLISH_TOKEN)
+			vmir_put_bytes(w, rec->token, sizeof(rec->token));
 		break;
 	case VERSIOND_REC_DEL_VERSION:
 		vmir_put_u32(w, rec->version);
@@ -411,12 +429,15 @@ int versiond_rec_decode(uint16_t type, const void *p, size_t len,
 			return -EBADMSG;
 		break;
 	case VERSIOND_REC_PUBLISH:
+	case VERSIOND_REC_PUBLISH_TOKEN:
 		rec->version = vmir_get_u32(&r);
 		rec->size = vmir_get_u64(&r);
 		vmir_get_id(&r, &rec->root);
 		vmir_get_str(&r, rec->parent, sizeof(rec->parent));
 		rec->parent_version = vmir_get_u32(&r);
 		rec->ctime_ns = vmir_get_u64(&r);
+		if (type == VERSIOND_REC_PUBLISH_TOKEN)
+			vmir_get_bytes(&r, rec->token, sizeof(rec->token));
 		break;
 	case VERSIOND_REC_DEL_VERSION:
 		rec->version = vmir_get_u32(&r);
@@ -456,6 +477,7 @@ void versiond_state_dump(const struct versiond_state *s, struct vmir_wbuf *w)
 			vmir_put_u64(w, v->parent_id);
 			vmir_put_u32(w, v->parent_version);
 			vmir_put_u64(w, v->ctime_ns);
+			vmir_put_bytes(w, v->token, sizeof(v->token));
 		}
 	}
 }

@@ -32,6 +32,8 @@ enum versiond_rec_type {
 	 * twice.
 	 */
 	VERSIOND_REC_RECOVER = 5,
+	/* log format 2: PUBLISH with the client's publish token */
+	VERSIOND_REC_PUBLISH_TOKEN = 6,
 };
 
 struct versiond_rec {
@@ -46,6 +48,7 @@ struct versiond_rec {
 	uint64_t ctime_ns;		/* CREATE, PUBLISH, RECOVER */
 	uint64_t cut_off, cut_len;	/* RECOVER: what was cut */
 	uint32_t skip;			/* RECOVER: numbers to skip */
+	uint8_t token[VMIR_TOKEN_LEN];	/* PUBLISH_TOKEN */
 };
 
 struct versiond_version {
@@ -56,6 +59,7 @@ struct versiond_version {
 	uint64_t parent_id;		/* the parent image's id (0 = none) */
 	uint32_t parent_version;
 	uint64_t ctime_ns;
+	uint8_t token[VMIR_TOKEN_LEN];	/* of its PUBLISH; all zero: none */
 };
 
 struct versiond_image {
@@ -83,6 +87,10 @@ struct versiond_image *versiond_state_find(const struct versiond_state *s,
 /* version 0 = latest; NULL if absent */
 const struct versiond_version *
 versiond_image_version(const struct versiond_image *im, uint32_t version);
+/* the version a PUBLISH with this (non-zero) token made; NULL if none */
+const struct versiond_version *
+versiond_image_token(const struct versiond_image *im,
+		     const uint8_t token[VMIR_TOKEN_LEN]);
 
 /* s tells whether the version's parent image still exists */
 void versiond_version_info(const struct versiond_state *s,

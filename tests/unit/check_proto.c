@@ -968,6 +968,8 @@ static void fill_publish_req(void *p)
 	q->base_version = 0xfffffffe;
 	q->size = 12345 * 4096ull;
 	fill_id(&q->root, 0x77);
+	memset(q->token, 0xa7, sizeof(q->token));
+	q->token[0] = 1;
 }
 
 static void fill_clone_req(void *p)

@@ -99,6 +99,18 @@ static int publish(const char *name, uint32_t base, uint64_t size,
 	return versiond_db_publish(db, &q, out);
 }
 
+/* publish with a publish token, all of whose bytes are tok */
+static int publish_token(const char *name, uint32_t base, const char *root,
+			 uint8_t tok, struct vmir_wire_version_info *out)
+{
+	struct vmir_publish_req q = { .base_version = base, .size = 4096 };
+
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	q.root = id_of_str(root);
+	memset(q.token, tok, sizeof(q.token));
+	return versiond_db_publish(db, &q, out);
+}
+
 static int clone_img(const char *src, uint32_t ver, const char *dst,
 		     struct vmir_wire_version_info *out)
 {
@@ -296,6 +308,38 @@ START_TEST(publish_on_stale_base_is_refused)
 	free(before);
 	ck_assert_int_eq(versiond_db_lookup(db, "img", 0, &vi), 0);
 	ck_assert_uint_eq(vi.version, 2);
+}
+END_TEST
+
+START_TEST(duplicate_token_publish_answers_the_version_it_made)
+{
+	struct vmir_wire_version_info vi, again;
+	off_t logsize;
+
+	ck_assert_int_eq(create("img", 4096, CS, "r1", NULL), 0);
+	ck_assert_int_eq(publish_token("img", 1, "r2", 0xaa, &vi), 0);
+	ck_assert_uint_eq(vi.version, 2);
+	logsize = file_size(logpath);
+	/* the retry of a publish whose reply was lost */
+	ck_assert_int_eq(publish_token("img", 1, "r2", 0xaa, &again), 0);
+	ck_assert_uint_eq(again.version, 2);
+	ck_assert(vmir_id_eq(&again.root, &vi.root));
+	ck_assert_uint_eq(again.ctime_ns, vi.ctime_ns);
+	ck_assert_int_eq(file_size(logpath), logsize);	/* nothing logged */
+	/* another publish on the same base is still stale */
+	ck_assert_int_eq(publish_token("img", 1, "r2", 0xbb, NULL), -ESTALE);
+	ck_assert_int_eq(publish("img", 1, 4096, "r2", NULL), -ESTALE);
+	/* the same token with other content is not that publish */
+	ck_assert_int_eq(publish_token("img", 1, "other", 0xaa, NULL),
+			 -ESTALE);
+	/* found after newer versions, and after replay */
+	ck_assert_int_eq(publish_token("img", 2, "r3", 0xcc, NULL), 0);
+	db_close();
+	db_open();
+	ck_assert_int_eq(publish_token("img", 1, "r2", 0xaa, &again), 0);
+	ck_assert_uint_eq(again.version, 2);
+	ck_assert_int_eq(versiond_db_lookup(db, "img", 0, &vi), 0);
+	ck_assert_uint_eq(vi.version, 3);
 }
 END_TEST
 
@@ -1000,6 +1044,7 @@ static Suite *versiond_suite(void)
 	tcase_add_test(tc, versions_are_listed_ascending);
 	tcase_add_test(tc, publish_adds_next_version_with_parent);
 	tcase_add_test(tc, publish_on_stale_base_is_refused);
+	tcase_add_test(tc, duplicate_token_publish_answers_the_version_it_made);
 	tcase_add_test(tc, publish_errors);
 	tcase_add_test(tc, clone_shares_root_size_and_chunk_size);
 	tcase_add_test(tc, clone_with_content_makes_version_1_of_new_image);
