@@ -8,6 +8,9 @@
  *   REG_DIR/vmirN      "dir=...\nimage=...\nversion=N\n": the mirror
  *                      directory of /dev/vmirN, so that a restarted helper
  *                      serves existing devices
+ *   MIRROR_DIR/commit.pub  the publish of the commit in progress (its
+ *                      ticket), written before its PUBLISH is sent, so that
+ *                      a helper adopting the device learns whether it won
  *
  * Both are written atomically (NAME.tmp, fsync, rename, fsync of the
  * directory): after a crash the previous file or the new one is there,
@@ -26,6 +29,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "libvmir.h"
 #include "uapi/linux/vmir.h"
 
 /* what a mirror holds: a state file is only loaded for the same */
@@ -80,6 +84,18 @@ int helper_state_load(const char *dir, const struct helper_mirror *m,
 		      size_t msglen);
 /* remove DIR/state (used once the bitmaps live in the module again) */
 int helper_state_remove(const char *dir);
+
+/* --- MIRROR_DIR/commit.pub ---------------------------------------------- */
+
+int helper_pub_save(const char *dir, const struct vmir_publish_ticket *t);
+/*
+ * Returns 1: loaded into *t; 0: there is no commit.pub; -errno with a
+ * message in msg: unusable (-EBADMSG: damaged).
+ */
+int helper_pub_load(const char *dir, struct vmir_publish_ticket *t,
+		    char *msg, size_t msglen);
+/* 0 also when there was none */
+int helper_pub_remove(const char *dir);
 
 /* --- REG_DIR/vmirN -------------------------------------------------------- */
 
