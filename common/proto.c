@@ -617,6 +617,9 @@ void vmir_put_version_info(struct vmir_wbuf *w,
 	vmir_put_str(w, v->parent_image);
 	vmir_put_u32(w, v->parent_version);
 	vmir_put_u64(w, v->ctime_ns);
+	vmir_put_u64(w, v->image_id);
+	vmir_put_u64(w, v->parent_image_id);
+	vmir_put_u32(w, v->flags);
 }
 
 void vmir_get_version_info(struct vmir_rbuf *r,
@@ -631,10 +634,15 @@ void vmir_get_version_info(struct vmir_rbuf *r,
 	vmir_get_str(r, v->parent_image, sizeof(v->parent_image));
 	v->parent_version = vmir_get_u32(r);
 	v->ctime_ns = vmir_get_u64(r);
+	v->image_id = vmir_get_u64(r);
+	v->parent_image_id = vmir_get_u64(r);
+	v->flags = vmir_get_u32(r);
 	vmir_rbuf_check(r, vmir_name_valid(v->image) == 0);
 	vmir_rbuf_check(r, vmir_chunk_size_valid(v->chunk_size));
 	vmir_rbuf_check(r, v->parent_image[0] == '\0' ||
 			   vmir_name_valid(v->parent_image) == 0);
+	vmir_rbuf_check(r, !(v->flags & ~VMIR_VI_F_ALL));
+	vmir_rbuf_check(r, !v->parent_image[0] == !v->parent_image_id);
 }
 
 void vmir_put_create_req(struct vmir_wbuf *w, const struct vmir_create_req *q)
@@ -663,6 +671,7 @@ void vmir_put_publish_req(struct vmir_wbuf *w,
 	vmir_put_u32(w, q->base_version);
 	vmir_put_u64(w, q->size);
 	vmir_put_id(w, &q->root);
+	vmir_put_bytes(w, q->token, sizeof(q->token));
 }
 
 void vmir_get_publish_req(struct vmir_rbuf *r, struct vmir_publish_req *q)
@@ -672,6 +681,7 @@ void vmir_get_publish_req(struct vmir_rbuf *r, struct vmir_publish_req *q)
 	q->base_version = vmir_get_u32(r);
 	q->size = vmir_get_u64(r);
 	vmir_get_id(r, &q->root);
+	vmir_get_bytes(r, q->token, sizeof(q->token));
 	vmir_rbuf_check(r, vmir_name_valid(q->name) == 0);
 }
 

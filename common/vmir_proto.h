@@ -22,6 +22,7 @@
 
 #define VMIR_ID_LEN		32	/* BLAKE2b-256 */
 #define VMIR_KEY_LEN		32	/* cluster key and session key */
+#define VMIR_TOKEN_LEN		16	/* a publish token */
 #define VMIR_MAC_LEN		16
 #define VMIR_NONCE_LEN		32
 
@@ -193,15 +194,27 @@ struct vmir_wire_image_info {
 	uint64_t ctime_ns;
 };
 
+/* version_info flags */
+#define VMIR_VI_F_PARENT_DELETED (1u << 0)	/* the parent image is gone */
+#define VMIR_VI_F_ALL		(VMIR_VI_F_PARENT_DELETED)
+
 struct vmir_wire_version_info {
 	char image[VMIR_NAME_MAX];
 	uint32_t version;
 	uint64_t size;
 	uint32_t chunk_size;
 	struct vmir_id root;	/* all-zero id: every chunk is zero */
-	char parent_image[VMIR_NAME_MAX];	/* "" when none */
+	/*
+	 * The name the parent image had ("" when none): with
+	 * VMIR_VI_F_PARENT_DELETED that image was deleted, and the name may
+	 * now be another image's; parent_image_id tells them apart.
+	 */
+	char parent_image[VMIR_NAME_MAX];
 	uint32_t parent_version;
 	uint64_t ctime_ns;
+	uint64_t image_id;	/* never reused, even after a delete */
+	uint64_t parent_image_id;	/* 0 when no parent */
+	uint32_t flags;		/* VMIR_VI_F_* */
 };
 
 struct vmir_create_req {
@@ -216,6 +229,12 @@ struct vmir_publish_req {
 	uint32_t base_version;	/* refused with ESTALE unless == latest */
 	uint64_t size;
 	struct vmir_id root;
+	/*
+	 * Random, chosen by the client once per publish and sent again by
+	 * its retries: a PUBLISH whose token already made a version of the
+	 * image is answered with that version. All zero: no token.
+	 */
+	uint8_t token[VMIR_TOKEN_LEN];
 };
 
 /* clone_req flags */

@@ -62,9 +62,18 @@ struct vmir_version_info {
 	 * zero.
 	 */
 	char root[VMIR_ROOT_HEX_LEN + 1];
-	char parent_image[VMIR_NAME_MAX];	/* "" when none */
+	/*
+	 * The parent (the version this one was published on, or the source
+	 * of a clone): the name its image had, "" when none. If
+	 * parent_deleted, that image was deleted since and the name may now
+	 * be another image's; parent_image_id still tells which it was.
+	 */
+	char parent_image[VMIR_NAME_MAX];
 	uint32_t parent_version;
 	uint64_t ctime_ns;	/* CLOCK_REALTIME */
+	uint64_t image_id;	/* never given to another image */
+	uint64_t parent_image_id;	/* 0 when none */
+	bool parent_deleted;
 };
 
 /* conf_path NULL: $VMIR_CONF; neither set: -EINVAL with a message */
@@ -195,6 +204,14 @@ int vmir_version_commit(struct vmir_version *v, const uint64_t *idx, size_t n,
 			vmir_chunk_source_fn src, void *arg,
 			const char *to_image, struct vmir_version_info *out);
 /*
+ * Publishing is idempotent: every publish (import of a new version, a
+ * commit without to_image) carries a random token, and a PUBLISH that
+ * gets no answer (timeout, lost connection) is sent again with the same
+ * token a few times before the call fails. The version server answers a
+ * token it already published with that version, so a publish that won
+ * is never reported as failed or refused as stale by its own retry.
+ */
+/*
  * The same without waiting: cb runs once, later, from vmir_client_poll(),
  * with the new version's info (v already advanced) or err and why. idx
  * must stay valid and v must be neither closed nor committed again until
@@ -208,6 +225,42 @@ int vmir_version_commit_async(struct vmir_version *v, const uint64_t *idx,
 			      size_t n, vmir_chunk_source_fn src,
 			      void *src_arg, const char *to_image,
 			      vmir_commit_cb cb, void *arg);
+
+#define VMIR_PUBLISH_TOKEN_LEN	16
+
+/*
+ * A publish about to be sent: the version it builds on, its content and
+ * its token. Kept durably, it lets a process that restarts learn whether
+ * the publish won, or finish it: vmir_publish_async() of the same ticket
+ * is answered with the version the token made if it did, and publishes
+ * it otherwise (its chunks and tree are stored before any PUBLISH).
+ */
+struct vmir_publish_ticket {
+	char image[VMIR_NAME_MAX];
+	uint32_t base_version;
+	uint64_t size;
+	char root[VMIR_ROOT_HEX_LEN + 1];
+	uint8_t token[VMIR_PUBLISH_TOKEN_LEN];
+};
+/*
+ * fn runs when a commit of v (to_image NULL) is about to send its
+ * PUBLISH, once per commit, before the first send, in the thread that
+ * polls (from vmir_client_poll()). NULL: no call.
+ */
+typedef void (*vmir_publish_fn)(void *arg,
+				const struct vmir_publish_ticket *t);
+void vmir_version_on_publish(struct vmir_version *v, vmir_publish_fn fn,
+			     void *arg);
+/*
+ * Send the publish t describes (retried as above). cb runs once, later,
+ * from vmir_client_poll(), with the version's info (the one t's token
+ * made, or a new one) or err and why (-ESTALE: another publish won and t
+ * never did). Returns 0, or -errno (vmir_client_error()) when nothing was
+ * sent.
+ */
+int vmir_publish_async(struct vmir_client *c,
+		       const struct vmir_publish_ticket *t, vmir_commit_cb cb,
+		       void *arg);
 
 /* --- chunk servers ------------------------------------------------------- */
 struct vmir_server_stat {

@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "libvmir_priv.h"
 
 #define PIPE_BYTES	(48u << 20)	/* chunk slots of one write pipeline */
@@ -33,6 +35,8 @@
 #define FETCH_WINDOW	512		/* tree nodes read at once */
 #define READ_WINDOW	1024		/* vmir_version_read */
 #define PROGRESS_NS	(100ull * 1000000)
+/* sends of a PUBLISH that gets no answer, with the same token */
+#define PUBLISH_TRIES	4
 
 struct vmir_client {
 	struct vmir_conf conf;
@@ -51,6 +55,8 @@ struct vmir_version {
 	uint64_t nchunks;
 	struct vmir_tree *tree;		/* NULL for an empty image */
 	unsigned int async;		/* reads and a commit using it */
+	vmir_publish_fn on_publish;	/* vmir_version_on_publish() */
+	void *on_publish_arg;
 };
 
 static __thread char open_err[VMIR_ERR_LEN];
@@ -148,6 +154,9 @@ static void version_info_pub(const struct vmir_wire_version_info *w,
 	memcpy(out->parent_image, w->parent_image, sizeof(out->parent_image));
 	out->parent_version = w->parent_version;
 	out->ctime_ns = w->ctime_ns;
+	out->image_id = w->image_id;
+	out->parent_image_id = w->parent_image_id;
+	out->parent_deleted = w->flags & VMIR_VI_F_PARENT_DELETED;
 }
 
 static const char *vsd(struct vmir_client *c)
@@ -685,23 +694,80 @@ int vmir_image_delete(struct vmir_client *c, const char *name,
 	return do_delete(c, name, version);
 }
 
-static struct vmir_req *publish_req(struct vmir_client *c, const char *name,
-				    uint32_t base, uint64_t size,
-				    const struct vmir_id *root)
-{
+/*
+ * One publish, asynchronous. Its PUBLISH carries the publish's token; one
+ * that gets no answer (timeout, connection lost: the server may have
+ * applied it) is sent again with the same token, up to PUBLISH_TRIES
+ * times, and the server answers a token it has already published with
+ * that version instead of refusing it as stale. done runs once, from the
+ * engine's callbacks, with 0 (*out filled) or -errno (message in msg); a
+ * refusal because another publish won is -ESTALE with no message (see
+ * stale_msg()).
+ */
+struct apub {
+	struct vmir_client *c;
 	struct vmir_publish_req q;
+	unsigned int tries;
+	char *msg;			/* VMIR_ERR_LEN bytes */
+	struct vmir_wire_version_info *out;
+	void (*done)(struct apub *p, int err);
+};
+
+static int publish_reply(struct vmir_client *c, char *msg,
+			 struct vmir_req *r, const char *name, uint32_t base,
+			 struct vmir_wire_version_info *out);
+
+static void apub_init(struct apub *p, struct vmir_client *c, const char *name,
+		      uint32_t base, uint64_t size, const struct vmir_id *root)
+{
+	memset(p, 0, sizeof(*p));
+	p->c = c;
+	snprintf(p->q.name, sizeof(p->q.name), "%s", name);
+	p->q.base_version = base;
+	p->q.size = size;
+	p->q.root = *root;
+	randombytes_buf(p->q.token, sizeof(p->q.token));
+}
+
+static void apub_replied(struct vmir_req *r);
+
+/* 0, or -ENOMEM (message set) when nothing was sent */
+static int apub_send(struct apub *p)
+{
 	struct vmir_req *r;
 
-	r = vmir_req_new(c->e, VMIR_SRV_VERSIOND, VMIR_OP_PUBLISH);
+	r = vmir_req_new(p->c->e, VMIR_SRV_VERSIOND, VMIR_OP_PUBLISH);
 	if (!r)
-		return NULL;
-	memset(&q, 0, sizeof(q));
-	snprintf(q.name, sizeof(q.name), "%s", name);
-	q.base_version = base;
-	q.size = size;
-	q.root = *root;
-	vmir_put_publish_req(&r->meta, &q);
-	return r;
+		return setmsg(p->msg, -ENOMEM,
+			      "publish of %s on version %u failed: out of memory",
+			      p->q.name, p->q.base_version);
+	vmir_put_publish_req(&r->meta, &p->q);
+	p->tries++;
+	r->done = apub_replied;
+	r->arg = p;
+	vmir_req_submit(r);
+	return 0;
+}
+
+static void apub_replied(struct vmir_req *r)
+{
+	struct apub *p = r->arg;
+	bool unanswered = r->err != 0;
+	int ret;
+
+	ret = publish_reply(p->c, p->msg, r, p->q.name, p->q.base_version,
+			    p->out);
+	vmir_req_free(r);
+	if (unanswered && p->tries < PUBLISH_TRIES) {
+		vmir_warn("%s; sending it again with the same token (%u of %u)",
+			  p->msg, p->tries + 1, PUBLISH_TRIES);
+		/* the failure marked the server down: try it now anyway */
+		vmir_engine_reset_down(p->c->e);
+		if (!apub_send(p))
+			return;
+		ret = -ENOMEM;
+	}
+	p->done(p, ret);
 }
 
 /*
@@ -742,22 +808,40 @@ static int stale_msg(char *msg, const char *name, uint32_t base,
 		      name, base);
 }
 
-/* Publish root as the version after base (blocking). */
+struct apub_wait {
+	struct apub p;
+	unsigned int pending;
+	int err;
+};
+
+static void apub_wait_done(struct apub *p, int err)
+{
+	struct apub_wait *w = vmir_container_of(p, struct apub_wait, p);
+
+	w->err = err;
+	w->pending--;
+}
+
+/* Publish root as the version after base (blocking; see struct apub). */
 static int do_publish(struct vmir_client *c, const char *name, uint32_t base,
 		      uint64_t size, const struct vmir_id *root,
 		      struct vmir_wire_version_info *out)
 {
 	struct vmir_wire_version_info latest;
-	struct vmir_req *r;
+	struct apub_wait w;
 	int ret;
 
-	r = publish_req(c, name, base, size, root);
-	if (!r)
-		return seterr(c, -ENOMEM, "out of memory");
-	ret = rpc_wait(c, r);
+	apub_init(&w.p, c, name, base, size, root);
+	w.p.msg = c->err;
+	w.p.out = out;
+	w.p.done = apub_wait_done;
+	w.pending = 1;
+	w.err = 0;
+	ret = apub_send(&w.p);
 	if (!ret)
-		ret = publish_reply(c, c->err, r, name, base, out);
-	vmir_req_free(r);
+		ret = wait_zero(c, &w.pending);
+	if (!ret)
+		ret = w.err;
 	if (ret == -ESTALE)
 		stale_msg(c->err, name, base,
 			  do_lookup(c, name, 0, &latest) ? 0 : latest.version);
@@ -2224,6 +2308,7 @@ struct vcommit {
 	enum vcommit_stage stage;
 	bool kicking;
 	char to[VMIR_NAME_MAX];		/* "" = next version of v's image */
+	struct apub pub;		/* the PUBLISH, unless to */
 	struct vmir_wire_version_info vi;
 	char what[2 * VMIR_NAME_MAX + 64];
 	char msg[VMIR_ERR_LEN];
@@ -2265,21 +2350,13 @@ static void vcommit_stale(struct vmir_req *r)
 				 o->v->info.version, version));
 }
 
-static void vcommit_published(struct vmir_req *r)
+/* the PUBLISH or CLONE was answered (or failed) with ret */
+static void vcommit_published(struct vcommit *o, int ret)
 {
-	struct vcommit *o = r->arg;
 	struct vmir_client *c = o->w.c;
 	struct vmir_version *v = o->v;
 	struct vmir_req *lr;
-	int ret;
 
-	if (o->to[0])
-		ret = clone_reply(c, o->msg, r, v->info.image,
-				  v->info.version, o->to, &o->vi);
-	else
-		ret = publish_reply(c, o->msg, r, v->info.image,
-				    v->info.version, &o->vi);
-	vmir_req_free(r);
 	if (ret == -ESTALE &&
 	    !ref_vreq(c, VMIR_OP_LOOKUP, v->info.image, 0, &lr)) {
 		o->stage = VC_STALE;
@@ -2293,6 +2370,37 @@ static void vcommit_published(struct vmir_req *r)
 	vcommit_end(o, ret);
 }
 
+static void vcommit_cloned(struct vmir_req *r)
+{
+	struct vcommit *o = r->arg;
+	struct vmir_version *v = o->v;
+	int ret;
+
+	ret = clone_reply(o->w.c, o->msg, r, v->info.image, v->info.version,
+			  o->to, &o->vi);
+	vmir_req_free(r);
+	vcommit_published(o, ret);
+}
+
+static void vcommit_apub_done(struct apub *p, int err)
+{
+	vcommit_published(vmir_container_of(p, struct vcommit, pub), err);
+}
+
+/* the publish about to be sent, for vmir_version_on_publish() */
+static void vcommit_ticket(const struct apub *p,
+			   struct vmir_publish_ticket *t)
+{
+	_Static_assert(sizeof(t->token) == sizeof(p->q.token),
+		       "one token length");
+	memset(t, 0, sizeof(*t));
+	memcpy(t->image, p->q.name, sizeof(t->image));
+	t->base_version = p->q.base_version;
+	t->size = p->q.size;
+	vmir_id_to_hex(&p->q.root, t->root);
+	memcpy(t->token, p->q.token, sizeof(t->token));
+}
+
 static void vcommit_publish(struct vcommit *o)
 {
 	struct vmir_client *c = o->w.c;
@@ -2303,23 +2411,33 @@ static void vcommit_publish(struct vcommit *o)
 
 	if (o->w.tree)
 		root = vmir_tree_root(o->w.tree);
-	if (o->to[0]) {
-		/* one atomic CLONE: to@1 is the committed content */
-		content = v->info;
-		content.root = *root;
-		r = clone_req(c, v->info.image, v->info.version, o->to,
-			      &content);
-	} else {
-		r = publish_req(c, v->info.image, v->info.version,
-				v->info.size, root);
+	o->stage = VC_PUBLISH;
+	if (!o->to[0]) {
+		apub_init(&o->pub, c, v->info.image, v->info.version,
+			  v->info.size, root);
+		o->pub.msg = o->msg;
+		o->pub.out = &o->vi;
+		o->pub.done = vcommit_apub_done;
+		if (v->on_publish) {
+			struct vmir_publish_ticket t;
+
+			vcommit_ticket(&o->pub, &t);
+			v->on_publish(v->on_publish_arg, &t);
+		}
+		if (apub_send(&o->pub))
+			vcommit_end(o, -ENOMEM);
+		return;
 	}
+	/* one atomic CLONE: to@1 is the committed content */
+	content = v->info;
+	content.root = *root;
+	r = clone_req(c, v->info.image, v->info.version, o->to, &content);
 	if (!r) {
 		vcommit_end(o, setmsg(o->msg, -ENOMEM, "%s failed: out of memory",
 				      o->what));
 		return;
 	}
-	o->stage = VC_PUBLISH;
-	r->done = vcommit_published;
+	r->done = vcommit_cloned;
 	r->arg = o;
 	vmir_req_submit(r);
 }
@@ -2482,6 +2600,73 @@ int vmir_version_commit(struct vmir_version *v, const uint64_t *idx, size_t n,
 	if (!ret)
 		ret = wait_zero(v->c, &w.pending);
 	return ret ? ret : w.err;
+}
+
+void vmir_version_on_publish(struct vmir_version *v, vmir_publish_fn fn,
+			     void *arg)
+{
+	v->on_publish = fn;
+	v->on_publish_arg = arg;
+}
+
+/* vmir_publish_async() */
+struct vpub {
+	struct apub p;
+	vmir_commit_cb cb;
+	void *arg;
+	struct vmir_wire_version_info vi;
+	struct vmir_version_info pub;
+	char msg[VMIR_ERR_LEN];
+};
+
+static void vpub_done(struct apub *p, int err)
+{
+	struct vpub *o = vmir_container_of(p, struct vpub, p);
+
+	if (err == -ESTALE)
+		stale_msg(o->msg, p->q.name, p->q.base_version, 0);
+	if (!err)
+		version_info_pub(&o->vi, &o->pub);
+	p->c->ops--;
+	o->cb(o->arg, err ? NULL : &o->pub, err, err ? o->msg : NULL);
+	free(o);
+}
+
+int vmir_publish_async(struct vmir_client *c,
+		       const struct vmir_publish_ticket *t, vmir_commit_cb cb,
+		       void *arg)
+{
+	struct vmir_id root;
+	struct vpub *o;
+	int ret;
+
+	c->err[0] = '\0';
+	ret = check_name(c->err, t->image);
+	if (ret)
+		return ret;
+	if (vmir_id_from_hex(t->root, &root) < 0 || !t->size)
+		return seterr(c, -EINVAL,
+			      "publish of %s on version %u: bad ticket (root '%.64s', size %llu)",
+			      t->image, t->base_version, t->root,
+			      (unsigned long long)t->size);
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return seterr(c, -ENOMEM, "out of memory");
+	apub_init(&o->p, c, t->image, t->base_version, t->size, &root);
+	memcpy(o->p.q.token, t->token, sizeof(o->p.q.token));
+	o->p.msg = o->msg;
+	o->p.out = &o->vi;
+	o->p.done = vpub_done;
+	o->cb = cb;
+	o->arg = arg;
+	c->ops++;
+	ret = apub_send(&o->p);
+	if (ret) {
+		seterr(c, ret, "%s", o->msg);
+		c->ops--;
+		free(o);
+	}
+	return ret;
 }
 
 /* --- chunk servers ------------------------------------------------------------------ */

@@ -22,7 +22,7 @@ int main(int argc, char **argv)
 	vmir_log_init(argv[0]);
 	ret = srv_parse_args(argc, argv,
 			     "Serve content-addressed chunks of vmir images.",
-			     &args);
+			     0, &args);
 	if (ret)
 		return ret > 0 ? EXIT_SUCCESS : 2;
 	vmir_log_set_verbose(args.verbose);

@@ -132,12 +132,16 @@ struct srv_args {
 	const char *key;
 	const char *ready_file;
 	bool verbose;
+	bool recover_log;	/* --recover-log (SRV_ARGS_RECOVER_LOG) */
 };
+/* srv_parse_args() flags: options only one server has */
+#define SRV_ARGS_RECOVER_LOG	(1u << 0)	/* vmir-versiond */
 /*
- * --listen A:P --dir DIR --key FILE [--ready-file F] [-v]. Returns 0, 1 if
- * --help was printed, or -EINVAL after printing the problem and usage.
+ * --listen A:P --dir DIR --key FILE [--ready-file F] [-v], and the
+ * options flags allows. Returns 0, 1 if --help was printed, or -EINVAL
+ * after printing the problem and usage.
  */
 int srv_parse_args(int argc, char **argv, const char *what,
-		   struct srv_args *args);
+		   unsigned int flags, struct srv_args *args);
 
 #endif /* VMIR_SRV_H */

@@ -22,7 +22,7 @@ int main(int argc, char **argv)
 	vmir_log_init(argv[0]);
 	ret = srv_parse_args(argc, argv,
 			     "Serve the vmir image namespace (images, versions, roots).",
-			     &args);
+			     SRV_ARGS_RECOVER_LOG, &args);
 	if (ret)
 		return ret > 0 ? EXIT_SUCCESS : 2;
 	vmir_log_set_verbose(args.verbose);
@@ -36,6 +36,7 @@ int main(int argc, char **argv)
 	conf.listen = args.listen;
 	conf.dir = args.dir;
 	conf.ready_file = args.ready_file;
+	conf.recover_log = args.recover_log;
 	ret = versiond_server_run(&conf);
 	sodium_memzero(conf.key, sizeof(conf.key));
 	return ret < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -43,25 +43,78 @@ static int versiond_db_replay(void *arg, uint16_t type,
 	return 0;
 }
 
-int versiond_db_open(const char *dir, struct versiond_db **out)
+static int versiond_db_commit(struct versiond_db *db,
+			      const struct versiond_rec *rec);
+
+/*
+ * The smallest record: header, a one-byte name, checksum. A cut of n
+ * bytes held at most n / VERSIOND_REC_MIN records.
+ */
+#define VERSIOND_REC_MIN	(VERSIOND_REC_HDR_LEN + 3 + VERSIOND_REC_SUM_LEN)
+
+/*
+ * The log was cut: record it, and skip every number the cut records may
+ * have given out, so that no version number ever names two contents.
+ */
+static int versiond_db_recovered(struct versiond_db *db, uint64_t off,
+				 uint64_t len)
+{
+	struct versiond_rec rec;
+	int ret;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.type = VERSIOND_REC_RECOVER;
+	rec.cut_off = off;
+	rec.cut_len = len;
+	rec.skip = len / VERSIOND_REC_MIN < (1u << 30) ?
+		   (uint32_t)(len / VERSIOND_REC_MIN) + 1 : 1u << 30;
+	rec.ctime_ns = vmir_now_ns();
+	ret = versiond_db_commit(db, &rec);
+	if (ret < 0) {
+		vmir_err("%s: cannot record the recovery: %s",
+			 versiond_log_path(db->log), strerror(-ret));
+		return ret;
+	}
+	vmir_warn("%s: recovered; the next version of every image skips %u "
+		  "numbers so none the cut records gave out is reused. Images "
+		  "created, versions published and deletions made in the cut "
+		  "part are lost: check the images their users expect",
+		  versiond_log_path(db->log), rec.skip);
+	return 0;
+}
+
+int versiond_db_open(const char *dir, unsigned int flags,
+		     struct versiond_db **out)
 {
 	struct versiond_db *db;
+	uint64_t off, len;
 	int ret;
 
 	db = calloc(1, sizeof(*db));
 	if (!db)
 		return -ENOMEM;
 	versiond_state_init(&db->state);
-	ret = versiond_log_open(dir, versiond_db_replay, db, &db->log);
-	if (ret < 0) {
-		versiond_state_free(&db->state);
-		free(db);
-		return ret;
+	ret = versiond_log_open(dir, flags & VERSIOND_DB_RECOVER ?
+				VERSIOND_LOG_RECOVER : 0,
+				versiond_db_replay, db, &db->log);
+	if (ret < 0)
+		goto out_free;
+	if (versiond_log_cut(db->log, &off, &len)) {
+		ret = versiond_db_recovered(db, off, len);
+		if (ret < 0)
+			goto out_close;
 	}
 	vmir_info("%s: %" PRIu64 " records, %zu images",
 		  versiond_log_path(db->log), db->nrecords, db->state.n);
 	*out = db;
 	return 0;
+
+out_close:
+	versiond_log_close(db->log);
+out_free:
+	versiond_state_free(&db->state);
+	free(db);
+	return ret;
 }
 
 void versiond_db_close(struct versiond_db *db)
@@ -89,6 +142,12 @@ static int versiond_db_commit(struct versiond_db *db,
 	ret = versiond_state_reserve(&db->state, rec);
 	if (ret < 0)
 		return ret;
+	/* record types from RECOVER on need log format 2 */
+	if (rec->type >= VERSIOND_REC_RECOVER) {
+		ret = versiond_log_upgrade(db->log, 2);
+		if (ret < 0)
+			return ret;
+	}
 	vmir_wbuf_init(&w);
 	versiond_rec_encode(rec, &w);
 	ret = w.err;
@@ -119,7 +178,7 @@ static int versiond_db_result(struct versiond_db *db, const char *name,
 	if (!im || !(v = versiond_image_version(im, version)))
 		return -ENOENT;
 	if (out)
-		versiond_version_info(im, v, out);
+		versiond_version_info(&db->state, im, v, out);
 	return 0;
 }
 
@@ -152,6 +211,9 @@ int versiond_db_publish(struct versiond_db *db,
 			const struct vmir_publish_req *q,
 			struct vmir_wire_version_info *out)
 {
+	static const uint8_t no_token[VMIR_TOKEN_LEN];
+	bool token = memcmp(q->token, no_token, sizeof(no_token)) != 0;
+	const struct versiond_version *done;
 	const struct versiond_image *im;
 	struct versiond_rec rec;
 	int ret;
@@ -161,10 +223,22 @@ int versiond_db_publish(struct versiond_db *db,
 	im = versiond_state_find(&db->state, q->name);
 	if (!im)
 		return -ENOENT;
+	/*
+	 * A retry of a publish that was applied (its reply lost): answer
+	 * with the version it made, whatever was published since.
+	 */
+	done = token ? versiond_image_token(im, q->token) : NULL;
+	if (done && done->parent_version == q->base_version &&
+	    done->size == q->size && vmir_id_eq(&done->root, &q->root)) {
+		if (out)
+			versiond_version_info(&db->state, im, done, out);
+		return 0;
+	}
 	if (q->base_version != im->v[im->nv - 1].version)
 		return -ESTALE;
 	memset(&rec, 0, sizeof(rec));
-	rec.type = VERSIOND_REC_PUBLISH;
+	rec.type = token ? VERSIOND_REC_PUBLISH_TOKEN : VERSIOND_REC_PUBLISH;
+	memcpy(rec.token, q->token, sizeof(rec.token));
 	strcpy(rec.name, q->name);
 	rec.version = im->next_version;
 	rec.size = q->size;
@@ -282,7 +356,7 @@ int versiond_db_versions(const struct versiond_db *db, const char *name,
 	if (!a)
 		return -ENOMEM;
 	for (size_t i = 0; i < im->nv; i++)
-		versiond_version_info(im, &im->v[i], &a[i]);
+		versiond_version_info(&db->state, im, &im->v[i], &a[i]);
 	*out = a;
 	*n = im->nv;
 	return 0;

@@ -20,7 +20,12 @@
 
 struct versiond_db;
 
-int versiond_db_open(const char *dir, struct versiond_db **out);
+/* versiond_db_open() flags */
+#define VERSIOND_DB_RECOVER	(1u << 0)	/* --recover-log, see versiond_log.h */
+
+/* -EUCLEAN: the log is corrupt (logged; see versiond_log.h) */
+int versiond_db_open(const char *dir, unsigned int flags,
+		     struct versiond_db **out);
 void versiond_db_close(struct versiond_db *db);
 const struct versiond_state *versiond_db_state(const struct versiond_db *db);
 

@@ -170,7 +170,8 @@ int versiond_server_run(const struct versiond_server_conf *conf)
 	struct srv *srv;
 	int ret;
 
-	ret = versiond_db_open(conf->dir, &db);
+	ret = versiond_db_open(conf->dir,
+			       conf->recover_log ? VERSIOND_DB_RECOVER : 0, &db);
 	if (ret < 0)
 		return ret;
 	sc.ctx = db;

@@ -6,6 +6,7 @@
 #ifndef VMIR_VERSIOND_SERVER_H
 #define VMIR_VERSIOND_SERVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "vmir_proto.h"
@@ -14,6 +15,7 @@ struct versiond_server_conf {
 	const char *listen;		/* "ADDR:PORT" */
 	const char *dir;
 	const char *ready_file;		/* NULL: none */
+	bool recover_log;		/* cut a corrupt log tail (copy kept) */
 	uint8_t key[VMIR_KEY_LEN];
 };
 

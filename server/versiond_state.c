@@ -9,6 +9,7 @@
 void versiond_state_init(struct versiond_state *s)
 {
 	memset(s, 0, sizeof(*s));
+	s->next_image_id = 1;
 }
 
 static void versiond_image_free(struct versiond_image *im)
@@ -92,12 +93,34 @@ versiond_image_version(const struct versiond_image *im, uint32_t version)
 	return i < im->nv ? &im->v[i] : NULL;
 }
 
-void versiond_version_info(const struct versiond_image *im,
+const struct versiond_version *
+versiond_image_token(const struct versiond_image *im,
+		     const uint8_t token[VMIR_TOKEN_LEN])
+{
+	/* newest first: a retry finds a recent version at once */
+	for (size_t i = im->nv; i-- > 0;) {
+		if (!memcmp(im->v[i].token, token, VMIR_TOKEN_LEN))
+			return &im->v[i];
+	}
+	return NULL;
+}
+
+void versiond_version_info(const struct versiond_state *s,
+			   const struct versiond_image *im,
 			   const struct versiond_version *v,
 			   struct vmir_wire_version_info *out)
 {
+	const struct versiond_image *parent;
+
 	memset(out, 0, sizeof(*out));
 	strcpy(out->image, im->name);
+	out->image_id = im->id;
+	out->parent_image_id = v->parent_id;
+	if (v->parent_id) {
+		parent = versiond_state_find(s, v->parent);
+		if (!parent || parent->id != v->parent_id)
+			out->flags |= VMIR_VI_F_PARENT_DELETED;
+	}
 	out->version = v->version;
 	out->size = v->size;
 	out->chunk_size = im->chunk_size;
@@ -164,6 +187,7 @@ int versiond_state_reserve(struct versiond_state *s,
 		}
 		return versiond_image_reserve(s->spare, 1);
 	case VERSIOND_REC_PUBLISH:
+	case VERSIOND_REC_PUBLISH_TOKEN:
 		im = versiond_state_find(s, rec->name);
 		return im ? versiond_image_reserve(im, im->nv + 1) : 0;
 	default:
@@ -179,6 +203,7 @@ static int versiond_apply_create(struct versiond_state *s,
 	struct versiond_version *v;
 	bool found;
 	size_t i;
+	uint64_t parent_id = 0;
 	int ret;
 
 	i = versiond_state_index(s, rec->name, &found);
@@ -186,11 +211,22 @@ static int versiond_apply_create(struct versiond_state *s,
 		*why = "image already exists";
 		return -EINVAL;
 	}
+	if (rec->parent[0]) {
+		const struct versiond_image *src = versiond_state_find(s,
+								      rec->parent);
+
+		if (!src) {
+			*why = "clone of an unknown image";
+			return -EINVAL;
+		}
+		parent_id = src->id;
+	}
 	ret = versiond_state_reserve(s, rec);
 	if (ret)
 		return ret;
 	im = s->spare;
 	s->spare = NULL;
+	im->id = s->next_image_id++;
 	strcpy(im->name, rec->name);
 	im->chunk_size = rec->chunk_size;
 	im->ctime_ns = rec->ctime_ns;
@@ -201,6 +237,7 @@ static int versiond_apply_create(struct versiond_state *s,
 	v->size = rec->size;
 	v->root = rec->root;
 	strcpy(v->parent, rec->parent);
+	v->parent_id = parent_id;
 	v->parent_version = rec->parent_version;
 	v->ctime_ns = rec->ctime_ns;
 	im->nv = 1;
@@ -235,8 +272,11 @@ static int versiond_apply_publish(struct versiond_state *s,
 	v->size = rec->size;
 	v->root = rec->root;
 	strcpy(v->parent, rec->parent);
+	/* a publish builds on a version of the same image */
+	v->parent_id = rec->parent[0] ? im->id : 0;
 	v->parent_version = rec->parent_version;
 	v->ctime_ns = rec->ctime_ns;
+	memcpy(v->token, rec->token, sizeof(v->token));
 	im->next_version = rec->version + 1;
 	return 0;
 }
@@ -283,6 +323,23 @@ static int versiond_apply_del_image(struct versiond_state *s,
 	return 0;
 }
 
+/* no image or version number the cut records may have used is given out */
+static int versiond_apply_recover(struct versiond_state *s,
+				  const struct versiond_rec *rec,
+				  const char **why)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->img[i]->next_version > UINT32_MAX - rec->skip) {
+			*why = "version numbers exhausted";
+			return -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < s->n; i++)
+		s->img[i]->next_version += rec->skip;
+	s->next_image_id += rec->skip;
+	return 0;
+}
+
 int versiond_state_apply(struct versiond_state *s,
 			 const struct versiond_rec *rec, const char **why)
 {
@@ -290,11 +347,14 @@ int versiond_state_apply(struct versiond_state *s,
 	case VERSIOND_REC_CREATE:
 		return versiond_apply_create(s, rec, why);
 	case VERSIOND_REC_PUBLISH:
+	case VERSIOND_REC_PUBLISH_TOKEN:
 		return versiond_apply_publish(s, rec, why);
 	case VERSIOND_REC_DEL_VERSION:
 		return versiond_apply_del_version(s, rec, why);
 	case VERSIOND_REC_DEL_IMAGE:
 		return versiond_apply_del_image(s, rec, why);
+	case VERSIOND_REC_RECOVER:
+		return versiond_apply_recover(s, rec, why);
 	default:
 		*why = "unknown record type";
 		return -EINVAL;
@@ -305,6 +365,13 @@ int versiond_state_apply(struct versiond_state *s,
 
 void versiond_rec_encode(const struct versiond_rec *rec, struct vmir_wbuf *w)
 {
+	if (rec->type == VERSIOND_REC_RECOVER) {
+		vmir_put_u64(w, rec->cut_off);
+		vmir_put_u64(w, rec->cut_len);
+		vmir_put_u32(w, rec->skip);
+		vmir_put_u64(w, rec->ctime_ns);
+		return;
+	}
 	vmir_put_str(w, rec->name);
 	switch (rec->type) {
 	case VERSIOND_REC_CREATE:
@@ -316,12 +383,15 @@ void versiond_rec_encode(const struct versiond_rec *rec, struct vmir_wbuf *w)
 		vmir_put_u64(w, rec->ctime_ns);
 		break;
 	case VERSIOND_REC_PUBLISH:
+	case VERSIOND_REC_PUBLISH_TOKEN:
 		vmir_put_u32(w, rec->version);
 		vmir_put_u64(w, rec->size);
 		vmir_put_id(w, &rec->root);
 		vmir_put_str(w, rec->parent);
 		vmir_put_u32(w, rec->parent_version);
 		vmir_put_u64(w, rec->ctime_ns);
+		if (rec->type == VERSIOND_REC_PUBLISH_TOKEN)
+			vmir_put_bytes(w, rec->token, sizeof(rec->token));
 		break;
 	case VERSIOND_REC_DEL_VERSION:
 		vmir_put_u32(w, rec->version);
@@ -339,6 +409,13 @@ int versiond_rec_decode(uint16_t type, const void *p, size_t len,
 	memset(rec, 0, sizeof(*rec));
 	rec->type = type;
 	vmir_rbuf_init(&r, p, len);
+	if (type == VERSIOND_REC_RECOVER) {
+		rec->cut_off = vmir_get_u64(&r);
+		rec->cut_len = vmir_get_u64(&r);
+		rec->skip = vmir_get_u32(&r);
+		rec->ctime_ns = vmir_get_u64(&r);
+		return vmir_rbuf_end(&r) < 0 ? -EBADMSG : 0;
+	}
 	vmir_get_str(&r, rec->name, sizeof(rec->name));
 	switch (type) {
 	case VERSIOND_REC_CREATE:
@@ -352,12 +429,15 @@ int versiond_rec_decode(uint16_t type, const void *p, size_t len,
 			return -EBADMSG;
 		break;
 	case VERSIOND_REC_PUBLISH:
+	case VERSIOND_REC_PUBLISH_TOKEN:
 		rec->version = vmir_get_u32(&r);
 		rec->size = vmir_get_u64(&r);
 		vmir_get_id(&r, &rec->root);
 		vmir_get_str(&r, rec->parent, sizeof(rec->parent));
 		rec->parent_version = vmir_get_u32(&r);
 		rec->ctime_ns = vmir_get_u64(&r);
+		if (type == VERSIOND_REC_PUBLISH_TOKEN)
+			vmir_get_bytes(&r, rec->token, sizeof(rec->token));
 		break;
 	case VERSIOND_REC_DEL_VERSION:
 		rec->version = vmir_get_u32(&r);
@@ -376,10 +456,12 @@ int versiond_rec_decode(uint16_t type, const void *p, size_t len,
 
 void versiond_state_dump(const struct versiond_state *s, struct vmir_wbuf *w)
 {
+	vmir_put_u64(w, s->next_image_id);
 	vmir_put_u64(w, s->n);
 	for (size_t i = 0; i < s->n; i++) {
 		const struct versiond_image *im = s->img[i];
 
+		vmir_put_u64(w, im->id);
 		vmir_put_str(w, im->name);
 		vmir_put_u32(w, im->chunk_size);
 		vmir_put_u64(w, im->ctime_ns);
@@ -392,8 +474,10 @@ void versiond_state_dump(const struct versiond_state *s, struct vmir_wbuf *w)
 			vmir_put_u64(w, v->size);
 			vmir_put_id(w, &v->root);
 			vmir_put_str(w, v->parent);
+			vmir_put_u64(w, v->parent_id);
 			vmir_put_u32(w, v->parent_version);
 			vmir_put_u64(w, v->ctime_ns);
+			vmir_put_bytes(w, v->token, sizeof(v->token));
 		}
 	}
 }

@@ -3,7 +3,13 @@
  * versiond in-memory namespace and the records that change it.
  *
  * Images are kept in an array sorted by name; each image keeps its
- * versions in ascending order. Every mutation is expressed as a record
+ * versions in ascending order. An image has an id, never given to another
+ * image even after it is deleted and its name reused: ids are 1, 2, 3, ...
+ * in the order of the CREATE records in the log, RECOVER records skipping
+ * some. Replay gives every image the same id again, so the log holds them
+ * without a field for it. A version's parent is an image id (and the name
+ * that image had), resolved when the CREATE or PUBLISH is applied, so a
+ * clone keeps naming its true source after that is deleted. Every mutation is expressed as a record
  * (what happened, with the version numbers and times it assigned) so the
  * same apply function serves live requests and log replay.
  */
@@ -20,6 +26,14 @@ enum versiond_rec_type {
 	VERSIOND_REC_PUBLISH = 2,	/* new version of an image */
 	VERSIOND_REC_DEL_VERSION = 3,	/* drop one version */
 	VERSIOND_REC_DEL_IMAGE = 4,	/* drop an image and all its versions */
+	/*
+	 * Log format 2 and later. The log was cut (--recover-log): numbers
+	 * the cut records may have given out are skipped, so none is given
+	 * twice.
+	 */
+	VERSIOND_REC_RECOVER = 5,
+	/* log format 2: PUBLISH with the client's publish token */
+	VERSIOND_REC_PUBLISH_TOKEN = 6,
 };
 
 struct versiond_rec {
@@ -31,19 +45,25 @@ struct versiond_rec {
 	struct vmir_id root;		/* CREATE, PUBLISH */
 	char parent[VMIR_NAME_MAX];	/* CREATE, PUBLISH ("" = none) */
 	uint32_t parent_version;	/* CREATE, PUBLISH */
-	uint64_t ctime_ns;		/* CREATE, PUBLISH */
+	uint64_t ctime_ns;		/* CREATE, PUBLISH, RECOVER */
+	uint64_t cut_off, cut_len;	/* RECOVER: what was cut */
+	uint32_t skip;			/* RECOVER: numbers to skip */
+	uint8_t token[VMIR_TOKEN_LEN];	/* PUBLISH_TOKEN */
 };
 
 struct versiond_version {
 	uint32_t version;
 	uint64_t size;
 	struct vmir_id root;
-	char parent[VMIR_NAME_MAX];
+	char parent[VMIR_NAME_MAX];	/* the parent image's name ("" = none) */
+	uint64_t parent_id;		/* the parent image's id (0 = none) */
 	uint32_t parent_version;
 	uint64_t ctime_ns;
+	uint8_t token[VMIR_TOKEN_LEN];	/* of its PUBLISH; all zero: none */
 };
 
 struct versiond_image {
+	uint64_t id;			/* never reused */
 	char name[VMIR_NAME_MAX];
 	uint32_t chunk_size;
 	uint64_t ctime_ns;
@@ -56,6 +76,7 @@ struct versiond_state {
 	struct versiond_image **img;	/* sorted by name */
 	size_t n, cap;
 	struct versiond_image *spare;	/* reserved for the next CREATE */
+	uint64_t next_image_id;		/* id of the next CREATE */
 };
 
 void versiond_state_init(struct versiond_state *s);
@@ -66,8 +87,14 @@ struct versiond_image *versiond_state_find(const struct versiond_state *s,
 /* version 0 = latest; NULL if absent */
 const struct versiond_version *
 versiond_image_version(const struct versiond_image *im, uint32_t version);
+/* the version a PUBLISH with this (non-zero) token made; NULL if none */
+const struct versiond_version *
+versiond_image_token(const struct versiond_image *im,
+		     const uint8_t token[VMIR_TOKEN_LEN]);
 
-void versiond_version_info(const struct versiond_image *im,
+/* s tells whether the version's parent image still exists */
+void versiond_version_info(const struct versiond_state *s,
+			   const struct versiond_image *im,
 			   const struct versiond_version *v,
 			   struct vmir_wire_version_info *out);
 void versiond_image_info(const struct versiond_image *im,

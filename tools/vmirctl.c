@@ -200,12 +200,32 @@ static bool root_empty(const char *root)
 	return root[strspn(root, "0")] == '\0';
 }
 
+/*
+ * The parent as "NAME@V", or "-"; a deleted parent image says so and
+ * gives its id, as its name may be another image's now.
+ */
+static const char *parent_str(const struct vmir_version_info *vi, char *buf,
+			      size_t len)
+{
+	if (!vi->parent_image[0])
+		snprintf(buf, len, "-");
+	else if (vi->parent_deleted)
+		snprintf(buf, len, "%s@%u (deleted image, id %" PRIu64 ")",
+			 vi->parent_image, vi->parent_version,
+			 vi->parent_image_id);
+	else
+		snprintf(buf, len, "%s@%u", vi->parent_image,
+			 vi->parent_version);
+	return buf;
+}
+
 static void json_version_fields(struct vmirctl_json *j,
 				const struct vmir_version_info *vi)
 {
 	char t[64];
 
 	vmirctl_json_str(j, "image", vi->image);
+	vmirctl_json_u64(j, "image_id", vi->image_id);
 	vmirctl_json_u64(j, "version", vi->version);
 	vmirctl_json_u64(j, "size", vi->size);
 	vmirctl_json_u64(j, "chunk_size", vi->chunk_size);
@@ -213,10 +233,13 @@ static void json_version_fields(struct vmirctl_json *j,
 	if (vi->parent_image[0]) {
 		vmirctl_json_str(j, "parent_image", vi->parent_image);
 		vmirctl_json_u64(j, "parent_version", vi->parent_version);
+		vmirctl_json_u64(j, "parent_image_id", vi->parent_image_id);
 	} else {
 		vmirctl_json_null(j, "parent_image");
 		vmirctl_json_null(j, "parent_version");
+		vmirctl_json_null(j, "parent_image_id");
 	}
+	vmirctl_json_bool(j, "parent_deleted", vi->parent_deleted);
 	vmirctl_json_u64(j, "ctime_ns", vi->ctime_ns);
 	utc_time(vi->ctime_ns, t, sizeof(t));
 	vmirctl_json_str(j, "ctime", t);
@@ -489,7 +512,7 @@ static int cmd_versions(struct vmirctl *ctl, int argc, char **argv)
 	struct vmir_version_info *v;
 	struct vmir_client *c;
 	const char *pos[1];
-	char a[32], b[32], t[64], par[VMIR_NAME_MAX + 16];
+	char a[32], b[32], t[64], par[VMIR_NAME_MAX + 64];
 	size_t n, i;
 	int ret;
 
@@ -517,12 +540,7 @@ static int cmd_versions(struct vmirctl *ctl, int argc, char **argv)
 		printf("%-8s %-10s %-6s %-16s %-20s %s\n", "VERSION", "SIZE",
 		       "CHUNK", "ROOT", "PARENT", "CREATED");
 		for (i = 0; i < n; i++) {
-			if (v[i].parent_image[0])
-				snprintf(par, sizeof(par), "%s@%u",
-					 v[i].parent_image,
-					 v[i].parent_version);
-			else
-				snprintf(par, sizeof(par), "-");
+			parent_str(&v[i], par, sizeof(par));
 			vmirctl_time(v[i].ctime_ns, t, sizeof(t));
 			printf("%-8u %-10s %-6s %-16.16s %-20s %s\n",
 			       v[i].version, sz(v[i].size, a, sizeof(a)),
@@ -587,7 +605,7 @@ static int cmd_list(struct vmirctl *ctl, int argc, char **argv)
 
 static int cmd_info(struct vmirctl *ctl, int argc, char **argv)
 {
-	char name[VMIR_NAME_MAX], a[32], t[64];
+	char name[VMIR_NAME_MAX], a[32], t[64], par[VMIR_NAME_MAX + 64];
 	struct vmir_version_info vi;
 	struct vmir_client *c;
 	const char *pos[1];
@@ -624,16 +642,12 @@ static int cmd_info(struct vmirctl *ctl, int argc, char **argv)
 		return VMIRCTL_OK;
 	}
 	vmirctl_time(vi.ctime_ns, t, sizeof(t));
-	printf("image:         %s\n", vi.image);
+	printf("image:         %s (id %" PRIu64 ")\n", vi.image, vi.image_id);
 	printf("version:       %u\n", vi.version);
 	printf("size:          %s (%" PRIu64 " bytes)\n",
 	       sz(vi.size, a, sizeof(a)), vi.size);
 	printf("chunk size:    %s\n", sz(vi.chunk_size, a, sizeof(a)));
-	if (vi.parent_image[0])
-		printf("parent:        %s@%u\n", vi.parent_image,
-		       vi.parent_version);
-	else
-		printf("parent:        -\n");
+	printf("parent:        %s\n", parent_str(&vi, par, sizeof(par)));
 	printf("root:          %s\n",
 	       root_empty(vi.root) ? "(empty: all chunks zero)" : vi.root);
 	printf("created:       %s\n", t);

@@ -647,6 +647,69 @@ END_TEST
 
 /* --- file helpers --------------------------------------------------------- */
 
+/* --- MIRROR_DIR/commit.pub ------------------------------------------------ */
+
+static void fill_ticket(struct vmir_publish_ticket *t)
+{
+	memset(t, 0, sizeof(*t));
+	strcpy(t->image, "web-1.2");
+	t->base_version = 0xfffffff0u;
+	t->size = (1ull << 40) + 17;
+	memset(t->root, 'a', VMIR_ROOT_HEX_LEN);
+	t->root[3] = '7';
+	for (size_t i = 0; i < sizeof(t->token); i++)
+		t->token[i] = (uint8_t)(0x91 * i + 3);
+}
+
+START_TEST(pub_save_then_load_round_trips_the_ticket)
+{
+	struct vmir_publish_ticket t, got;
+	char msg[PATH_MAX + 64];
+
+	fill_ticket(&t);
+	ck_assert_int_eq(helper_pub_save(tdir, &t), 0);
+	ck_assert_int_eq(helper_pub_load(tdir, &got, msg, sizeof(msg)), 1);
+	ck_assert_mem_eq(&got, &t, sizeof(t));
+	ck_assert_int_eq(helper_pub_remove(tdir), 0);
+	ck_assert(!exists(tpath("commit.pub")));
+	ck_assert_int_eq(helper_pub_load(tdir, &got, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(helper_pub_remove(tdir), 0);
+}
+END_TEST
+
+START_TEST(pub_load_detects_any_flipped_byte)
+{
+	struct vmir_publish_ticket t, got;
+	char msg[PATH_MAX + 64];
+	uint8_t buf[512];
+	ssize_t n;
+	int fd;
+
+	fill_ticket(&t);
+	ck_assert_int_eq(helper_pub_save(tdir, &t), 0);
+	fd = open(tpath("commit.pub"), O_RDONLY);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	for (ssize_t i = 0; i < n; i++) {
+		buf[i] ^= 0x10;
+		fd = open(tpath("commit.pub"), O_WRONLY | O_TRUNC);
+		ck_assert_int_eq(write(fd, buf, (size_t)n), n);
+		close(fd);
+		ck_assert_int_eq(helper_pub_load(tdir, &got, msg, sizeof(msg)),
+				 -EBADMSG);
+		buf[i] ^= 0x10;
+	}
+	/* cut short */
+	fd = open(tpath("commit.pub"), O_WRONLY | O_TRUNC);
+	ck_assert_int_eq(write(fd, buf, (size_t)n - 1), n - 1);
+	close(fd);
+	ck_assert_int_eq(helper_pub_load(tdir, &got, msg, sizeof(msg)),
+			 -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(msg, "commit.pub is damaged"));
+}
+END_TEST
+
 START_TEST(mkdir_p_creates_nested_directories)
 {
 	struct stat st;
@@ -950,6 +1013,12 @@ Suite *helper_state_suite(void)
 	tcase_add_test(tc, reg_write_refuses_values_it_cannot_hold);
 	tcase_add_test(tc, reg_remove_deletes_entry);
 	tcase_add_test(tc, reg_read_of_absent_entry_is_enoent);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("publish ticket");
+	tcase_add_checked_fixture(tc, tdir_make, tdir_remove);
+	tcase_add_test(tc, pub_save_then_load_round_trips_the_ticket);
+	tcase_add_test(tc, pub_load_detects_any_flipped_byte);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files");

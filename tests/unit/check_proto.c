@@ -943,6 +943,9 @@ static void fill_version_info(void *p)
 	strcpy(v->parent_image, "base-image");
 	v->parent_version = 2;
 	v->ctime_ns = 1700000000987654321ull;
+	v->image_id = 77;
+	v->parent_image_id = (1ull << 40) + 5;
+	v->flags = VMIR_VI_F_PARENT_DELETED;
 }
 
 static void fill_create_req(void *p)
@@ -965,6 +968,8 @@ static void fill_publish_req(void *p)
 	q->base_version = 0xfffffffe;
 	q->size = 12345 * 4096ull;
 	fill_id(&q->root, 0x77);
+	memset(q->token, 0xa7, sizeof(q->token));
+	q->token[0] = 1;
 }
 
 static void fill_clone_req(void *p)
@@ -1224,12 +1229,38 @@ START_TEST(codec_accepts_version_without_parent)
 	fill_version_info(&v);
 	v.parent_image[0] = '\0';
 	v.parent_version = 0;
+	v.parent_image_id = 0;
+	v.flags = 0;
 	vmir_wbuf_init(&w);
 	vmir_put_version_info(&w, &v);
 	vmir_rbuf_init(&r, w.p, w.len);
 	vmir_get_version_info(&r, &out);
 	ck_assert_int_eq(vmir_rbuf_end(&r), 0);
 	ck_assert_str_eq(out.parent_image, "");
+	vmir_wbuf_free(&w);
+}
+END_TEST
+
+START_TEST(codec_rejects_parent_name_without_id_and_unknown_flags)
+{
+	struct vmir_wire_version_info v;
+	struct vmir_wbuf w;
+
+	/* a parent is a name and an id, or neither */
+	fill_version_info(&v);
+	v.parent_image_id = 0;
+	vmir_wbuf_init(&w);
+	vmir_put_version_info(&w, &v);
+	ASSERT_REJECTS(vmir_get_version_info, struct vmir_wire_version_info,
+		       &w);
+	vmir_wbuf_free(&w);
+
+	fill_version_info(&v);
+	v.flags |= 1u << 7;
+	vmir_wbuf_init(&w);
+	vmir_put_version_info(&w, &v);
+	ASSERT_REJECTS(vmir_get_version_info, struct vmir_wire_version_info,
+		       &w);
 	vmir_wbuf_free(&w);
 }
 END_TEST
@@ -1335,6 +1366,8 @@ Suite *proto_suite(void)
 	tcase_add_test(tc, codec_rejects_overlong_string);
 	tcase_add_test(tc, codec_rejects_invalid_names);
 	tcase_add_test(tc, codec_accepts_version_without_parent);
+	tcase_add_test(tc,
+		       codec_rejects_parent_name_without_id_and_unknown_flags);
 	tcase_add_test(tc, codec_rejects_invalid_chunk_sizes);
 	suite_add_tcase(s, tc);
 

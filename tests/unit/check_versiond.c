@@ -2,7 +2,8 @@
 /*
  * Unit tests of vmir-versiond: every namespace operation and error code
  * through the database API (state machine + log, no sockets), log replay
- * and torn-tail recovery, and the real server over 127.0.0.1.
+ * with torn tails dropped and corruption refused (or cut on request), and
+ * the real server over 127.0.0.1.
  */
 #include <check.h>
 #include <errno.h>
@@ -50,7 +51,7 @@ static struct vmir_id id_of_str(const char *s)
 
 static void db_open(void)
 {
-	ck_assert_int_eq(versiond_db_open(ddir, &db), 0);
+	ck_assert_int_eq(versiond_db_open(ddir, 0, &db), 0);
 }
 
 static void db_close(void)
@@ -95,6 +96,18 @@ static int publish(const char *name, uint32_t base, uint64_t size,
 
 	snprintf(q.name, sizeof(q.name), "%s", name);
 	q.root = id_of_str(root);
+	return versiond_db_publish(db, &q, out);
+}
+
+/* publish with a publish token, all of whose bytes are tok */
+static int publish_token(const char *name, uint32_t base, const char *root,
+			 uint8_t tok, struct vmir_wire_version_info *out)
+{
+	struct vmir_publish_req q = { .base_version = base, .size = 4096 };
+
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	q.root = id_of_str(root);
+	memset(q.token, tok, sizeof(q.token));
 	return versiond_db_publish(db, &q, out);
 }
 
@@ -298,6 +311,38 @@ START_TEST(publish_on_stale_base_is_refused)
 }
 END_TEST
 
+START_TEST(duplicate_token_publish_answers_the_version_it_made)
+{
+	struct vmir_wire_version_info vi, again;
+	off_t logsize;
+
+	ck_assert_int_eq(create("img", 4096, CS, "r1", NULL), 0);
+	ck_assert_int_eq(publish_token("img", 1, "r2", 0xaa, &vi), 0);
+	ck_assert_uint_eq(vi.version, 2);
+	logsize = file_size(logpath);
+	/* the retry of a publish whose reply was lost */
+	ck_assert_int_eq(publish_token("img", 1, "r2", 0xaa, &again), 0);
+	ck_assert_uint_eq(again.version, 2);
+	ck_assert(vmir_id_eq(&again.root, &vi.root));
+	ck_assert_uint_eq(again.ctime_ns, vi.ctime_ns);
+	ck_assert_int_eq(file_size(logpath), logsize);	/* nothing logged */
+	/* another publish on the same base is still stale */
+	ck_assert_int_eq(publish_token("img", 1, "r2", 0xbb, NULL), -ESTALE);
+	ck_assert_int_eq(publish("img", 1, 4096, "r2", NULL), -ESTALE);
+	/* the same token with other content is not that publish */
+	ck_assert_int_eq(publish_token("img", 1, "other", 0xaa, NULL),
+			 -ESTALE);
+	/* found after newer versions, and after replay */
+	ck_assert_int_eq(publish_token("img", 2, "r3", 0xcc, NULL), 0);
+	db_close();
+	db_open();
+	ck_assert_int_eq(publish_token("img", 1, "r2", 0xaa, &again), 0);
+	ck_assert_uint_eq(again.version, 2);
+	ck_assert_int_eq(versiond_db_lookup(db, "img", 0, &vi), 0);
+	ck_assert_uint_eq(vi.version, 3);
+}
+END_TEST
+
 START_TEST(publish_errors)
 {
 	ck_assert_int_eq(publish("nope", 1, 4096, "r", NULL), -ENOENT);
@@ -404,11 +449,43 @@ START_TEST(version_numbers_are_not_reused_after_delete)
 }
 END_TEST
 
+START_TEST(clone_parent_stays_its_source_after_the_name_is_reused)
+{
+	struct vmir_wire_version_info src, vm, reborn, vi;
+
+	ck_assert_int_eq(create("src", 4096, CS, "old", &src), 0);
+	ck_assert_int_eq(clone_img("src", 1, "vm", &vm), 0);
+	ck_assert_uint_eq(vm.parent_image_id, src.image_id);
+	ck_assert_uint_eq(vm.flags, 0);
+	ck_assert_int_eq(versiond_db_delete(db, "src", 0), 0);
+	/* a new image takes the name: it is not the clone's parent */
+	ck_assert_int_eq(create("src", 4096, CS, "new", &reborn), 0);
+	ck_assert_uint_gt(reborn.image_id, src.image_id);
+	ck_assert_uint_ne(reborn.image_id, vm.image_id);
+	for (int pass = 0; pass < 2; pass++) {
+		ck_assert_int_eq(versiond_db_lookup(db, "vm", 1, &vi), 0);
+		ck_assert_str_eq(vi.parent_image, "src");
+		ck_assert_uint_eq(vi.parent_version, 1);
+		ck_assert_uint_eq(vi.parent_image_id, src.image_id);
+		ck_assert_uint_eq(vi.flags, VMIR_VI_F_PARENT_DELETED);
+		/* ids survive replay */
+		ck_assert_int_eq(versiond_db_lookup(db, "src", 0, &vi), 0);
+		ck_assert_uint_eq(vi.image_id, reborn.image_id);
+		db_close();
+		db_open();
+	}
+	/* a live parent is not flagged; a publish's parent is its image */
+	ck_assert_int_eq(publish("src", 1, 4096, "v2", &vi), 0);
+	ck_assert_uint_eq(vi.parent_image_id, reborn.image_id);
+	ck_assert_uint_eq(vi.flags, 0);
+}
+END_TEST
+
 START_TEST(second_open_of_a_directory_is_refused)
 {
 	struct versiond_db *db2;
 
-	ck_assert_int_eq(versiond_db_open(ddir, &db2), -EBUSY);
+	ck_assert_int_eq(versiond_db_open(ddir, 0, &db2), -EBUSY);
 }
 END_TEST
 
@@ -485,9 +562,8 @@ START_TEST(torn_tail_is_dropped_at_every_cut)
 }
 END_TEST
 
-START_TEST(garbage_after_the_last_record_is_dropped)
+START_TEST(zero_filled_tail_is_dropped)
 {
-	static const size_t sizes[] = { 1, 11, 12, 40, 100, 5000 };
 	uint8_t *before, *full, *buf;
 	size_t len, flen;
 
@@ -495,61 +571,169 @@ START_TEST(garbage_after_the_last_record_is_dropped)
 	before = dump(&len);
 	db_close();
 	full = read_file(logpath, &flen);
-	buf = malloc(flen + 5000);
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		memcpy(buf, full, flen);
-		randombytes_buf(buf + flen, sizes[i]);
-		write_file(logpath, buf, flen + sizes[i]);
-		db_open();
-		assert_state(before, len);
-		db_close();
-		ck_assert_int_eq(file_size(logpath), flen);
-	}
+	/* a crash after the file grew, before its new block was written */
+	buf = calloc(1, flen + 200);
+	memcpy(buf, full, flen);
+	write_file(logpath, buf, flen + 200);
+	db_open();
+	assert_state(before, len);
+	db_close();
+	ck_assert_int_eq(file_size(logpath), flen);
 	free(buf);
 	free(full);
 	free(before);
 }
 END_TEST
 
-START_TEST(corrupted_checksum_in_the_tail_is_detected)
+START_TEST(garbage_after_the_last_record_refuses_to_open)
 {
-	uint8_t *before, *full;
-	size_t len, flen;
+	static const size_t sizes[] = { 1, 11, 12, 40, 100, 5000 };
+	uint8_t *full, *buf;
+	size_t flen;
 
 	build_history();
-	before = dump(&len);
-	ck_assert_int_eq(publish("base", 2, 4096, "last", NULL), 0);
 	db_close();
 	full = read_file(logpath, &flen);
-	full[flen - 1] ^= 0x40;		/* last byte of the checksum */
-	write_file(logpath, full, flen);
-	db_open();
-	assert_state(before, len);
-	db_close();
+	buf = malloc(flen + 5000);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		/* not a prefix of any record: nothing an append leaves */
+		memcpy(buf, full, flen);
+		memset(buf + flen, 0xa5, sizes[i]);
+		write_file(logpath, buf, flen + sizes[i]);
+		ck_assert_int_eq(versiond_db_open(ddir, 0, &db), -EUCLEAN);
+		db = NULL;
+		ck_assert_int_eq(file_size(logpath), flen + sizes[i]);
+	}
+	free(buf);
 	free(full);
-	free(before);
 }
 END_TEST
 
-START_TEST(corrupted_payload_in_the_tail_is_detected)
+/*
+ * Write the log with the last record changed by fn, and check that the
+ * open refuses it and leaves the file as it was.
+ */
+static void assert_last_record_refused(void (*fn)(uint8_t *rec, size_t len,
+						  size_t i), size_t n)
 {
-	uint8_t *before, *full;
-	size_t len, flen;
+	uint8_t *full, *bad;
+	size_t flen;
 	off_t good;
 
 	build_history();
-	before = dump(&len);
 	good = file_size(logpath);
 	ck_assert_int_eq(publish("base", 2, 4096, "last", NULL), 0);
 	db_close();
 	full = read_file(logpath, &flen);
-	full[good + VERSIOND_REC_HDR_LEN + 2] ^= 0x01;
-	write_file(logpath, full, flen);
-	db_open();
-	assert_state(before, len);
-	db_close();
+	bad = malloc(flen);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(bad, full, flen);
+		fn(bad + good, flen - (size_t)good, i);
+		write_file(logpath, bad, flen);
+		ck_assert_msg(versiond_db_open(ddir, 0, &db) == -EUCLEAN,
+			      "change %zu of the last record was accepted", i);
+		db = NULL;
+		ck_assert_int_eq(file_size(logpath), flen);
+	}
+	free(bad);
 	free(full);
-	free(before);
+}
+
+static void flip_bit(uint8_t *rec, size_t len, size_t i)
+{
+	rec[(i / 8) % len] ^= (uint8_t)(1u << (i % 8));
+}
+
+START_TEST(any_flipped_bit_in_the_last_record_refuses_to_open)
+{
+	/* every bit of the record: header, payload, checksum */
+	assert_last_record_refused(flip_bit, 8 * 120);
+}
+END_TEST
+
+static void flip_checksum(uint8_t *rec, size_t len, size_t i)
+{
+	rec[len - 1] ^= 0x40;
+}
+
+START_TEST(corrupted_checksum_in_the_tail_refuses_to_open)
+{
+	assert_last_record_refused(flip_checksum, 1);
+}
+END_TEST
+
+static void grow_length(uint8_t *rec, size_t len, size_t i)
+{
+	/* the length field says more bytes than there are: looks torn */
+	rec[8 + i] ^= 0x01;
+	rec[9] ^= 0x02;
+}
+
+START_TEST(complete_record_with_a_damaged_length_is_not_called_torn)
+{
+	assert_last_record_refused(grow_length, 2);
+}
+END_TEST
+
+/* the name of the one versiond.log.cut-* file in ddir, malloc()ed */
+static char *cut_copy_path(void)
+{
+	char cmd[600], path[600], *ret;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "ls %s/%s.cut-*", ddir, VERSIOND_LOG_NAME);
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	ret = fgets(path, sizeof(path), f);
+	ck_assert_ptr_nonnull(ret);
+	ck_assert_ptr_null(fgets(cmd, sizeof(cmd), f));
+	pclose(f);
+	path[strcspn(path, "\n")] = '\0';
+	return strdup(path);
+}
+
+START_TEST(recover_log_cuts_a_corrupt_tail_after_keeping_a_copy)
+{
+	struct vmir_wire_version_info vi;
+	uint8_t *full, *copy;
+	size_t flen, clen;
+	off_t good;
+	char *path;
+
+	build_history();
+	good = file_size(logpath);
+	ck_assert_int_eq(publish("base", 2, 4096, "last", &vi), 0);
+	ck_assert_uint_eq(vi.version, 3);
+	db_close();
+	full = read_file(logpath, &flen);
+	full[good + VERSIOND_REC_HDR_LEN + 2] ^= 0x01;
+	full[8] = 1;	/* a log of format 1, from before RECOVER records */
+	write_file(logpath, full, flen);
+	ck_assert_int_eq(versiond_db_open(ddir, 0, &db), -EUCLEAN);
+	ck_assert_int_eq(versiond_db_open(ddir, VERSIOND_DB_RECOVER, &db), 0);
+	/* the RECOVER record needs format 2: the header was upgraded */
+	copy = read_file(logpath, &clen);
+	ck_assert_uint_eq(copy[8], 2);
+	ck_assert_uint_gt(clen, (size_t)good);
+	/* the cut bytes were kept */
+	path = cut_copy_path();
+	free(copy);
+	copy = read_file(path, &clen);
+	ck_assert_uint_eq(clen, flen - (size_t)good);
+	ck_assert_mem_eq(copy, full + good, clen);
+	/* the cut version is gone, and its number is not given out again */
+	ck_assert_int_eq(versiond_db_lookup(db, "base", 0, &vi), 0);
+	ck_assert_uint_eq(vi.version, 2);
+	ck_assert_int_eq(publish("base", 2, 4096, "other", &vi), 0);
+	ck_assert_uint_gt(vi.version, 3);
+	db_close();
+	/* the recovery is in the log: a plain open sees the same numbers */
+	db_open();
+	ck_assert_int_eq(publish("base", vi.version, 4096, "next", &vi), 0);
+	ck_assert_uint_gt(vi.version, 4);
+	free(copy);
+	free(path);
+	free(full);
 }
 END_TEST
 
@@ -563,7 +747,7 @@ START_TEST(corruption_before_valid_records_refuses_to_open)
 	full = read_file(logpath, &flen);
 	full[VERSIOND_LOG_HDR_LEN + VERSIOND_REC_HDR_LEN + 3] ^= 0x01;
 	write_file(logpath, full, flen);
-	ck_assert_int_eq(versiond_db_open(ddir, &db), -EUCLEAN);
+	ck_assert_int_eq(versiond_db_open(ddir, 0, &db), -EUCLEAN);
 	db = NULL;
 	/* nothing was truncated */
 	ck_assert_int_eq(file_size(logpath), flen);
@@ -581,7 +765,7 @@ START_TEST(bad_log_header_refuses_to_open)
 	full = read_file(logpath, &flen);
 	full[0] = 'X';
 	write_file(logpath, full, flen);
-	ck_assert_int_eq(versiond_db_open(ddir, &db), -EINVAL);
+	ck_assert_int_eq(versiond_db_open(ddir, 0, &db), -EINVAL);
 	db = NULL;
 	free(full);
 }
@@ -860,12 +1044,15 @@ static Suite *versiond_suite(void)
 	tcase_add_test(tc, versions_are_listed_ascending);
 	tcase_add_test(tc, publish_adds_next_version_with_parent);
 	tcase_add_test(tc, publish_on_stale_base_is_refused);
+	tcase_add_test(tc, duplicate_token_publish_answers_the_version_it_made);
 	tcase_add_test(tc, publish_errors);
 	tcase_add_test(tc, clone_shares_root_size_and_chunk_size);
 	tcase_add_test(tc, clone_with_content_makes_version_1_of_new_image);
 	tcase_add_test(tc, clone_errors);
 	tcase_add_test(tc, delete_removes_versions_and_images);
 	tcase_add_test(tc, version_numbers_are_not_reused_after_delete);
+	tcase_add_test(tc,
+		       clone_parent_stays_its_source_after_the_name_is_reused);
 	tcase_add_test(tc, second_open_of_a_directory_is_refused);
 	suite_add_tcase(s, tc);
 
@@ -875,9 +1062,13 @@ static Suite *versiond_suite(void)
 	tcase_add_test(tc, log_starts_with_header_and_holds_checksummed_records);
 	tcase_add_test(tc, replay_restores_identical_state);
 	tcase_add_test(tc, torn_tail_is_dropped_at_every_cut);
-	tcase_add_test(tc, garbage_after_the_last_record_is_dropped);
-	tcase_add_test(tc, corrupted_checksum_in_the_tail_is_detected);
-	tcase_add_test(tc, corrupted_payload_in_the_tail_is_detected);
+	tcase_add_test(tc, zero_filled_tail_is_dropped);
+	tcase_add_test(tc, garbage_after_the_last_record_refuses_to_open);
+	tcase_add_test(tc, any_flipped_bit_in_the_last_record_refuses_to_open);
+	tcase_add_test(tc, corrupted_checksum_in_the_tail_refuses_to_open);
+	tcase_add_test(tc,
+		       complete_record_with_a_damaged_length_is_not_called_torn);
+	tcase_add_test(tc, recover_log_cuts_a_corrupt_tail_after_keeping_a_copy);
 	tcase_add_test(tc, corruption_before_valid_records_refuses_to_open);
 	tcase_add_test(tc, bad_log_header_refuses_to_open);
 	tcase_add_test(tc, appends_after_a_dropped_tail_survive_replay);

@@ -598,8 +598,10 @@ out_fail:
 /*
  * Serve the devices a previous helper attached: LIST, and for each device
  * with a registry entry, open its version (asynchronously). A commit of
- * the previous helper cannot finish: it is cancelled (its chunks become
- * dirty again). A device left stopped by a detach that died is detached.
+ * the previous helper ends as published if its PUBLISH was sent (and
+ * then the new version opens), else cancelled (its chunks become dirty
+ * again): helper_commit_adopt(). A device left stopped by a detach that
+ * died is detached.
  */
 int helper_adopt(struct helper *h)
 {
@@ -636,9 +638,11 @@ int helper_adopt(struct helper *h)
 		/* stopped: finish the detach once the version is open */
 		d->stopped = l[i].state == VMIR_DEV_STATE_STOPPED;
 		if (l[i].flags & VMIR_DEV_F_COMMIT)
-			helper_commit_end(d, -ECANCELED, 0, NULL);
-		ret = vmir_version_open_async(h->c, d->image, d->version,
-					      helper_adopt_opened, d);
+			ret = helper_commit_adopt(d, helper_adopt_opened);
+		else
+			ret = vmir_version_open_async(h->c, d->image,
+						      d->version,
+						      helper_adopt_opened, d);
 		if (ret) {
 			vmir_err("/dev/vmir%u is not served: %s", d->id,
 				 vmir_client_error(h->c));

@@ -15,6 +15,16 @@
  *      version from then on, without resolving its tree again (a missing
  *      chunk is the same in both: every committed chunk is present).
  *   4. COMMIT_END (status, new version and image) and the reply.
+ *
+ * Before libvmir sends the PUBLISH (a commit without --to) its ticket
+ * (image, base version, size, root, publish token) is written to
+ * MIRROR_DIR/commit.pub. A helper that dies before the reply leaves the
+ * device in its commit; the helper that adopts it (helper_commit_adopt())
+ * sends that PUBLISH again, same token: versiond answers with the version
+ * the first one made, or publishes it now (everything it names was stored
+ * before it was sent), and the commit ends as published: the device
+ * continues from the new version. Without a ticket (died earlier, or a
+ * commit --to) the commit is cancelled: its chunks become dirty again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +64,7 @@ static void helper_commit_free(struct helper_commit *k)
 		snprintf(path, sizeof(path), "%s/commit.tmp", d->dir);
 		unlink(path);
 	}
+	helper_pub_remove(d->dir);
 	free(k->buf);
 	free(k->idx);
 	free(k->captured);
@@ -220,6 +231,19 @@ static void helper_commit_uploaded(void *arg,
 	helper_commit_finish(k, 0, out);
 }
 
+/* libvmir is about to send the commit's PUBLISH: keep its ticket */
+static void helper_commit_ticket(void *arg,
+				 const struct vmir_publish_ticket *t)
+{
+	struct helper_dev *d = arg;
+	int ret;
+
+	ret = helper_pub_save(d->dir, t);
+	if (ret)
+		vmir_warn("vmir%u: cannot write %s/commit.pub: %s; a helper restarted during this publish will cancel the commit",
+			  d->id, d->dir, strerror(-ret));
+}
+
 static void helper_commit_upload(struct helper_dev *d)
 {
 	struct helper_commit *k = d->commit;
@@ -227,6 +251,7 @@ static void helper_commit_upload(struct helper_dev *d)
 	int ret;
 
 	k->uploading = true;
+	vmir_version_on_publish(d->v, helper_commit_ticket, d);
 	vmir_info("vmir%u: %zu chunks captured, uploading", d->id, k->n);
 	ret = vmir_version_commit_async(d->v, k->idx, k->n,
 					helper_commit_source, d,
@@ -276,6 +301,113 @@ bool helper_commits_step(struct helper *h)
 			helper_commit_upload(d);
 	}
 	return more;
+}
+
+/* --- a commit left by a previous helper -------------------------------------- */
+
+struct helper_adoption {
+	struct helper_dev *d;
+	vmir_open_cb opened;
+};
+
+/* the files of a commit that has ended */
+static void helper_commit_forget(struct helper_dev *d)
+{
+	char path[PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s/commit.tmp", d->dir);
+	unlink(path);
+	helper_pub_remove(d->dir);
+}
+
+/*
+ * Open the device's version from a callback (d is on the helper's list):
+ * a failure to start goes to opened like the open's own.
+ */
+static void helper_commit_adopt_open(struct helper_dev *d,
+				     vmir_open_cb opened)
+{
+	int ret;
+
+	ret = vmir_version_open_async(d->h->c, d->image, d->version, opened,
+				      d);
+	if (ret)
+		opened(d, NULL, ret, vmir_client_error(d->h->c));
+}
+
+/* vmir_publish_async() callback: the previous helper's publish */
+static void helper_commit_adopted(void *arg,
+				  const struct vmir_version_info *vi,
+				  int err, const char *why)
+{
+	struct helper_adoption *a = arg;
+	struct helper_dev *d = a->d;
+	vmir_open_cb opened = a->opened;
+
+	free(a);
+	if (err) {
+		vmir_warn("/dev/vmir%u: the publish of the previous helper's commit failed (%s): cancelling the commit, its chunks stay dirty",
+			  d->id, why);
+		helper_commit_end(d, -ECANCELED, 0, NULL);
+	} else if (!helper_commit_end(d, 0, vi->version, NULL)) {
+		vmir_info("/dev/vmir%u: the previous helper's commit is published as %s@%u; the device continues from it",
+			  d->id, vi->image, vi->version);
+		d->version = vi->version;
+		if (helper_dev_reg_write(d))
+			vmir_warn("cannot update %s/vmir%u after the commit",
+				  d->h->reg_dir, d->id);
+	}
+	helper_commit_forget(d);
+	helper_commit_adopt_open(d, opened);
+}
+
+/*
+ * d, being adopted, is in a commit of the previous helper: finish its
+ * publish if it kept the ticket, else cancel the commit; then open the
+ * device's version (the new one if the publish won) with opened(d).
+ * Returns 0, or -errno (vmir_client_error()) when the version's open
+ * could not start, as vmir_version_open_async().
+ */
+int helper_commit_adopt(struct helper_dev *d, vmir_open_cb opened)
+{
+	struct vmir_publish_ticket t;
+	struct helper_adoption *a;
+	char msg[PATH_MAX + 64];
+	int ret;
+
+	ret = helper_pub_load(d->dir, &t, msg, sizeof(msg));
+	if (ret < 0)
+		vmir_warn("/dev/vmir%u: %s", d->id, msg);
+	if (ret == 1 && (strcmp(t.image, d->image) ||
+			 t.base_version != d->version)) {
+		vmir_warn("/dev/vmir%u: %s/commit.pub is the publish of %s on version %u, not of the device's %s@%u: ignored",
+			  d->id, d->dir, t.image, t.base_version, d->image,
+			  d->version);
+		ret = 0;
+	}
+	if (ret == 1) {
+		a = malloc(sizeof(*a));
+		if (a) {
+			a->d = d;
+			a->opened = opened;
+			if (!vmir_publish_async(d->h->c, &t,
+						helper_commit_adopted, a)) {
+				vmir_info("/dev/vmir%u: the previous helper died in a commit after sending its publish; sending it again (%s on version %u, same token) to learn whether it won",
+					  d->id, t.image, t.base_version);
+				return 0;
+			}
+			vmir_warn("/dev/vmir%u: %s", d->id,
+				  vmir_client_error(d->h->c));
+			free(a);
+		}
+	} else {
+		vmir_info("/dev/vmir%u: the previous helper died in a commit before its publish: cancelling it, its chunks stay dirty",
+			  d->id);
+	}
+	helper_commit_end(d, -ECANCELED, 0, NULL);
+	helper_commit_forget(d);
+	return vmir_version_open_async(d->h->c, d->image, d->version, opened,
+				       d);
 }
 
 static int helper_parse_begin(void *arg, uint8_t cmd, struct nlattr **tb)

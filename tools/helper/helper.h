@@ -152,6 +152,7 @@ void helper_on_capture_needed(struct helper *h, uint32_t id,
 bool helper_commits_step(struct helper *h);
 int helper_commit_end(struct helper_dev *d, int status, uint32_t version,
 		      const char *image);
+int helper_commit_adopt(struct helper_dev *d, vmir_open_cb opened);
 
 /* control.c */
 int helper_ctl_listen(void);

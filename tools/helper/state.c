@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * vmir-helper: the state file of a mirror and the device registry
- * (helper_state.h).
+ * vmir-helper: the state file of a mirror, the ticket of a commit's
+ * publish and the device registry (state.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -107,6 +107,43 @@ int helper_write_file(const char *dir, const char *name,
 	if (ret)
 		unlink(tmp);
 	return ret;
+}
+
+/*
+ * Open DIR/NAME to read, its path in path: the fd, or -ENOENT when there
+ * is none (no message), or -errno with a message in msg.
+ */
+static int helper_mirror_open(const char *dir, const char *name,
+			      char path[PATH_MAX], char *msg, size_t msglen)
+{
+	int fd, ret;
+
+	if (snprintf(path, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX) {
+		snprintf(msg, msglen, "mirror directory name too long: %s",
+			 dir);
+		return -ENAMETOOLONG;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT) {
+		ret = -errno;
+		snprintf(msg, msglen, "cannot open %s: %s", path,
+			 strerror(-ret));
+		return ret;
+	}
+	return fd < 0 ? -ENOENT : fd;
+}
+
+/* remove DIR/NAME; 0 also when there was none */
+static int helper_mirror_unlink(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (unlink(path) && errno != ENOENT)
+		return -errno;
+	return 0;
 }
 
 /* --- MIRROR_DIR/state ----------------------------------------------------- */
@@ -231,21 +268,9 @@ int helper_state_load(const char *dir, const struct helper_mirror *m,
 	struct stat st;
 	int fd, ret;
 
-	if (snprintf(path, sizeof(path), "%s/state", dir) >=
-	    (int)sizeof(path)) {
-		snprintf(msg, msglen, "mirror directory name too long: %s",
-			 dir);
-		return -ENAMETOOLONG;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		ret = -errno;
-		snprintf(msg, msglen, "cannot open %s: %s", path,
-			 strerror(-ret));
-		return ret;
-	}
+	fd = helper_mirror_open(dir, "state", path, msg, msglen);
+	if (fd < 0)
+		return fd == -ENOENT ? 0 : fd;
 	if (fstat(fd, &st)) {
 		ret = -errno;
 		snprintf(msg, msglen, "cannot stat %s: %s", path,
@@ -310,13 +335,99 @@ out_close:
 
 int helper_state_remove(const char *dir)
 {
-	char path[PATH_MAX];
+	return helper_mirror_unlink(dir, "state");
+}
 
-	if (snprintf(path, sizeof(path), "%s/state", dir) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	if (unlink(path) && errno != ENOENT)
-		return -errno;
-	return 0;
+/* --- MIRROR_DIR/commit.pub ---------------------------------------------- */
+
+#define HELPER_PUB_NAME		"commit.pub"
+#define HELPER_PUB_MAGIC	"VMIRPUB1"
+#define HELPER_PUB_SUM		16
+/* longer than any valid file */
+#define HELPER_PUB_MAX		(8 + 2 + VMIR_NAME_MAX + 4 + 8 + 2 + \
+				 VMIR_ROOT_HEX_LEN + VMIR_PUBLISH_TOKEN_LEN + \
+				 HELPER_PUB_SUM)
+
+/*
+ * DIR/commit.pub: "VMIRPUB1", then str image, u32 base_version, u64 size,
+ * str root (hex), the token, in the wire encoding; then BLAKE2b-128 of
+ * all that.
+ */
+int helper_pub_save(const char *dir, const struct vmir_publish_ticket *t)
+{
+	uint8_t sum[HELPER_PUB_SUM];
+	struct vmir_wbuf w;
+	struct iovec iov[2];
+	int ret;
+
+	vmir_wbuf_init(&w);
+	vmir_put_bytes(&w, HELPER_PUB_MAGIC, 8);
+	vmir_put_str(&w, t->image);
+	vmir_put_u32(&w, t->base_version);
+	vmir_put_u64(&w, t->size);
+	vmir_put_str(&w, t->root);
+	vmir_put_bytes(&w, t->token, sizeof(t->token));
+	ret = w.err;
+	if (!ret) {
+		crypto_generichash(sum, sizeof(sum), w.p, w.len, NULL, 0);
+		iov[0].iov_base = w.p;
+		iov[0].iov_len = w.len;
+		iov[1].iov_base = sum;
+		iov[1].iov_len = sizeof(sum);
+		ret = helper_write_file(dir, HELPER_PUB_NAME, iov, 2);
+	}
+	vmir_wbuf_free(&w);
+	return ret;
+}
+
+int helper_pub_load(const char *dir, struct vmir_publish_ticket *t,
+		    char *msg, size_t msglen)
+{
+	uint8_t buf[HELPER_PUB_MAX + 1], sum[HELPER_PUB_SUM];
+	char path[PATH_MAX], magic[8];
+	struct vmir_id root;
+	struct vmir_rbuf r;
+	ssize_t n;
+	int fd, ret;
+
+	fd = helper_mirror_open(dir, HELPER_PUB_NAME, path, msg, msglen);
+	if (fd < 0)
+		return fd == -ENOENT ? 0 : fd;
+	n = read(fd, buf, sizeof(buf));
+	ret = n < 0 ? -errno : 0;
+	close(fd);
+	if (ret) {
+		snprintf(msg, msglen, "cannot read %s: %s", path,
+			 strerror(-ret));
+		return ret;
+	}
+	if (n <= HELPER_PUB_SUM || n > HELPER_PUB_MAX)
+		goto out_bad;
+	crypto_generichash(sum, sizeof(sum), buf, (size_t)n - HELPER_PUB_SUM,
+			   NULL, 0);
+	if (sodium_memcmp(sum, buf + n - HELPER_PUB_SUM, sizeof(sum)))
+		goto out_bad;
+	memset(t, 0, sizeof(*t));
+	vmir_rbuf_init(&r, buf, (size_t)n - HELPER_PUB_SUM);
+	vmir_get_bytes(&r, magic, sizeof(magic));
+	vmir_get_str(&r, t->image, sizeof(t->image));
+	t->base_version = vmir_get_u32(&r);
+	t->size = vmir_get_u64(&r);
+	vmir_get_str(&r, t->root, sizeof(t->root));
+	vmir_get_bytes(&r, t->token, sizeof(t->token));
+	if (vmir_rbuf_end(&r) || memcmp(magic, HELPER_PUB_MAGIC, 8) ||
+	    vmir_name_valid(t->image) || vmir_id_from_hex(t->root, &root))
+		goto out_bad;
+	return 1;
+
+out_bad:
+	snprintf(msg, msglen, "%s is damaged", path);
+	return -EBADMSG;
+}
+
+int helper_pub_remove(const char *dir)
+{
+	return helper_mirror_unlink(dir, HELPER_PUB_NAME);
 }
 
 /* --- REG_DIR/vmirN -------------------------------------------------------- */

@@ -11,6 +11,9 @@
  *   REG_DIR/vmirN      "dir=...\nimage=...\nversion=N\n": the mirror
  *                      directory of /dev/vmirN, so that a restarted helper
  *                      serves existing devices
+ *   MIRROR_DIR/commit.pub  the publish of the commit in progress (its
+ *                      ticket), written before its PUBLISH is sent, so that
+ *                      a helper adopting the device learns whether it won
  *
  * Both are written atomically (NAME.tmp, fsync, rename, fsync of the
  * directory): after a crash the previous file or the new one is there,
@@ -29,6 +32,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "libvmir.h"
 #include "uapi/linux/vmir.h"
 
 /* what a mirror holds: a state file is only loaded for the same */
@@ -101,6 +105,18 @@ int helper_map_load(int fd, const struct helper_mirror *m, uint8_t *present,
 /* write generation gen into its slot, then fdatasync the mirror */
 int helper_map_save(int fd, const struct helper_mirror *m,
 		    const uint8_t *present, const uint8_t *dirty, uint64_t gen);
+
+/* --- MIRROR_DIR/commit.pub ---------------------------------------------- */
+
+int helper_pub_save(const char *dir, const struct vmir_publish_ticket *t);
+/*
+ * Returns 1: loaded into *t; 0: there is no commit.pub; -errno with a
+ * message in msg: unusable (-EBADMSG: damaged).
+ */
+int helper_pub_load(const char *dir, struct vmir_publish_ticket *t,
+		    char *msg, size_t msglen);
+/* 0 also when there was none */
+int helper_pub_remove(const char *dir);
 
 /* --- REG_DIR/vmirN -------------------------------------------------------- */
 
