@@ -41,6 +41,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# scratch_disk: prints the virtio disk vm-run added (--scratch-disk or
+# --disk, serial vmir-scratch), waiting up to 5 s for it to appear
+scratch_disk() {
+	local s i
+	modprobe virtio_blk 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		for s in /sys/block/vd*/serial; do
+			[ -r "$s" ] && [ "$(cat "$s")" = vmir-scratch ] &&
+				{ echo "/dev/$(basename "$(dirname "$s")")"; return 0; }
+		done
+		sleep 0.1
+	done
+	return 1
+}
+
 # mkimage FILE BYTES: random bytes, with every 4th 64K block zero (so
 # zero chunks exist at 64K and smaller chunk sizes).
 mkimage() {
