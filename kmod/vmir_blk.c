@@ -7,14 +7,13 @@
  * (a hit) is served from the mirror file with the file's own read_iter /
  * write_iter, one iov_iter per bio over the bio's own pages (no copy):
  *
- *  - inline, in queue_rq, when that context may do file I/O of its own
- *    (vmir_may_serve_here()): no context switch at all;
- *  - inline too when it may not, but the request is a read and the
- *    mirror's filesystem can read without waiting (FMODE_NOWAIT): the
- *    read is tried with IOCB_NOWAIT | IOCB_NOIO, which copies from the
- *    page cache and never starts or waits for I/O (nor takes a journal
- *    handle: the mirror is O_NOATIME), so it is safe inside a bio
- *    submission, a filesystem transaction or kblockd;
+ *  - in queue_rq when the request is a read and the mirror's filesystem
+ *    can read without waiting (FMODE_NOWAIT): the read is tried with
+ *    IOCB_NOWAIT | IOCB_NOIO, which copies from the page cache and never
+ *    starts or waits for I/O nor takes a sleeping lock of the mirror's
+ *    filesystem (nor a journal handle: the mirror is O_NOATIME), so it
+ *    is safe in any submitter: inside a bio submission, a filesystem
+ *    transaction, a plug flush holding a filesystem's locks, or kblockd;
  *  - otherwise (a write there, a read whose pages are not cached, a
  *    filesystem without NOWAIT reads such as tmpfs), and for every
  *    request that had to wait for a chunk, on the device's dispatch
@@ -374,24 +373,6 @@ void vmir_served_sum(struct vmir_device *dev, struct vmir_served *sum)
 }
 
 /*
- * May the submitter's context do the mirror I/O itself, waiting for it?
- * Not inside a bio submission: the mirror filesystem's own bios would
- * wait on current->bio_list until we return. Not inside a filesystem
- * transaction (ext4 on /dev/vmirN writing back under a jbd2 handle): the
- * mirror's filesystem would see the upper one's handle in
- * current->journal_info (jbd2 does not nest handles of two journals and
- * BUGs). Not in a workqueue worker: that is kblockd running our queue,
- * and kblockd also dispatches the disk the mirror lives on; with its
- * workers (and its rescuer) all waiting for mirror I/O, that disk stalls
- * and so do we.
- */
-static bool vmir_may_serve_here(void)
-{
-	return !current->bio_list && !current->journal_info &&
-	       !(current->flags & PF_WQ_WORKER);
-}
-
-/*
  * A read in a context that may not wait for mirror I/O: served here if
  * every chunk is present and the page cache holds all of its data, read
  * without starting or waiting for I/O. Returns true when it completed
@@ -436,9 +417,18 @@ static blk_status_t vmir_queue_rq(struct blk_mq_hw_ctx *hctx,
 	cmd->park_ns = 0;
 	cmd->status = BLK_STS_OK;
 	blk_mq_start_request(rq);
-	if (vmir_may_serve_here()) {
-		vmir_cmd_run(cmd, VMIR_SERVE_INLINE);
-	} else if (!vmir_try_read_nowait(cmd)) {
+	/*
+	 * Only a read the page cache holds is served here: mirror I/O that
+	 * may wait never runs in the submitter's context. Besides the
+	 * contexts vmir_may_serve_here() names, a plug flush of a
+	 * filesystem on /dev/vmirN holds that filesystem's locks (its
+	 * readahead holds the file's invalidate_lock), and a blocking read
+	 * of the mirror takes the same locks of the mirror's filesystem:
+	 * lockdep reports it (crash/001 under make check-kernel-debug), as
+	 * loop avoids it by never touching its backing file in the
+	 * submitter's context.
+	 */
+	if (!vmir_try_read_nowait(cmd)) {
 		cmd->state = VMIR_CMD_QUEUED;
 		vmir_cmd_queue(cmd);
 	}
