@@ -221,29 +221,17 @@ void vmir_cmd_end(struct vmir_cmd *cmd, blk_status_t status)
 	blk_mq_end_request(blk_mq_rq_from_pdu(cmd), status);
 }
 
-/* where a request is served (struct vmir_served) */
-enum vmir_serve_ctx {
-	VMIR_SERVE_INLINE,
-	VMIR_SERVE_WORKER,
-};
-
-static void vmir_count_hit(struct vmir_cmd *cmd, enum vmir_serve_ctx ctx)
+/* a hit served on the dispatch work (struct vmir_served) */
+static void vmir_count_worker_hit(struct vmir_cmd *cmd)
 {
-	struct vmir_served *s;
-
 	/* a request that waited for a chunk was a miss, not a hit */
 	if (cmd->waits)
 		return;
-	s = get_cpu_ptr(cmd->dev->served);
-	if (ctx == VMIR_SERVE_INLINE)
-		s->inline_hits++;
-	else
-		s->worker_hits++;
-	put_cpu_ptr(cmd->dev->served);
+	this_cpu_inc(cmd->dev->served->worker_hits);
 }
 
 /* Serve @cmd from the mirror, or park it; see vmir_cmd_run(). */
-static void vmir_cmd_serve(struct vmir_cmd *cmd, enum vmir_serve_ctx ctx)
+static void vmir_cmd_serve(struct vmir_cmd *cmd)
 {
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	struct vmir_device *dev = cmd->dev;
@@ -266,7 +254,7 @@ static void vmir_cmd_serve(struct vmir_cmd *cmd, enum vmir_serve_ctx ctx)
 		}
 		ret = vmir_mirror_read(dev, rq, pos, 0);
 		if (!ret)
-			vmir_count_hit(cmd, ctx);
+			vmir_count_worker_hit(cmd);
 		break;
 	case REQ_OP_WRITE:
 	case REQ_OP_DISCARD:
@@ -291,7 +279,7 @@ static void vmir_cmd_serve(struct vmir_cmd *cmd, enum vmir_serve_ctx ctx)
 			      vfs_fsync_range(dev->mirror, pos, pos + len - 1,
 					      1);
 		if (!ret)
-			vmir_count_hit(cmd, ctx);
+			vmir_count_worker_hit(cmd);
 		break;
 	default:
 		ret = -EOPNOTSUPP;
@@ -310,12 +298,12 @@ static void vmir_cmd_serve(struct vmir_cmd *cmd, enum vmir_serve_ctx ctx)
  * the device must not be touched (a parked request may already be
  * completed by someone else).
  */
-static void vmir_cmd_run(struct vmir_cmd *cmd, enum vmir_serve_ctx ctx)
+static void vmir_cmd_run(struct vmir_cmd *cmd)
 {
 	unsigned int pflags = current->flags & VMIR_IO_PFLAGS;
 
 	current->flags |= VMIR_IO_PFLAGS;
-	vmir_cmd_serve(cmd, ctx);
+	vmir_cmd_serve(cmd);
 	current->flags = (current->flags & ~VMIR_IO_PFLAGS) | pflags;
 }
 
@@ -353,7 +341,7 @@ void vmir_dispatch_work(struct work_struct *work)
 		list_for_each_entry_safe(cmd, tmp, &batch, queue_node) {
 			list_del_init(&cmd->queue_node);
 			/* QUEUED: this work owns it until it parks again */
-			vmir_cmd_run(cmd, VMIR_SERVE_WORKER);
+			vmir_cmd_run(cmd);
 		}
 	}
 }
@@ -366,14 +354,13 @@ void vmir_served_sum(struct vmir_device *dev, struct vmir_served *sum)
 	memset(sum, 0, sizeof(*sum));
 	for_each_possible_cpu(cpu) {
 		s = per_cpu_ptr(dev->served, cpu);
-		sum->inline_hits += READ_ONCE(s->inline_hits);
 		sum->nowait_hits += READ_ONCE(s->nowait_hits);
 		sum->worker_hits += READ_ONCE(s->worker_hits);
 	}
 }
 
 /*
- * A read in a context that may not wait for mirror I/O: served here if
+ * A read in queue_rq, where mirror I/O may not wait: served there if
  * every chunk is present and the page cache holds all of its data, read
  * without starting or waiting for I/O. Returns true when it completed
  * the request; false leaves it to the caller, untouched (a partial read
@@ -384,7 +371,6 @@ static bool vmir_try_read_nowait(struct vmir_cmd *cmd)
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	struct vmir_device *dev = cmd->dev;
 	u64 pos = (u64)blk_rq_pos(rq) << VMIR_SECTOR_SHIFT;
-	struct vmir_served *s;
 	unsigned int noio;
 	int ret;
 
@@ -397,11 +383,8 @@ static bool vmir_try_read_nowait(struct vmir_cmd *cmd)
 	memalloc_noio_restore(noio);
 	if (ret == -EAGAIN)
 		return false;
-	if (!ret) {
-		s = get_cpu_ptr(dev->served);
-		s->nowait_hits++;
-		put_cpu_ptr(dev->served);
-	}
+	if (!ret)
+		this_cpu_inc(dev->served->nowait_hits);
 	vmir_cmd_end(cmd, errno_to_blk_status(ret));
 	return true;
 }
@@ -419,14 +402,15 @@ static blk_status_t vmir_queue_rq(struct blk_mq_hw_ctx *hctx,
 	blk_mq_start_request(rq);
 	/*
 	 * Only a read the page cache holds is served here: mirror I/O that
-	 * may wait never runs in the submitter's context. Besides the
-	 * contexts vmir_may_serve_here() names, a plug flush of a
-	 * filesystem on /dev/vmirN holds that filesystem's locks (its
-	 * readahead holds the file's invalidate_lock), and a blocking read
-	 * of the mirror takes the same locks of the mirror's filesystem:
-	 * lockdep reports it (crash/001 under make check-kernel-debug), as
-	 * loop avoids it by never touching its backing file in the
-	 * submitter's context.
+	 * may wait never runs in the submitter's context. That context may
+	 * be a bio submission (the mirror's own bios would wait on
+	 * current->bio_list), a jbd2 handle of a filesystem on /dev/vmirN
+	 * (handles of two journals do not nest), kblockd (which also
+	 * dispatches the mirror's disk), or a plug flush under a
+	 * filesystem's locks (its readahead holds the file's
+	 * invalidate_lock, which a blocking read of the mirror takes too:
+	 * lockdep reports it, crash/001 under make check-kernel-debug).
+	 * Loop never touches its backing file there either.
 	 */
 	if (!vmir_try_read_nowait(cmd)) {
 		cmd->state = VMIR_CMD_QUEUED;

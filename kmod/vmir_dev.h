@@ -189,13 +189,12 @@ struct vmir_device {
 
 /*
  * Requests served from the mirror that never waited for a chunk (hits),
- * by where: in the submitter's context (inline), in a context that may
- * not wait for mirror I/O but found its data in the page cache without
- * waiting (nowait), or on the dispatch work (worker). Per CPU: counted on
- * the hot path without a shared cache line.
+ * by where: in queue_rq from the page cache without waiting (nowait), or
+ * on the dispatch work (worker). Per CPU: counted on the hot path without
+ * a shared cache line. (VMIR_STAT_HITS_INLINE, blocking service in the
+ * submitter's context, is no longer done and reported as 0.)
  */
 struct vmir_served {
-	u64 inline_hits;
 	u64 nowait_hits;
 	u64 worker_hits;
 };

@@ -698,7 +698,7 @@ static int vmir_put_stats(struct sk_buff *skb, const struct vmir_stats *s,
 			      VMIR_STAT_PAD) ||
 	    nla_put_u64_64bit(skb, VMIR_STAT_PREFETCHES, s->prefetches,
 			      VMIR_STAT_PAD) ||
-	    nla_put_u64_64bit(skb, VMIR_STAT_HITS_INLINE, hits->inline_hits,
+	    nla_put_u64_64bit(skb, VMIR_STAT_HITS_INLINE, 0,
 			      VMIR_STAT_PAD) ||
 	    nla_put_u64_64bit(skb, VMIR_STAT_HITS_NOWAIT, hits->nowait_hits,
 			      VMIR_STAT_PAD) ||
