@@ -51,7 +51,15 @@ struct helper_attach {
 	struct helper *h;
 	int fd;				/* vmirctl waiting for the reply */
 	char name[VMIR_NAME_MAX];
+	uint32_t version;		/* as asked; 0 = the latest */
 	char mirror[PATH_MAX];		/* "" = a new one under mirror_root */
+	/*
+	 * The mirror holds a commit cut by a crash after its publish was
+	 * sent (MIRROR_DIR/commit.pub), published as the version being
+	 * opened: its map may still be that of the commit's base.
+	 */
+	uint32_t base_version;		/* 0: no such commit */
+	struct vmir_publish_ticket ticket;
 };
 
 struct helper_add_reply {
@@ -228,8 +236,8 @@ static int helper_mirror_recover(struct helper_dev *d, int found,
  * in out.
  */
 static int helper_mirror_open(struct helper_dev *d, const char *mirror,
-			      uint8_t *present, uint8_t *dirty, char *out,
-			      size_t outlen)
+			      uint32_t base_version, uint8_t *present,
+			      uint8_t *dirty, char *out, size_t outlen)
 {
 	struct helper *h = d->h;
 	size_t mb = helper_map_bytes(d->nchunks);
@@ -280,6 +288,22 @@ static int helper_mirror_open(struct helper_dev *d, const char *mirror,
 	why[0] = '\0';
 	found = helper_map_load(d->mirror_fd, &m, mp, md, &gen, why,
 				sizeof(why));
+	if (found == -EEXIST && base_version && !loaded) {
+		/*
+		 * The map of the commit's base: every chunk the commit
+		 * published is dirty in it (the commit set is), the clean
+		 * ones are the same in both versions. Resumed as it is, on
+		 * the published version.
+		 */
+		m.version = base_version;
+		found = helper_map_load(d->mirror_fd, &m, mp, md, &gen, why,
+					sizeof(why));
+		m.version = d->version;
+		if (found == 1)
+			vmir_warn("%s: the commit of %s@%u cut by a crash was published as %s@%u: the mirror goes on from it",
+				  d->dir, d->image, base_version, d->image,
+				  d->version);
+	}
 	if (found == -ENOMEM) {
 		snprintf(out, outlen, "out of memory");
 		ret = found;
@@ -315,6 +339,13 @@ static int helper_mirror_open(struct helper_dev *d, const char *mirror,
 	ret = helper_state_remove(d->dir);
 	if (ret)
 		vmir_warn("cannot remove %s/state: %s", d->dir, strerror(-ret));
+	/* and the map is the published version's: the ticket is spent */
+	if (base_version) {
+		ret = helper_pub_remove(d->dir);
+		if (ret)
+			vmir_warn("cannot remove %s/commit.pub: %s", d->dir,
+				  strerror(-ret));
+	}
 	ret = loaded;
 out_free:
 	free(mp);
@@ -350,7 +381,8 @@ static int helper_attach_device(struct helper_attach *a, struct helper_dev *d,
 		snprintf(out, outlen, "out of memory");
 		goto out_free_dev;
 	}
-	loaded = helper_mirror_open(d, a->mirror, present, dirty, out, outlen);
+	loaded = helper_mirror_open(d, a->mirror, a->base_version, present,
+				    dirty, out, outlen);
 	if (loaded < 0) {
 		ret = loaded;
 		goto out_free_dev;
@@ -422,6 +454,80 @@ out:
 }
 
 /*
+ * The publish of a commit cut by a crash, sent again from its ticket, has
+ * an outcome: open the version it made (the device goes on from it), or,
+ * when it lost to another publish, the version asked for (the commit's
+ * chunks stay dirty).
+ */
+static void helper_attach_published(void *arg,
+				    const struct vmir_version_info *vi,
+				    int err, const char *why)
+{
+	struct helper_attach *a = arg;
+	char out[HELPER_MSG_MAX - 32];
+	uint32_t version = a->version;
+	int ret;
+
+	if (err == -ESTALE) {
+		vmir_warn("%s: the commit of %s@%u cut by a crash never published (%s): its chunks stay dirty",
+			  a->mirror, a->name, a->ticket.base_version, why);
+		ret = helper_pub_remove(a->mirror);
+		if (ret)
+			vmir_warn("cannot remove %s/commit.pub: %s", a->mirror,
+				  strerror(-ret));
+	} else if (err) {
+		snprintf(out, sizeof(out),
+			 "%.512s holds a commit of %s@%u cut by a crash after its publish was sent, whose outcome is unknown: %s; attach again once the version server answers",
+			 a->mirror, a->name, a->ticket.base_version, why);
+		goto out_fail;
+	} else if (version && version != a->ticket.base_version &&
+		   version != vi->version) {
+		snprintf(out, sizeof(out),
+			 "%.512s holds %s@%u's commit, published as %s@%u after a crash: attach %s@%u (or %s) with it, not @%u",
+			 a->mirror, a->name, a->ticket.base_version, a->name,
+			 vi->version, a->name, vi->version, a->name, version);
+		err = -EEXIST;
+		goto out_fail;
+	} else {
+		a->base_version = a->ticket.base_version;
+		version = vi->version;
+	}
+	err = vmir_version_open_async(a->h->c, a->name, version,
+				      helper_attach_opened, a);
+	if (!err)
+		return;
+	snprintf(out, sizeof(out), "%s", vmir_client_error(a->h->c));
+out_fail:
+	helper_ctl_reply(a->fd, err, out);
+	free(a);
+}
+
+/*
+ * Is a's mirror directory that of a device whose node went down in a
+ * commit after sending its publish (a ticket, no saved state)? 1: send
+ * that publish again first; 0: no; -errno with out set.
+ */
+static int helper_attach_ticket(struct helper_attach *a, char *out,
+				size_t outlen)
+{
+	char path[PATH_MAX + 16];
+	int ret;
+
+	if (!a->mirror[0])
+		return 0;
+	snprintf(path, sizeof(path), "%s/state", a->mirror);
+	if (!access(path, F_OK))
+		return 0;
+	ret = helper_pub_load(a->mirror, &a->ticket, out, outlen);
+	if (ret < 0) {
+		snprintf(out + strlen(out), outlen - strlen(out),
+			 "; it is the publish of a commit cut by a crash: remove it to give that commit up (its chunks stay dirty)");
+		return ret;
+	}
+	return ret == 1 && !strcmp(a->ticket.image, a->name);
+}
+
+/*
  * ATTACH: returns 1 when the attach runs and owns fd (the reply comes when
  * it ends), else -errno with out set.
  */
@@ -446,9 +552,25 @@ int helper_attach(struct helper *h, const char *name, uint32_t version,
 	a->h = h;
 	a->fd = fd;
 	snprintf(a->name, sizeof(a->name), "%s", name);
+	a->version = version;
 	snprintf(a->mirror, sizeof(a->mirror), "%s", mirror);
-	ret = vmir_version_open_async(h->c, name, version,
-				      helper_attach_opened, a);
+	ret = helper_attach_ticket(a, out, outlen);
+	if (ret < 0) {
+		free(a);
+		return ret;
+	}
+	if (ret) {
+		ret = vmir_publish_async(h->c, &a->ticket,
+					 helper_attach_published, a);
+		if (!ret) {
+			vmir_info("attaching %s: %s holds a commit of version %u cut by a crash after its publish was sent; sending it again (same token) to learn whether it won",
+				  name, mirror, a->ticket.base_version);
+			return 1;
+		}
+	} else {
+		ret = vmir_version_open_async(h->c, name, version,
+					      helper_attach_opened, a);
+	}
 	if (ret) {
 		snprintf(out, outlen, "%s", vmir_client_error(h->c));
 		free(a);
