@@ -651,6 +651,7 @@ void vmir_put_create_req(struct vmir_wbuf *w, const struct vmir_create_req *q)
 	vmir_put_u64(w, q->size);
 	vmir_put_u32(w, q->chunk_size);
 	vmir_put_id(w, &q->root);
+	vmir_put_bytes(w, q->token, sizeof(q->token));
 }
 
 void vmir_get_create_req(struct vmir_rbuf *r, struct vmir_create_req *q)
@@ -660,6 +661,7 @@ void vmir_get_create_req(struct vmir_rbuf *r, struct vmir_create_req *q)
 	q->size = vmir_get_u64(r);
 	q->chunk_size = vmir_get_u32(r);
 	vmir_get_id(r, &q->root);
+	vmir_get_bytes(r, q->token, sizeof(q->token));
 	vmir_rbuf_check(r, vmir_name_valid(q->name) == 0);
 	vmir_rbuf_check(r, vmir_chunk_size_valid(q->chunk_size));
 }
@@ -693,6 +695,7 @@ void vmir_put_clone_req(struct vmir_wbuf *w, const struct vmir_clone_req *q)
 	vmir_put_u32(w, q->flags);
 	vmir_put_u64(w, q->size);
 	vmir_put_id(w, &q->root);
+	vmir_put_bytes(w, q->token, sizeof(q->token));
 }
 
 void vmir_get_clone_req(struct vmir_rbuf *r, struct vmir_clone_req *q)
@@ -704,6 +707,7 @@ void vmir_get_clone_req(struct vmir_rbuf *r, struct vmir_clone_req *q)
 	q->flags = vmir_get_u32(r);
 	q->size = vmir_get_u64(r);
 	vmir_get_id(r, &q->root);
+	vmir_get_bytes(r, q->token, sizeof(q->token));
 	vmir_rbuf_check(r, vmir_name_valid(q->src) == 0);
 	vmir_rbuf_check(r, vmir_name_valid(q->dst) == 0);
 	vmir_rbuf_check(r, !(q->flags & ~VMIR_CLONE_F_ALL));

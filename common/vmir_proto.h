@@ -222,6 +222,7 @@ struct vmir_create_req {
 	uint64_t size;
 	uint32_t chunk_size;
 	struct vmir_id root;	/* content of version 1 (zero: empty) */
+	uint8_t token[VMIR_TOKEN_LEN];	/* as publish_req's; zero: none */
 };
 
 struct vmir_publish_req {
@@ -254,6 +255,7 @@ struct vmir_clone_req {
 	uint32_t flags;		/* VMIR_CLONE_F_* */
 	uint64_t size;
 	struct vmir_id root;
+	uint8_t token[VMIR_TOKEN_LEN];	/* as publish_req's; zero: none */
 };
 
 /* name + version, used by LOOKUP, DELETE (and VERSIONS with version 0) */

@@ -35,8 +35,11 @@
 #define FETCH_WINDOW	512		/* tree nodes read at once */
 #define READ_WINDOW	1024		/* vmir_version_read */
 #define PROGRESS_NS	(100ull * 1000000)
-/* sends of a PUBLISH that gets no answer, with the same token */
-#define PUBLISH_TRIES	4
+/*
+ * sends of a PUBLISH, CREATE or CLONE that gets no answer, with the same
+ * token (the server answers a token it already applied with its result)
+ */
+#define TOKEN_TRIES	4
 
 struct vmir_client {
 	struct vmir_conf conf;
@@ -421,6 +424,22 @@ int vmir_image_lookup(struct vmir_client *c, const char *name,
 	return ret;
 }
 
+/*
+ * A request r that got no answer (r->err) is sent again, same token, up
+ * to TOKEN_TRIES sends in all: true when the caller should.
+ */
+static bool resend_unanswered(struct vmir_client *c, const char *msg,
+			      const struct vmir_req *r, unsigned int tries)
+{
+	if (!r->err || tries >= TOKEN_TRIES)
+		return false;
+	vmir_warn("%s; sending it again with the same token (%u of %u)", msg,
+		  tries + 1, TOKEN_TRIES);
+	/* the failure marked the server down: try it now anyway */
+	vmir_engine_reset_down(c->e);
+	return true;
+}
+
 static int do_create(struct vmir_client *c, const char *name, uint64_t size,
 		     uint32_t cs, const struct vmir_id *root,
 		     struct vmir_wire_version_info *out)
@@ -428,27 +447,33 @@ static int do_create(struct vmir_client *c, const char *name, uint64_t size,
 	struct vmir_create_req q;
 	struct vmir_req *r;
 	char what[VMIR_NAME_MAX + 64], ss[32], cb[32];
+	unsigned int tries = 0;
+	bool again;
 	int ret;
 
-	r = vreq(c, VMIR_OP_CREATE);
-	if (!r)
-		return -ENOMEM;
 	memset(&q, 0, sizeof(q));
 	snprintf(q.name, sizeof(q.name), "%s", name);
 	q.size = size;
 	q.chunk_size = cs;
 	q.root = *root;
-	vmir_put_create_req(&r->meta, &q);
+	randombytes_buf(q.token, sizeof(q.token));
 	vmir_size_format(size, ss, sizeof(ss));
 	vmir_size_format(cs, cb, sizeof(cb));
 	snprintf(what, sizeof(what), "create of image '%s' (size %s, chunk size %s)",
 		 name, ss, cb);
-	ret = rpc(c, r, what);
-	if (ret == 0)
-		ret = parse_version_info(c, c->err, r, "CREATE", out);
-	else if (!r->err)
-		ret = ns_status(c, c->err, ret, what, name, 0);
-	vmir_req_free(r);
+	do {
+		r = vreq(c, VMIR_OP_CREATE);
+		if (!r)
+			return -ENOMEM;
+		vmir_put_create_req(&r->meta, &q);
+		ret = rpc(c, r, what);
+		if (ret == 0)
+			ret = parse_version_info(c, c->err, r, "CREATE", out);
+		else if (!r->err)
+			ret = ns_status(c, c->err, ret, what, name, 0);
+		again = resend_unanswered(c, c->err, r, ++tries);
+		vmir_req_free(r);
+	} while (again);
 	return ret;
 }
 
@@ -576,10 +601,14 @@ out_free:
 	return ret;
 }
 
-/* a CLONE request; content (commit --to) replaces the source's root */
+/*
+ * A CLONE request; content (commit --to) replaces the source's root.
+ * token: the clone's, the same for every send of it.
+ */
 static struct vmir_req *clone_req(struct vmir_client *c, const char *src,
 				  uint32_t version, const char *dst,
-				  const struct vmir_wire_version_info *content)
+				  const struct vmir_wire_version_info *content,
+				  const uint8_t token[VMIR_TOKEN_LEN])
 {
 	struct vmir_clone_req q;
 	struct vmir_req *r;
@@ -596,6 +625,7 @@ static struct vmir_req *clone_req(struct vmir_client *c, const char *src,
 		q.size = content->size;
 		q.root = content->root;
 	}
+	memcpy(q.token, token, sizeof(q.token));
 	vmir_put_clone_req(&r->meta, &q);
 	return r;
 }
@@ -635,7 +665,10 @@ static int do_clone(struct vmir_client *c, const char *src, uint32_t version,
 		    const struct vmir_wire_version_info *content,
 		    struct vmir_wire_version_info *out)
 {
+	uint8_t token[VMIR_TOKEN_LEN];
+	unsigned int tries = 0;
 	struct vmir_req *r;
+	bool again;
 	int ret;
 
 	ret = check_name(c->err, src);
@@ -643,13 +676,18 @@ static int do_clone(struct vmir_client *c, const char *src, uint32_t version,
 		ret = check_name(c->err, dst);
 	if (ret)
 		return ret;
-	r = clone_req(c, src, version, dst, content);
-	if (!r)
-		return seterr(c, -ENOMEM, "out of memory");
-	ret = rpc_wait(c, r);
-	if (!ret)
-		ret = clone_reply(c, c->err, r, src, version, dst, out);
-	vmir_req_free(r);
+	randombytes_buf(token, sizeof(token));
+	do {
+		r = clone_req(c, src, version, dst, content, token);
+		if (!r)
+			return seterr(c, -ENOMEM, "out of memory");
+		ret = rpc_wait(c, r);
+		if (!ret)
+			ret = clone_reply(c, c->err, r, src, version, dst,
+					  out);
+		again = resend_unanswered(c, c->err, r, ++tries);
+		vmir_req_free(r);
+	} while (again);
 	return ret;
 }
 
@@ -697,7 +735,7 @@ int vmir_image_delete(struct vmir_client *c, const char *name,
 /*
  * One publish, asynchronous. Its PUBLISH carries the publish's token; one
  * that gets no answer (timeout, connection lost: the server may have
- * applied it) is sent again with the same token, up to PUBLISH_TRIES
+ * applied it) is sent again with the same token, up to TOKEN_TRIES
  * times, and the server answers a token it has already published with
  * that version instead of refusing it as stale. done runs once, from the
  * engine's callbacks, with 0 (*out filled) or -errno (message in msg); a
@@ -752,17 +790,14 @@ static int apub_send(struct apub *p)
 static void apub_replied(struct vmir_req *r)
 {
 	struct apub *p = r->arg;
-	bool unanswered = r->err != 0;
+	bool again;
 	int ret;
 
 	ret = publish_reply(p->c, p->msg, r, p->q.name, p->q.base_version,
 			    p->out);
+	again = resend_unanswered(p->c, p->msg, r, p->tries);
 	vmir_req_free(r);
-	if (unanswered && p->tries < PUBLISH_TRIES) {
-		vmir_warn("%s; sending it again with the same token (%u of %u)",
-			  p->msg, p->tries + 1, PUBLISH_TRIES);
-		/* the failure marked the server down: try it now anyway */
-		vmir_engine_reset_down(p->c->e);
+	if (again) {
 		if (!apub_send(p))
 			return;
 		ret = -ENOMEM;
@@ -2309,6 +2344,8 @@ struct vcommit {
 	bool kicking;
 	char to[VMIR_NAME_MAX];		/* "" = next version of v's image */
 	struct apub pub;		/* the PUBLISH, unless to */
+	uint8_t clone_token[VMIR_TOKEN_LEN];	/* the CLONE's, with to */
+	unsigned int clone_tries;
 	struct vmir_wire_version_info vi;
 	char what[2 * VMIR_NAME_MAX + 64];
 	char msg[VMIR_ERR_LEN];
@@ -2370,16 +2407,45 @@ static void vcommit_published(struct vcommit *o, int ret)
 	vcommit_end(o, ret);
 }
 
+static void vcommit_clone_send(struct vcommit *o);
+
 static void vcommit_cloned(struct vmir_req *r)
 {
 	struct vcommit *o = r->arg;
 	struct vmir_version *v = o->v;
+	bool again;
 	int ret;
 
 	ret = clone_reply(o->w.c, o->msg, r, v->info.image, v->info.version,
 			  o->to, &o->vi);
+	again = resend_unanswered(o->w.c, o->msg, r, o->clone_tries);
 	vmir_req_free(r);
-	vcommit_published(o, ret);
+	if (again)
+		vcommit_clone_send(o);
+	else
+		vcommit_published(o, ret);
+}
+
+/* one atomic CLONE: to@1 is the committed content */
+static void vcommit_clone_send(struct vcommit *o)
+{
+	struct vmir_version *v = o->v;
+	struct vmir_wire_version_info content;
+	struct vmir_req *r;
+
+	content = v->info;
+	content.root = o->w.tree ? *vmir_tree_root(o->w.tree) : zero_id;
+	r = clone_req(o->w.c, v->info.image, v->info.version, o->to, &content,
+		      o->clone_token);
+	if (!r) {
+		vcommit_end(o, setmsg(o->msg, -ENOMEM, "%s failed: out of memory",
+				      o->what));
+		return;
+	}
+	o->clone_tries++;
+	r->done = vcommit_cloned;
+	r->arg = o;
+	vmir_req_submit(r);
 }
 
 static void vcommit_apub_done(struct apub *p, int err)
@@ -2405,9 +2471,7 @@ static void vcommit_publish(struct vcommit *o)
 {
 	struct vmir_client *c = o->w.c;
 	struct vmir_version *v = o->v;
-	struct vmir_wire_version_info content;
 	const struct vmir_id *root = &zero_id;
-	struct vmir_req *r;
 
 	if (o->w.tree)
 		root = vmir_tree_root(o->w.tree);
@@ -2428,18 +2492,8 @@ static void vcommit_publish(struct vcommit *o)
 			vcommit_end(o, -ENOMEM);
 		return;
 	}
-	/* one atomic CLONE: to@1 is the committed content */
-	content = v->info;
-	content.root = *root;
-	r = clone_req(c, v->info.image, v->info.version, o->to, &content);
-	if (!r) {
-		vcommit_end(o, setmsg(o->msg, -ENOMEM, "%s failed: out of memory",
-				      o->what));
-		return;
-	}
-	r->done = vcommit_cloned;
-	r->arg = o;
-	vmir_req_submit(r);
+	randombytes_buf(o->clone_token, sizeof(o->clone_token));
+	vcommit_clone_send(o);
 }
 
 /* move the commit on as far as it goes; w->kick of the pipeline */

@@ -142,9 +142,11 @@ static int versiond_db_commit(struct versiond_db *db,
 	ret = versiond_state_reserve(&db->state, rec);
 	if (ret < 0)
 		return ret;
-	/* record types from RECOVER on need log format 2 */
+	/* record types from RECOVER on need log format 2, CREATE_TOKEN 3 */
 	if (rec->type >= VERSIOND_REC_RECOVER) {
-		ret = versiond_log_upgrade(db->log, 2);
+		ret = versiond_log_upgrade(db->log,
+					   rec->type >= VERSIOND_REC_CREATE_TOKEN ?
+					   3 : 2);
 		if (ret < 0)
 			return ret;
 	}
@@ -182,6 +184,38 @@ static int versiond_db_result(struct versiond_db *db, const char *name,
 	return 0;
 }
 
+static bool versiond_token_set(const uint8_t token[VMIR_TOKEN_LEN])
+{
+	static const uint8_t no_token[VMIR_TOKEN_LEN];
+
+	return memcmp(token, no_token, sizeof(no_token)) != 0;
+}
+
+/*
+ * A retry of a CREATE or CLONE that was applied (its reply lost): name's
+ * version 1 was made by a request with this token, size and root. Its
+ * info into out, and true.
+ */
+static bool versiond_db_created(struct versiond_db *db, const char *name,
+				const uint8_t token[VMIR_TOKEN_LEN],
+				uint64_t size, const struct vmir_id *root,
+				struct vmir_wire_version_info *out)
+{
+	const struct versiond_image *im = versiond_state_find(&db->state,
+							      name);
+	const struct versiond_version *v;
+
+	if (!im || !versiond_token_set(token))
+		return false;
+	v = versiond_image_version(im, 1);
+	if (!v || memcmp(v->token, token, VMIR_TOKEN_LEN) ||
+	    (root && (v->size != size || !vmir_id_eq(&v->root, root))))
+		return false;
+	if (out)
+		versiond_version_info(&db->state, im, v, out);
+	return true;
+}
+
 int versiond_db_create(struct versiond_db *db,
 		       const struct vmir_create_req *q,
 		       struct vmir_wire_version_info *out)
@@ -192,10 +226,14 @@ int versiond_db_create(struct versiond_db *db,
 	if (vmir_name_valid(q->name) < 0 || q->size < 1 ||
 	    !vmir_chunk_size_valid(q->chunk_size))
 		return -EINVAL;
+	if (versiond_db_created(db, q->name, q->token, q->size, &q->root, out))
+		return 0;
 	if (versiond_state_find(&db->state, q->name))
 		return -EEXIST;
 	memset(&rec, 0, sizeof(rec));
-	rec.type = VERSIOND_REC_CREATE;
+	rec.type = versiond_token_set(q->token) ? VERSIOND_REC_CREATE_TOKEN :
+						  VERSIOND_REC_CREATE;
+	memcpy(rec.token, q->token, sizeof(rec.token));
 	strcpy(rec.name, q->name);
 	rec.size = q->size;
 	rec.chunk_size = q->chunk_size;
@@ -211,8 +249,7 @@ int versiond_db_publish(struct versiond_db *db,
 			const struct vmir_publish_req *q,
 			struct vmir_wire_version_info *out)
 {
-	static const uint8_t no_token[VMIR_TOKEN_LEN];
-	bool token = memcmp(q->token, no_token, sizeof(no_token)) != 0;
+	bool token = versiond_token_set(q->token);
 	const struct versiond_version *done;
 	const struct versiond_image *im;
 	struct versiond_rec rec;
@@ -262,6 +299,11 @@ int versiond_db_clone(struct versiond_db *db, const struct vmir_clone_req *q,
 
 	if (vmir_name_valid(q->src) < 0 || vmir_name_valid(q->dst) < 0)
 		return -EINVAL;
+	/* a retry: the content is checked where the request names it */
+	if (versiond_db_created(db, q->dst, q->token, q->size,
+				(q->flags & VMIR_CLONE_F_CONTENT) ? &q->root :
+								    NULL, out))
+		return 0;
 	im = versiond_state_find(&db->state, q->src);
 	if (!im)
 		return -ENOENT;
@@ -271,7 +313,9 @@ int versiond_db_clone(struct versiond_db *db, const struct vmir_clone_req *q,
 	if (versiond_state_find(&db->state, q->dst))
 		return -EEXIST;
 	memset(&rec, 0, sizeof(rec));
-	rec.type = VERSIOND_REC_CREATE;
+	rec.type = versiond_token_set(q->token) ? VERSIOND_REC_CREATE_TOKEN :
+						  VERSIOND_REC_CREATE;
+	memcpy(rec.token, q->token, sizeof(rec.token));
 	strcpy(rec.name, q->dst);
 	rec.chunk_size = im->chunk_size;
 	if (q->flags & VMIR_CLONE_F_CONTENT) {

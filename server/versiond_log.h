@@ -21,8 +21,9 @@
  *    after the cut bytes were copied to DIR/versiond.log.cut-OFFSET-TIME
  *    (fsynced; the name is logged); versiond_log_cut() reports the cut.
  *
- * The format version is 1 or 2; the caller upgrades a version 1 log with
- * versiond_log_upgrade() before appending records only version 2 has.
+ * The format version is 1 to 3; the caller upgrades an older log with
+ * versiond_log_upgrade() before appending records only a newer version
+ * has (2: RECOVER, PUBLISH_TOKEN; 3: CREATE_TOKEN).
  */
 #ifndef VMIR_VERSIOND_LOG_H
 #define VMIR_VERSIOND_LOG_H
@@ -31,7 +32,7 @@
 #include <stdint.h>
 
 #define VERSIOND_LOG_NAME	"versiond.log"
-#define VERSIOND_LOG_VERSION	2	/* written by new logs, highest read */
+#define VERSIOND_LOG_VERSION	3	/* written by new logs, highest read */
 #define VERSIOND_LOG_HDR_LEN	16
 #define VERSIOND_REC_MAGIC	0x43455256u	/* "VREC" */
 #define VERSIOND_REC_HDR_LEN	12
@@ -60,7 +61,7 @@ void versiond_log_close(struct versiond_log *log);
 int versiond_log_append(struct versiond_log *log, uint16_t type,
 			const void *payload, uint32_t len);
 const char *versiond_log_path(const struct versiond_log *log);
-/* format version of the file (1 or 2) */
+/* format version of the file (1 to VERSIOND_LOG_VERSION) */
 uint32_t versiond_log_version(const struct versiond_log *log);
 /* rewrite the header's format version in place (fdatasynced); 0 or -errno */
 int versiond_log_upgrade(struct versiond_log *log, uint32_t version);

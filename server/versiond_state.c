@@ -172,6 +172,7 @@ int versiond_state_reserve(struct versiond_state *s,
 
 	switch (rec->type) {
 	case VERSIOND_REC_CREATE:
+	case VERSIOND_REC_CREATE_TOKEN:
 		if (s->n == s->cap) {
 			cap = s->cap ? s->cap * 2 : 16;
 			img = realloc(s->img, cap * sizeof(*img));
@@ -240,6 +241,7 @@ static int versiond_apply_create(struct versiond_state *s,
 	v->parent_id = parent_id;
 	v->parent_version = rec->parent_version;
 	v->ctime_ns = rec->ctime_ns;
+	memcpy(v->token, rec->token, sizeof(v->token));
 	im->nv = 1;
 	memmove(&s->img[i + 1], &s->img[i], (s->n - i) * sizeof(*s->img));
 	s->img[i] = im;
@@ -345,6 +347,7 @@ int versiond_state_apply(struct versiond_state *s,
 {
 	switch (rec->type) {
 	case VERSIOND_REC_CREATE:
+	case VERSIOND_REC_CREATE_TOKEN:
 		return versiond_apply_create(s, rec, why);
 	case VERSIOND_REC_PUBLISH:
 	case VERSIOND_REC_PUBLISH_TOKEN:
@@ -375,12 +378,15 @@ void versiond_rec_encode(const struct versiond_rec *rec, struct vmir_wbuf *w)
 	vmir_put_str(w, rec->name);
 	switch (rec->type) {
 	case VERSIOND_REC_CREATE:
+	case VERSIOND_REC_CREATE_TOKEN:
 		vmir_put_u64(w, rec->size);
 		vmir_put_u32(w, rec->chunk_size);
 		vmir_put_id(w, &rec->root);
 		vmir_put_str(w, rec->parent);
 		vmir_put_u32(w, rec->parent_version);
 		vmir_put_u64(w, rec->ctime_ns);
+		if (rec->type == VERSIOND_REC_CREATE_TOKEN)
+			vmir_put_bytes(w, rec->token, sizeof(rec->token));
 		break;
 	case VERSIOND_REC_PUBLISH:
 	case VERSIOND_REC_PUBLISH_TOKEN:
@@ -419,12 +425,15 @@ int versiond_rec_decode(uint16_t type, const void *p, size_t len,
 	vmir_get_str(&r, rec->name, sizeof(rec->name));
 	switch (type) {
 	case VERSIOND_REC_CREATE:
+	case VERSIOND_REC_CREATE_TOKEN:
 		rec->size = vmir_get_u64(&r);
 		rec->chunk_size = vmir_get_u32(&r);
 		vmir_get_id(&r, &rec->root);
 		vmir_get_str(&r, rec->parent, sizeof(rec->parent));
 		rec->parent_version = vmir_get_u32(&r);
 		rec->ctime_ns = vmir_get_u64(&r);
+		if (type == VERSIOND_REC_CREATE_TOKEN)
+			vmir_get_bytes(&r, rec->token, sizeof(rec->token));
 		if (!r.err && !vmir_chunk_size_valid(rec->chunk_size))
 			return -EBADMSG;
 		break;

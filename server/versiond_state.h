@@ -34,6 +34,8 @@ enum versiond_rec_type {
 	VERSIOND_REC_RECOVER = 5,
 	/* log format 2: PUBLISH with the client's publish token */
 	VERSIOND_REC_PUBLISH_TOKEN = 6,
+	/* log format 3: CREATE (create, clone) with the client's token */
+	VERSIOND_REC_CREATE_TOKEN = 7,
 };
 
 struct versiond_rec {

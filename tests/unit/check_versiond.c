@@ -111,6 +111,35 @@ static int publish_token(const char *name, uint32_t base, const char *root,
 	return versiond_db_publish(db, &q, out);
 }
 
+/* create with a token, all of whose bytes are tok */
+static int create_token(const char *name, const char *root, uint8_t tok,
+			struct vmir_wire_version_info *out)
+{
+	struct vmir_create_req q = { .size = 4096, .chunk_size = CS };
+
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	q.root = id_of_str(root);
+	memset(q.token, tok, sizeof(q.token));
+	return versiond_db_create(db, &q, out);
+}
+
+/* clone with a token; root non-NULL: with that content (commit --to) */
+static int clone_token(const char *src, const char *dst, const char *root,
+		       uint8_t tok, struct vmir_wire_version_info *out)
+{
+	struct vmir_clone_req q = { .src_version = 0 };
+
+	snprintf(q.src, sizeof(q.src), "%s", src);
+	snprintf(q.dst, sizeof(q.dst), "%s", dst);
+	if (root) {
+		q.flags = VMIR_CLONE_F_CONTENT;
+		q.size = 4096;
+		q.root = id_of_str(root);
+	}
+	memset(q.token, tok, sizeof(q.token));
+	return versiond_db_clone(db, &q, out);
+}
+
 static int clone_img(const char *src, uint32_t ver, const char *dst,
 		     struct vmir_wire_version_info *out)
 {
@@ -340,6 +369,53 @@ START_TEST(duplicate_token_publish_answers_the_version_it_made)
 	ck_assert_uint_eq(again.version, 2);
 	ck_assert_int_eq(versiond_db_lookup(db, "img", 0, &vi), 0);
 	ck_assert_uint_eq(vi.version, 3);
+}
+END_TEST
+
+START_TEST(duplicate_token_create_and_clone_answer_what_they_made)
+{
+	struct vmir_wire_version_info vi, again;
+	off_t logsize;
+	uint8_t *p;
+	size_t len;
+
+	ck_assert_int_eq(create_token("img", "r1", 0xaa, &vi), 0);
+	ck_assert_int_eq(clone_token("img", "vm", NULL, 0xbb, NULL), 0);
+	ck_assert_int_eq(clone_token("img", "to", "r9", 0xcc, NULL), 0);
+	logsize = file_size(logpath);
+	/* retries of requests whose replies were lost */
+	ck_assert_int_eq(create_token("img", "r1", 0xaa, &again), 0);
+	ck_assert_uint_eq(again.version, 1);
+	ck_assert_uint_eq(again.image_id, vi.image_id);
+	ck_assert_uint_eq(again.ctime_ns, vi.ctime_ns);
+	ck_assert_int_eq(clone_token("img", "vm", NULL, 0xbb, &again), 0);
+	ck_assert_str_eq(again.image, "vm");
+	ck_assert_int_eq(clone_token("img", "to", "r9", 0xcc, &again), 0);
+	ck_assert(vmir_id_eq(&again.root, &(struct vmir_id){ 0 }) == false);
+	ck_assert_int_eq(file_size(logpath), logsize);	/* nothing logged */
+	/* another token, no token, or other content: the name is taken */
+	ck_assert_int_eq(create_token("img", "r1", 0xdd, NULL), -EEXIST);
+	ck_assert_int_eq(create("img", 4096, CS, "r1", NULL), -EEXIST);
+	ck_assert_int_eq(create_token("img", "other", 0xaa, NULL), -EEXIST);
+	ck_assert_int_eq(clone_token("img", "vm", NULL, 0xdd, NULL), -EEXIST);
+	ck_assert_int_eq(clone_token("img", "to", "other", 0xcc, NULL),
+			 -EEXIST);
+	/* a token of one image is not another's */
+	ck_assert_int_eq(create_token("vm", "r1", 0xaa, NULL), -EEXIST);
+	/* the tokens need log format 3, and survive a replay */
+	p = read_file(logpath, &len);
+	ck_assert_uint_eq(p[8], 3);
+	free(p);
+	db_close();
+	db_open();
+	ck_assert_int_eq(create_token("img", "r1", 0xaa, &again), 0);
+	ck_assert_uint_eq(again.image_id, vi.image_id);
+	ck_assert_int_eq(clone_token("img", "to", "r9", 0xcc, NULL), 0);
+	/* a deleted and re-created name does not answer the old token */
+	ck_assert_int_eq(versiond_db_delete(db, "img", 0), 0);
+	ck_assert_int_eq(create_token("img", "r1", 0xee, &again), 0);
+	ck_assert_uint_ne(again.image_id, vi.image_id);
+	ck_assert_int_eq(create_token("img", "r1", 0xaa, NULL), -EEXIST);
 }
 END_TEST
 
@@ -1045,6 +1121,7 @@ static Suite *versiond_suite(void)
 	tcase_add_test(tc, publish_adds_next_version_with_parent);
 	tcase_add_test(tc, publish_on_stale_base_is_refused);
 	tcase_add_test(tc, duplicate_token_publish_answers_the_version_it_made);
+	tcase_add_test(tc, duplicate_token_create_and_clone_answer_what_they_made);
 	tcase_add_test(tc, publish_errors);
 	tcase_add_test(tc, clone_shares_root_size_and_chunk_size);
 	tcase_add_test(tc, clone_with_content_makes_version_1_of_new_image);
