@@ -230,10 +230,11 @@ int vmir_version_commit_async(struct vmir_version *v, const uint64_t *idx,
 
 /*
  * A publish about to be sent: the version it builds on, its content and
- * its token. Kept durably, it lets a process that restarts learn whether
- * the publish won, or finish it: vmir_publish_async() of the same ticket
- * is answered with the version the token made if it did, and publishes
- * it otherwise (its chunks and tree are stored before any PUBLISH).
+ * its token, and for a commit to a new image (to_image) that image's
+ * name. Kept durably, it lets a process that restarts learn whether the
+ * publish won, or finish it: vmir_publish_async() of the same ticket is
+ * answered with the version the token made if it did, and publishes it
+ * otherwise (its chunks and tree are stored before any PUBLISH or CLONE).
  */
 struct vmir_publish_ticket {
 	char image[VMIR_NAME_MAX];
@@ -241,11 +242,12 @@ struct vmir_publish_ticket {
 	uint64_t size;
 	char root[VMIR_ROOT_HEX_LEN + 1];
 	uint8_t token[VMIR_PUBLISH_TOKEN_LEN];
+	char to[VMIR_NAME_MAX];		/* "" = a new version of image */
 };
 /*
- * fn runs when a commit of v (to_image NULL) is about to send its
- * PUBLISH, once per commit, before the first send, in the thread that
- * polls (from vmir_client_poll()). NULL: no call.
+ * fn runs when a commit of v is about to send its PUBLISH (or, with
+ * to_image, its CLONE), once per commit, before the first send, in the
+ * thread that polls (from vmir_client_poll()). NULL: no call.
  */
 typedef void (*vmir_publish_fn)(void *arg,
 				const struct vmir_publish_ticket *t);
@@ -254,8 +256,9 @@ void vmir_version_on_publish(struct vmir_version *v, vmir_publish_fn fn,
 /*
  * Send the publish t describes (retried as above). cb runs once, later,
  * from vmir_client_poll(), with the version's info (the one t's token
- * made, or a new one) or err and why (-ESTALE: another publish won and t
- * never did). Returns 0, or -errno (vmir_client_error()) when nothing was
+ * made, or a new one; with t->to, version 1 of that image) or err and
+ * why (-ESTALE: another publish won and t never did; -EEXIST: t->to was
+ * made by another request). Returns 0, or -errno (vmir_client_error()) when nothing was
  * sent.
  */
 int vmir_publish_async(struct vmir_client *c,

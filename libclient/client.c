@@ -733,18 +733,21 @@ int vmir_image_delete(struct vmir_client *c, const char *name,
 }
 
 /*
- * One publish, asynchronous. Its PUBLISH carries the publish's token; one
- * that gets no answer (timeout, connection lost: the server may have
- * applied it) is sent again with the same token, up to TOKEN_TRIES
- * times, and the server answers a token it has already published with
- * that version instead of refusing it as stale. done runs once, from the
- * engine's callbacks, with 0 (*out filled) or -errno (message in msg); a
- * refusal because another publish won is -ESTALE with no message (see
- * stale_msg()).
+ * One publish, asynchronous: a PUBLISH of a new version of q.name, or
+ * with to set a CLONE of q.name@q.base_version with q's content into the
+ * new image to (commit --to). It carries the publish's token; one that
+ * gets no answer (timeout, connection lost: the server may have applied
+ * it) is sent again with the same token, up to TOKEN_TRIES times, and the
+ * server answers a token it has already applied with what it made instead
+ * of refusing it as stale (or the name as taken). done runs once, from
+ * the engine's callbacks, with 0 (*out filled) or -errno (message in
+ * msg); a refusal because another publish won is -ESTALE with no message
+ * (see stale_msg()).
  */
 struct apub {
 	struct vmir_client *c;
 	struct vmir_publish_req q;
+	char to[VMIR_NAME_MAX];		/* "" = PUBLISH */
 	unsigned int tries;
 	char *msg;			/* VMIR_ERR_LEN bytes */
 	struct vmir_wire_version_info *out;
@@ -756,10 +759,12 @@ static int publish_reply(struct vmir_client *c, char *msg,
 			 struct vmir_wire_version_info *out);
 
 static void apub_init(struct apub *p, struct vmir_client *c, const char *name,
-		      uint32_t base, uint64_t size, const struct vmir_id *root)
+		      uint32_t base, uint64_t size, const struct vmir_id *root,
+		      const char *to)
 {
 	memset(p, 0, sizeof(*p));
 	p->c = c;
+	snprintf(p->to, sizeof(p->to), "%s", to);
 	snprintf(p->q.name, sizeof(p->q.name), "%s", name);
 	p->q.base_version = base;
 	p->q.size = size;
@@ -772,14 +777,24 @@ static void apub_replied(struct vmir_req *r);
 /* 0, or -ENOMEM (message set) when nothing was sent */
 static int apub_send(struct apub *p)
 {
+	struct vmir_wire_version_info content;
 	struct vmir_req *r;
 
-	r = vmir_req_new(p->c->e, VMIR_SRV_VERSIOND, VMIR_OP_PUBLISH);
+	if (p->to[0]) {
+		memset(&content, 0, sizeof(content));
+		content.size = p->q.size;
+		content.root = p->q.root;
+		r = clone_req(p->c, p->q.name, p->q.base_version, p->to,
+			      &content, p->q.token);
+	} else {
+		r = vmir_req_new(p->c->e, VMIR_SRV_VERSIOND, VMIR_OP_PUBLISH);
+		if (r)
+			vmir_put_publish_req(&r->meta, &p->q);
+	}
 	if (!r)
 		return setmsg(p->msg, -ENOMEM,
 			      "publish of %s on version %u failed: out of memory",
 			      p->q.name, p->q.base_version);
-	vmir_put_publish_req(&r->meta, &p->q);
 	p->tries++;
 	r->done = apub_replied;
 	r->arg = p;
@@ -793,8 +808,12 @@ static void apub_replied(struct vmir_req *r)
 	bool again;
 	int ret;
 
-	ret = publish_reply(p->c, p->msg, r, p->q.name, p->q.base_version,
-			    p->out);
+	if (p->to[0])
+		ret = clone_reply(p->c, p->msg, r, p->q.name,
+				  p->q.base_version, p->to, p->out);
+	else
+		ret = publish_reply(p->c, p->msg, r, p->q.name,
+				    p->q.base_version, p->out);
 	again = resend_unanswered(p->c, p->msg, r, p->tries);
 	vmir_req_free(r);
 	if (again) {
@@ -866,7 +885,7 @@ static int do_publish(struct vmir_client *c, const char *name, uint32_t base,
 	struct apub_wait w;
 	int ret;
 
-	apub_init(&w.p, c, name, base, size, root);
+	apub_init(&w.p, c, name, base, size, root, "");
 	w.p.msg = c->err;
 	w.p.out = out;
 	w.p.done = apub_wait_done;
@@ -2343,9 +2362,7 @@ struct vcommit {
 	enum vcommit_stage stage;
 	bool kicking;
 	char to[VMIR_NAME_MAX];		/* "" = next version of v's image */
-	struct apub pub;		/* the PUBLISH, unless to */
-	uint8_t clone_token[VMIR_TOKEN_LEN];	/* the CLONE's, with to */
-	unsigned int clone_tries;
+	struct apub pub;		/* the PUBLISH, or CLONE with to */
 	struct vmir_wire_version_info vi;
 	char what[2 * VMIR_NAME_MAX + 64];
 	char msg[VMIR_ERR_LEN];
@@ -2407,47 +2424,6 @@ static void vcommit_published(struct vcommit *o, int ret)
 	vcommit_end(o, ret);
 }
 
-static void vcommit_clone_send(struct vcommit *o);
-
-static void vcommit_cloned(struct vmir_req *r)
-{
-	struct vcommit *o = r->arg;
-	struct vmir_version *v = o->v;
-	bool again;
-	int ret;
-
-	ret = clone_reply(o->w.c, o->msg, r, v->info.image, v->info.version,
-			  o->to, &o->vi);
-	again = resend_unanswered(o->w.c, o->msg, r, o->clone_tries);
-	vmir_req_free(r);
-	if (again)
-		vcommit_clone_send(o);
-	else
-		vcommit_published(o, ret);
-}
-
-/* one atomic CLONE: to@1 is the committed content */
-static void vcommit_clone_send(struct vcommit *o)
-{
-	struct vmir_version *v = o->v;
-	struct vmir_wire_version_info content;
-	struct vmir_req *r;
-
-	content = v->info;
-	content.root = o->w.tree ? *vmir_tree_root(o->w.tree) : zero_id;
-	r = clone_req(o->w.c, v->info.image, v->info.version, o->to, &content,
-		      o->clone_token);
-	if (!r) {
-		vcommit_end(o, setmsg(o->msg, -ENOMEM, "%s failed: out of memory",
-				      o->what));
-		return;
-	}
-	o->clone_tries++;
-	r->done = vcommit_cloned;
-	r->arg = o;
-	vmir_req_submit(r);
-}
-
 static void vcommit_apub_done(struct apub *p, int err)
 {
 	vcommit_published(vmir_container_of(p, struct vcommit, pub), err);
@@ -2461,6 +2437,7 @@ static void vcommit_ticket(const struct apub *p,
 		       "one token length");
 	memset(t, 0, sizeof(*t));
 	memcpy(t->image, p->q.name, sizeof(t->image));
+	memcpy(t->to, p->to, sizeof(t->to));
 	t->base_version = p->q.base_version;
 	t->size = p->q.size;
 	vmir_id_to_hex(&p->q.root, t->root);
@@ -2476,24 +2453,19 @@ static void vcommit_publish(struct vcommit *o)
 	if (o->w.tree)
 		root = vmir_tree_root(o->w.tree);
 	o->stage = VC_PUBLISH;
-	if (!o->to[0]) {
-		apub_init(&o->pub, c, v->info.image, v->info.version,
-			  v->info.size, root);
-		o->pub.msg = o->msg;
-		o->pub.out = &o->vi;
-		o->pub.done = vcommit_apub_done;
-		if (v->on_publish) {
-			struct vmir_publish_ticket t;
+	apub_init(&o->pub, c, v->info.image, v->info.version, v->info.size,
+		  root, o->to);
+	o->pub.msg = o->msg;
+	o->pub.out = &o->vi;
+	o->pub.done = vcommit_apub_done;
+	if (v->on_publish) {
+		struct vmir_publish_ticket t;
 
-			vcommit_ticket(&o->pub, &t);
-			v->on_publish(v->on_publish_arg, &t);
-		}
-		if (apub_send(&o->pub))
-			vcommit_end(o, -ENOMEM);
-		return;
+		vcommit_ticket(&o->pub, &t);
+		v->on_publish(v->on_publish_arg, &t);
 	}
-	randombytes_buf(o->clone_token, sizeof(o->clone_token));
-	vcommit_clone_send(o);
+	if (apub_send(&o->pub))
+		vcommit_end(o, -ENOMEM);
 }
 
 /* move the commit on as far as it goes; w->kick of the pipeline */
@@ -2696,6 +2668,8 @@ int vmir_publish_async(struct vmir_client *c,
 
 	c->err[0] = '\0';
 	ret = check_name(c->err, t->image);
+	if (!ret && t->to[0])
+		ret = check_name(c->err, t->to);
 	if (ret)
 		return ret;
 	if (vmir_id_from_hex(t->root, &root) < 0 || !t->size)
@@ -2706,7 +2680,7 @@ int vmir_publish_async(struct vmir_client *c,
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return seterr(c, -ENOMEM, "out of memory");
-	apub_init(&o->p, c, t->image, t->base_version, t->size, &root);
+	apub_init(&o->p, c, t->image, t->base_version, t->size, &root, t->to);
 	memcpy(o->p.q.token, t->token, sizeof(o->p.q.token));
 	o->p.msg = o->msg;
 	o->p.out = &o->vi;

@@ -674,6 +674,42 @@ START_TEST(pub_save_then_load_round_trips_the_ticket)
 	ck_assert(!exists(tpath("commit.pub")));
 	ck_assert_int_eq(helper_pub_load(tdir, &got, msg, sizeof(msg)), 0);
 	ck_assert_int_eq(helper_pub_remove(tdir), 0);
+	/* the ticket of a commit --to */
+	strcpy(t.to, "web-1.3");
+	ck_assert_int_eq(helper_pub_save(tdir, &t), 0);
+	ck_assert_int_eq(helper_pub_load(tdir, &got, msg, sizeof(msg)), 1);
+	ck_assert_mem_eq(&got, &t, sizeof(t));
+}
+END_TEST
+
+/* a ticket written before commit --to had one: "VMIRPUB1", no to */
+START_TEST(pub_load_reads_a_format_1_ticket)
+{
+	struct vmir_publish_ticket t, got;
+	char msg[PATH_MAX + 64];
+	uint8_t sum[16];
+	struct vmir_wbuf w;
+	int fd;
+
+	fill_ticket(&t);
+	vmir_wbuf_init(&w);
+	vmir_put_bytes(&w, "VMIRPUB1", 8);
+	vmir_put_str(&w, t.image);
+	vmir_put_u32(&w, t.base_version);
+	vmir_put_u64(&w, t.size);
+	vmir_put_str(&w, t.root);
+	vmir_put_bytes(&w, t.token, sizeof(t.token));
+	ck_assert_int_eq(w.err, 0);
+	crypto_generichash(sum, sizeof(sum), w.p, w.len, NULL, 0);
+	fd = open(tpath("commit.pub"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, w.p, w.len), (ssize_t)w.len);
+	ck_assert_int_eq(write(fd, sum, sizeof(sum)), (ssize_t)sizeof(sum));
+	close(fd);
+	vmir_wbuf_free(&w);
+	ck_assert_int_eq(helper_pub_load(tdir, &got, msg, sizeof(msg)), 1);
+	ck_assert_mem_eq(&got, &t, sizeof(t));
+	ck_assert_str_eq(got.to, "");
 }
 END_TEST
 
@@ -1019,6 +1055,7 @@ Suite *helper_state_suite(void)
 	tcase_add_checked_fixture(tc, tdir_make, tdir_remove);
 	tcase_add_test(tc, pub_save_then_load_round_trips_the_ticket);
 	tcase_add_test(tc, pub_load_detects_any_flipped_byte);
+	tcase_add_test(tc, pub_load_reads_a_format_1_ticket);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files");

@@ -56,7 +56,8 @@ struct helper_attach {
 	/*
 	 * The mirror holds a commit cut by a crash after its publish was
 	 * sent (MIRROR_DIR/commit.pub), published as the version being
-	 * opened: its map may still be that of the commit's base.
+	 * opened: its map may still be that of the commit's base,
+	 * ticket.image@base_version.
 	 */
 	uint32_t base_version;		/* 0: no such commit */
 	struct vmir_publish_ticket ticket;
@@ -236,8 +237,9 @@ static int helper_mirror_recover(struct helper_dev *d, int found,
  * in out.
  */
 static int helper_mirror_open(struct helper_dev *d, const char *mirror,
-			      uint32_t base_version, uint8_t *present,
-			      uint8_t *dirty, char *out, size_t outlen)
+			      const char *base_image, uint32_t base_version,
+			      uint8_t *present, uint8_t *dirty, char *out,
+			      size_t outlen)
 {
 	struct helper *h = d->h;
 	size_t mb = helper_map_bytes(d->nchunks);
@@ -295,13 +297,14 @@ static int helper_mirror_open(struct helper_dev *d, const char *mirror,
 		 * ones are the same in both versions. Resumed as it is, on
 		 * the published version.
 		 */
+		snprintf(m.image, sizeof(m.image), "%s", base_image);
 		m.version = base_version;
 		found = helper_map_load(d->mirror_fd, &m, mp, md, &gen, why,
 					sizeof(why));
-		m.version = d->version;
+		helper_dev_mirror(d, &m);
 		if (found == 1)
 			vmir_warn("%s: the commit of %s@%u cut by a crash was published as %s@%u: the mirror goes on from it",
-				  d->dir, d->image, base_version, d->image,
+				  d->dir, base_image, base_version, d->image,
 				  d->version);
 	}
 	if (found == -ENOMEM) {
@@ -381,8 +384,9 @@ static int helper_attach_device(struct helper_attach *a, struct helper_dev *d,
 		snprintf(out, outlen, "out of memory");
 		goto out_free_dev;
 	}
-	loaded = helper_mirror_open(d, a->mirror, a->base_version, present,
-				    dirty, out, outlen);
+	loaded = helper_mirror_open(d, a->mirror, a->ticket.image,
+				    a->base_version, present, dirty, out,
+				    outlen);
 	if (loaded < 0) {
 		ret = loaded;
 		goto out_free_dev;
@@ -455,9 +459,10 @@ out:
 
 /*
  * The publish of a commit cut by a crash, sent again from its ticket, has
- * an outcome: open the version it made (the device goes on from it), or,
- * when it lost to another publish, the version asked for (the commit's
- * chunks stay dirty).
+ * an outcome: open the version it made (the device goes on from it; for
+ * a commit --to, version 1 of the new image), or, when it lost to another
+ * publish (or the --to name was taken), the version asked for (the
+ * commit's chunks stay dirty).
  */
 static void helper_attach_published(void *arg,
 				    const struct vmir_version_info *vi,
@@ -468,9 +473,10 @@ static void helper_attach_published(void *arg,
 	uint32_t version = a->version;
 	int ret;
 
-	if (err == -ESTALE) {
+	if (err == -ESTALE || err == -EEXIST) {
 		vmir_warn("%s: the commit of %s@%u cut by a crash never published (%s): its chunks stay dirty",
-			  a->mirror, a->name, a->ticket.base_version, why);
+			  a->mirror, a->ticket.image, a->ticket.base_version,
+			  why);
 		ret = helper_pub_remove(a->mirror);
 		if (ret)
 			vmir_warn("cannot remove %s/commit.pub: %s", a->mirror,
@@ -478,17 +484,21 @@ static void helper_attach_published(void *arg,
 	} else if (err) {
 		snprintf(out, sizeof(out),
 			 "%.512s holds a commit of %s@%u cut by a crash after its publish was sent, whose outcome is unknown: %s; attach again once the version server answers",
-			 a->mirror, a->name, a->ticket.base_version, why);
+			 a->mirror, a->ticket.image, a->ticket.base_version,
+			 why);
 		goto out_fail;
-	} else if (version && version != a->ticket.base_version &&
-		   version != vi->version) {
+	} else if (version && version != vi->version &&
+		   (version != a->ticket.base_version ||
+		    strcmp(a->name, a->ticket.image))) {
 		snprintf(out, sizeof(out),
-			 "%.512s holds %s@%u's commit, published as %s@%u after a crash: attach %s@%u (or %s) with it, not @%u",
-			 a->mirror, a->name, a->ticket.base_version, a->name,
-			 vi->version, a->name, vi->version, a->name, version);
+			 "%.512s holds %s@%u's commit, published as %s@%u after a crash: attach %s@%u with it, not %s@%u",
+			 a->mirror, a->ticket.image, a->ticket.base_version,
+			 vi->image, vi->version, vi->image, vi->version,
+			 a->name, version);
 		err = -EEXIST;
 		goto out_fail;
 	} else {
+		snprintf(a->name, sizeof(a->name), "%s", vi->image);
 		a->base_version = a->ticket.base_version;
 		version = vi->version;
 	}
@@ -524,7 +534,8 @@ static int helper_attach_ticket(struct helper_attach *a, char *out,
 			 "; it is the publish of a commit cut by a crash: remove it to give that commit up (its chunks stay dirty)");
 		return ret;
 	}
-	return ret == 1 && !strcmp(a->ticket.image, a->name);
+	return ret == 1 && (!strcmp(a->ticket.image, a->name) ||
+			    (a->ticket.to[0] && !strcmp(a->ticket.to, a->name)));
 }
 
 /*

@@ -16,15 +16,16 @@
  *      chunk is the same in both: every committed chunk is present).
  *   4. COMMIT_END (status, new version and image) and the reply.
  *
- * Before libvmir sends the PUBLISH (a commit without --to) its ticket
- * (image, base version, size, root, publish token) is written to
- * MIRROR_DIR/commit.pub. A helper that dies before the reply leaves the
- * device in its commit; the helper that adopts it (helper_commit_adopt())
- * sends that PUBLISH again, same token: versiond answers with the version
- * the first one made, or publishes it now (everything it names was stored
- * before it was sent), and the commit ends as published: the device
- * continues from the new version. Without a ticket (died earlier, or a
- * commit --to) the commit is cancelled: its chunks become dirty again.
+ * Before libvmir sends the PUBLISH (or, for commit --to, the CLONE) its
+ * ticket (image, base version, size, root, token, the --to name) is
+ * written to MIRROR_DIR/commit.pub. A helper that dies before the reply
+ * leaves the device in its commit; the helper that adopts it
+ * (helper_commit_adopt()) sends that request again, same token: versiond
+ * answers with the version the first one made, or makes it now
+ * (everything it names was stored before it was sent), and the commit
+ * ends as published: the device continues from the new version. Without
+ * a ticket (died before the publish) the commit is cancelled: its chunks
+ * become dirty again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -231,7 +232,7 @@ static void helper_commit_uploaded(void *arg,
 	helper_commit_finish(k, 0, out);
 }
 
-/* libvmir is about to send the commit's PUBLISH: keep its ticket */
+/* libvmir is about to send the commit's PUBLISH or CLONE: keep its ticket */
 static void helper_commit_ticket(void *arg,
 				 const struct vmir_publish_ticket *t)
 {
@@ -349,9 +350,12 @@ static void helper_commit_adopted(void *arg,
 		vmir_warn("/dev/vmir%u: the publish of the previous helper's commit failed (%s): cancelling the commit, its chunks stay dirty",
 			  d->id, why);
 		helper_commit_end(d, -ECANCELED, 0, NULL);
-	} else if (!helper_commit_end(d, 0, vi->version, NULL)) {
+	} else if (!helper_commit_end(d, 0, vi->version,
+				      strcmp(vi->image, d->image) ? vi->image :
+								    NULL)) {
 		vmir_info("/dev/vmir%u: the previous helper's commit is published as %s@%u; the device continues from it",
 			  d->id, vi->image, vi->version);
+		snprintf(d->image, sizeof(d->image), "%s", vi->image);
 		d->version = vi->version;
 		if (helper_dev_reg_write(d))
 			vmir_warn("cannot update %s/vmir%u after the commit",

@@ -341,17 +341,19 @@ int helper_state_remove(const char *dir)
 /* --- MIRROR_DIR/commit.pub ---------------------------------------------- */
 
 #define HELPER_PUB_NAME		"commit.pub"
-#define HELPER_PUB_MAGIC	"VMIRPUB1"
+#define HELPER_PUB_MAGIC	"VMIRPUB2"
+#define HELPER_PUB_MAGIC1	"VMIRPUB1"	/* read: no to */
 #define HELPER_PUB_SUM		16
 /* longer than any valid file */
 #define HELPER_PUB_MAX		(8 + 2 + VMIR_NAME_MAX + 4 + 8 + 2 + \
 				 VMIR_ROOT_HEX_LEN + VMIR_PUBLISH_TOKEN_LEN + \
-				 HELPER_PUB_SUM)
+				 2 + VMIR_NAME_MAX + HELPER_PUB_SUM)
 
 /*
- * DIR/commit.pub: "VMIRPUB1", then str image, u32 base_version, u64 size,
- * str root (hex), the token, in the wire encoding; then BLAKE2b-128 of
- * all that.
+ * DIR/commit.pub: "VMIRPUB2", then str image, u32 base_version, u64 size,
+ * str root (hex), the token, str to ("" for a new version of image), in
+ * the wire encoding; then BLAKE2b-128 of all that. "VMIRPUB1" files end
+ * after the token.
  */
 int helper_pub_save(const char *dir, const struct vmir_publish_ticket *t)
 {
@@ -367,6 +369,7 @@ int helper_pub_save(const char *dir, const struct vmir_publish_ticket *t)
 	vmir_put_u64(&w, t->size);
 	vmir_put_str(&w, t->root);
 	vmir_put_bytes(&w, t->token, sizeof(t->token));
+	vmir_put_str(&w, t->to);
 	ret = w.err;
 	if (!ret) {
 		crypto_generichash(sum, sizeof(sum), w.p, w.len, NULL, 0);
@@ -415,8 +418,15 @@ int helper_pub_load(const char *dir, struct vmir_publish_ticket *t,
 	t->size = vmir_get_u64(&r);
 	vmir_get_str(&r, t->root, sizeof(t->root));
 	vmir_get_bytes(&r, t->token, sizeof(t->token));
-	if (vmir_rbuf_end(&r) || memcmp(magic, HELPER_PUB_MAGIC, 8) ||
-	    vmir_name_valid(t->image) || vmir_id_from_hex(t->root, &root))
+	if (!memcmp(magic, HELPER_PUB_MAGIC, 8)) {
+		vmir_get_str(&r, t->to, sizeof(t->to));
+		if (t->to[0] && vmir_name_valid(t->to))
+			goto out_bad;
+	} else if (memcmp(magic, HELPER_PUB_MAGIC1, 8)) {
+		goto out_bad;
+	}
+	if (vmir_rbuf_end(&r) || vmir_name_valid(t->image) ||
+	    vmir_id_from_hex(t->root, &root))
 		goto out_bad;
 	return 1;
 
