@@ -90,7 +90,7 @@ note "network: $(echo $machines | wc -w) namespaces on bridge $BR, every link $r
 	echo "Parameters: image $((ib >> 20)) MiB raw ext4 (Debian bookworm minbase, $(( $(stored "$SCR/repo/base.img") >> 20 )) MiB allocated)," \
 	     "links $rate with $delay one-way delay at each end (tbf + netem), vmir chunk servers: tier = $chunkds machines of their own, coloc = one in every node (R=$replicas, chunk $chunk)," \
 	     "snapshot data $snapmib MiB per node, guest $(nproc) vCPUs (TCG) and $(( $(awk '/MemTotal/ { print $2 }' /proc/meminfo) >> 10 )) MiB," \
-	     "node counts $nodes, strategies $strategies, layouts $layouts, boot $boot${realn:+ (real boot too at N in $realn)}${rak:+, vmir-helper --read-ahead-kib $rak}."
+	     "node counts $nodes, strategies $strategies, layouts $layouts, boot $boot (replay dependencies: $deps)${realn:+ (real boot too at N in $realn)}${rak:+, vmir-helper --read-ahead-kib $rak}."
 } >"$res/params.md"
 
 # calibration: one transfer over one shaped link, and the CPU meanwhile
@@ -180,7 +180,7 @@ calibrate_boot() {
 			in_ns vb-n1 "$BOOT" "$dev" "$W/cal/mnt" "$W/cal/boot.log" ||
 				die "the calibration boot failed"
 		else
-			in_ns vb-n1 "$REPLAY" "$dev" "$trace" --seed 1 >"$W/cal/replay.out" ||
+			in_ns vb-n1 "$REPLAY" "$dev" "$trace" --seed 1 --deps "$deps" >"$W/cal/replay.out" ||
 				die "the calibration replay failed"
 		fi
 		t1=$(now); c1=$(cpustat)
@@ -399,7 +399,7 @@ node_go() {
 		if [ "$cur_boot" = real ]; then
 			in_ns vb-n$i "$BOOT" "$dev" "$W/n$i/mnt" "$W/n$i/boot.log"
 		else
-			in_ns vb-n$i "$REPLAY" "$dev" "$trace" --seed "$i" >"$W/n$i/replay.out"
+			in_ns vb-n$i "$REPLAY" "$dev" "$trace" --seed "$i" --deps "$deps" >"$W/n$i/replay.out"
 		fi
 		now >"$W/n$i/end"
 		child_cpu "$W/n$i/cpu"

@@ -2,7 +2,7 @@
 /*
  * replay: a recorded boot, replayed on a block device (issue 11).
  *
- *   replay DEV TRACE [--seed S] [--log FILE] [--no-think]
+ *   replay DEV TRACE [--seed S] [--log FILE] [--no-think] [--deps all|last]
  *	replay TRACE on DEV with O_DIRECT through io_uring (see below);
  *	prints one line of "key=value" results.
  *   replay verify DEV TRACE [--seed S]
@@ -34,6 +34,11 @@
  * together in the replay, requests that waited for others wait for them,
  * and the CPU time the booting node spent between them becomes a sleep,
  * so that N nodes replaying at once share the storage but not a CPU.
+ * Rule (2) is an upper bound on what i waited for: a read-ahead that
+ * happened to complete before i on the recording's fast disk is waited
+ * for too. --deps last keeps only the last of those completions (a lower
+ * bound: the boot's one thread waits for what woke it); replayed on the
+ * recording's own disk both give the recorded boot.
  *
  * Writes carry data derived from the byte offset and a seed only, so
  * whatever order overlapping writes complete in, the disk content is
@@ -61,6 +66,7 @@
 #define RP_MAX_LEN	(64u << 20)
 #define RP_MAX_RECS	(1u << 24)
 #define RP_RING		256
+#define RP_NONE		UINT32_MAX	/* no dependency */
 
 enum rp_op { RP_READ = 0, RP_WRITE = 1, RP_FLUSH = 2 };
 #define RP_F_FUA	1
@@ -96,7 +102,7 @@ static const char *prog = "replay";
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: %s DEV TRACE [--seed S] [--log FILE] [--no-think]\n"
+		"usage: %s DEV TRACE [--seed S] [--log FILE] [--no-think] [--deps all|last]\n"
 		"       %s verify DEV TRACE [--seed S]\n"
 		"       %s fill DEV OFFSET LENGTH [--seed S]\n"
 		"       %s convert [--wall-us US] < BLKPARSE-OUTPUT > TRACE\n"
@@ -268,6 +274,7 @@ struct rp_state {
 	const struct rp_trace *t;
 	uint32_t n;
 	uint32_t *need;		/* requests completed before i's issue */
+	uint32_t *last;		/* the last of them, or RP_NONE */
 	uint32_t *cpos;		/* i's position in completion order */
 	double *delay;		/* recorded think time before i, s */
 	bool *cdone;		/* by completion-order position */
@@ -313,6 +320,7 @@ static int rp_plan(struct rp_state *s)
 		while (p < n && r[order[p]].done_us < r[i].issue_us)
 			p++;
 		s->need[i] = p;
+		s->last[i] = p ? order[p - 1] : RP_NONE;
 		anchor = i ? r[i - 1].issue_us : 0;
 		if (p && r[order[p - 1]].done_us > anchor)
 			anchor = r[order[p - 1]].done_us;
@@ -419,7 +427,7 @@ static int rp_alloc_state(struct rp_state *s, const struct rp_trace *t)
 	s->t = t;
 	s->n = n;
 	s->mem = calloc(1, n * (4 * sizeof(double) + sizeof(void *) +
-				2 * sizeof(uint32_t) + sizeof(bool)) +
+				3 * sizeof(uint32_t) + sizeof(bool)) +
 			sizeof(double));
 	if (!s->mem)
 		return -ENOMEM;
@@ -437,6 +445,8 @@ static int rp_alloc_state(struct rp_state *s, const struct rp_trace *t)
 	s->need = (uint32_t *)p;
 	p += n * sizeof(uint32_t);
 	s->cpos = (uint32_t *)p;
+	p += n * sizeof(uint32_t);
+	s->last = (uint32_t *)p;
 	p += n * sizeof(uint32_t);
 	s->cdone = (bool *)p;
 	return rp_plan(s);
@@ -460,7 +470,7 @@ static int cmd_replay(int argc, char **argv)
 	uint64_t seed = 1, size, rbytes = 0, wbytes = 0;
 	double t0, now, due, io_wait = 0, think = 0, rec_think = 0;
 	uint32_t next = 0, inflight = 0, maxq = 0, i, maxlen = 0;
-	bool think_on = true;
+	bool think_on = true, deps_all = true;
 	void *rbuf = NULL;
 	int fd, ret, a;
 
@@ -475,6 +485,12 @@ static int cmd_replay(int argc, char **argv)
 				usage();
 		} else if (a + 1 < argc && !strcmp(argv[a], "--log")) {
 			log = argv[++a];
+		} else if (a + 1 < argc && !strcmp(argv[a], "--deps")) {
+			a++;
+			if (!strcmp(argv[a], "last"))
+				deps_all = false;
+			else if (strcmp(argv[a], "all"))
+				usage();
 		} else {
 			usage();
 		}
@@ -510,12 +526,15 @@ static int cmd_replay(int argc, char **argv)
 	while (next < s.n || inflight) {
 		struct io_uring_cqe *cqe;
 		struct __kernel_timespec ts;
-		bool ready = next < s.n && s.prefix >= s.need[next] &&
-			     inflight < RP_RING;
+		uint32_t dep = next < s.n ? s.last[next] : RP_NONE;
+		bool ready = next < s.n && inflight < RP_RING &&
+			     (deps_all ? s.prefix >= s.need[next] :
+			      dep == RP_NONE || s.completed[dep] > 0);
 		double w0;
 
 		if (ready) {
-			double anchor = s.reach[s.need[next]];
+			double anchor = deps_all ? s.reach[s.need[next]] :
+					dep == RP_NONE ? t0 : s.completed[dep];
 
 			if (next && s.issued[next - 1] > anchor)
 				anchor = s.issued[next - 1];
