@@ -29,7 +29,7 @@ CC	?= cc
 CFLAGS	?= -O2 -g
 WARN	:= -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Werror=implicit-function-declaration
 CPPFLAGS += -D_GNU_SOURCE
-PKG_LIBS   = $(shell pkg-config --libs liburing libsodium inih 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs liburing libsodium inih libzstd 2>/dev/null)
 SODIUM_LIBS = $(shell pkg-config --libs libsodium 2>/dev/null)
 NL_CFLAGS  = $(shell pkg-config --cflags libnl-genl-3.0 2>/dev/null)
 NL_LIBS    = $(shell pkg-config --libs libnl-genl-3.0 2>/dev/null)

@@ -202,6 +202,8 @@ int vmir_hdr_decode(const uint8_t in[VMIR_HDR_LEN], struct vmir_frame_hdr *h,
 		bad = "data_len too large";
 	else if (h->data_len && !vmir_op_carries_data(h->opcode, reply))
 		bad = "data on an opcode that carries none";
+	else if ((h->flags & VMIR_F_ZSTD) && !h->data_len)
+		bad = "zstd flag on a frame without data";
 	else if (h->status && !reply)
 		bad = "status set in a request";
 

@@ -61,7 +61,8 @@ enum vmir_op {
 
 /* frame flags */
 #define VMIR_F_REPLY		(1u << 0)
-#define VMIR_F_ALL		(VMIR_F_REPLY)
+#define VMIR_F_ZSTD		(1u << 1)	/* data: a zstd frame of the object */
+#define VMIR_F_ALL		(VMIR_F_REPLY | VMIR_F_ZSTD)
 
 /* Decoded header. On the wire every field is little-endian, in this order. */
 struct vmir_frame_hdr {

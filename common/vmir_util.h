@@ -3,7 +3,8 @@
  * The common layer's helpers, below libvmir, the servers and the tools
  * (common/, built into libvmir-common.a): logging (log.c), key files and
  * the client configuration (conf.c), addresses (addr.c), sizes (size.c),
- * clocks (clock.c) and full-length I/O (io.c). Not installed.
+ * clocks (clock.c), full-length I/O (io.c) and compressed objects
+ * (zpack.c). Not installed.
  */
 #ifndef VMIR_UTIL_H
 #define VMIR_UTIL_H
@@ -30,6 +31,21 @@ __attribute__((format(printf, 1, 2))) void vmir_info(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void vmir_dbg(const char *fmt, ...);
 /* "connection refused": strerror() with a lower-case first letter */
 const char *vmir_errstr(int err, char *buf, size_t len);
+
+/* --- compressed objects (zpack.c, zstd) -----------------------------------
+ * vmir_zpack() compresses len bytes at level VMIR_ZSTD_LEVEL into a
+ * malloc()ed *out and returns its length when that saves at least an
+ * eighth; else it returns 0 (*out NULL) and the object travels as it is.
+ * vmir_zunpack() decompresses one frame into dst (cap bytes) and returns
+ * the content's length, or -EBADMSG for anything that is not a frame of at
+ * most cap bytes that is larger than its packed form (-ENOMEM).
+ * vmir_zunpack_inplace() does the same for a frame already in the
+ * destination (len packed bytes in a buffer of cap).
+ */
+#define VMIR_ZSTD_LEVEL		3	/* docs/performance.md says why */
+uint32_t vmir_zpack(const void *src, uint32_t len, void **out);
+int64_t vmir_zunpack(void *dst, uint32_t cap, const void *src, uint32_t len);
+int64_t vmir_zunpack_inplace(void *buf, uint32_t cap, uint32_t len);
 
 /* --- key files ------------------------------------------------------------
  * A key file holds 64 hex digits and a newline. It must be a regular file

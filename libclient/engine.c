@@ -476,6 +476,7 @@ static void req_seal(struct vmir_conn *c, struct vmir_req *r)
 	h.req_id = r->req_id;
 	h.meta_len = (uint32_t)r->meta.len;
 	h.data_len = r->data_len;
+	h.flags = r->data_len ? r->data_flags : 0;
 	vmir_frame_seal(&c->s, &h, r->meta.p, r->hdr);
 	r->sealed = true;
 	r->deadline = vmir_coarse_ns() + (uint64_t)c->e->timeout_ms * 1000000;
@@ -724,6 +725,7 @@ static int conn_frame(struct vmir_conn *c, const struct vmir_frame_hdr *h,
 		return -EPROTO;
 	}
 	r->status = h->status;
+	r->rdata_flags = h->flags & VMIR_F_ZSTD;
 	r->rmeta_len = h->meta_len;
 	if (h->meta_len <= sizeof(r->rmeta_inline)) {
 		r->rmeta = r->rmeta_inline;

@@ -98,6 +98,7 @@ struct vmir_req {
 	struct vmir_wbuf meta;
 	const void *data;		/* PUT: data_len bytes, kept valid */
 	uint32_t data_len;
+	uint32_t data_flags;		/* VMIR_F_ZSTD: data is packed */
 	void *rdata;			/* GET: reply data lands here */
 	uint32_t rdata_cap;
 	vmir_req_done_fn done;		/* owns r afterwards: vmir_req_free */
@@ -109,6 +110,7 @@ struct vmir_req {
 	uint8_t *rmeta;
 	uint32_t rmeta_len;
 	uint32_t rdata_len;
+	uint32_t rdata_flags;		/* VMIR_F_ZSTD: rdata is packed */
 	bool oversize;			/* reply data > rdata_cap, dropped */
 
 	/* engine private */
@@ -177,7 +179,8 @@ struct vmir_get {
 	void (*done)(struct vmir_get *g, int err);
 	void *arg;
 
-	uint32_t len;			/* result: bytes read */
+	uint32_t len;			/* result: bytes read (unpacked) */
+	uint32_t wire_len;		/* result: as they came (packed or not) */
 	unsigned int srv;		/* server that delivered them */
 	char why[VMIR_WHY_MAX];		/* failures so far, "; " separated */
 
@@ -186,7 +189,8 @@ struct vmir_get {
 	struct vmir_task task;
 	uint8_t order[VMIR_MAX_SERVERS];
 	unsigned int next;
-	bool bad, any_acces, all_enoent;
+	bool bad, any_acces, all_enoent, packed;
+	const char *bad_why;
 	int verr;
 };
 void vmir_get_start(struct vmir_engine *e, struct vmir_get *g);
@@ -196,6 +200,9 @@ struct vmir_put {
 	struct vmir_id id;
 	const void *data;
 	uint32_t len;
+	/* set by vmir_put_pack(): data packed (zstd), sent instead */
+	void *zdata;
+	uint32_t zlen;
 	uint64_t present;		/* chunk servers known to hold it */
 	void (*done)(struct vmir_put *p, int err);
 	void *arg;
@@ -226,6 +233,7 @@ struct vmir_upl_obj {
 	/* private */
 	struct vmir_upl *upl;
 	unsigned int has_wait;
+	struct vmir_task ztask;		/* packs it before the PUT */
 };
 
 struct vmir_upl_stats {

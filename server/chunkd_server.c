@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * vmir-chunkd: PUT, GET, HAS and STAT over the server framework. Decoding
+ * vmir-chunkd: PUT, GET, HAS and STAT over the server framework. A PUT's
+ * data may be packed (VMIR_F_ZSTD); a GET answers with the object as it
+ * is stored, packed or not, and says which. Decoding
  * errors in an authenticated request close the connection (malformed
  * frame); store errors are answered with an errno status.
  */
@@ -35,7 +37,8 @@ static void chunkd_put_done(void *arg, int err)
 	srv_reply(arg, (uint32_t)-err, NULL, 0);
 }
 
-static void chunkd_get_done(void *arg, int err, void *data, uint32_t len)
+static void chunkd_get_done(void *arg, int err, void *data, uint32_t len,
+			    bool packed)
 {
 	struct srv_req *req = arg;
 
@@ -44,17 +47,19 @@ static void chunkd_get_done(void *arg, int err, void *data, uint32_t len)
 		return;
 	}
 	/* the reply meta is the id the request carried */
-	srv_reply_data(req, req->meta, VMIR_ID_LEN, data, len);
+	srv_reply_data(req, req->meta, VMIR_ID_LEN, data, len,
+		       packed ? VMIR_F_ZSTD : 0);
 }
 
 static int chunkd_do_get(struct chunkd_server *cs, struct srv_req *req,
 			 const struct vmir_id *id)
 {
 	struct chunkd_get_op *op;
+	bool packed;
 	uint32_t len;
 	int ret;
 
-	ret = chunkd_get_open(cs->st, id, &op, &len);
+	ret = chunkd_get_open(cs->st, id, &op, &len, &packed);
 	if (ret < 0) {
 		srv_reply(req, (uint32_t)-ret, NULL, 0);
 		return 0;
@@ -146,7 +151,7 @@ static int chunkd_handle(void *ctx, struct srv_req *req, const char **why)
 			return -EBADMSG;
 		}
 		chunkd_put(cs->st, &id, req->data, req->hdr.data_len,
-			   chunkd_put_done, req);
+			   req->hdr.flags & VMIR_F_ZSTD, chunkd_put_done, req);
 		return 0;
 	case VMIR_OP_GET:
 		if (chunkd_decode_id(req, &id) < 0) {

@@ -2,11 +2,13 @@
 /*
  * chunkd object store, see chunkd_store.h.
  *
- * PUT:  verify id -> present? ack (dedup) -> open DIR/tmp/<hex>.<n> ->
+ * PUT:  (unpack a packed one ->) verify id -> present? ack (dedup) ->
+ *       open DIR/tmp/<hex>.<n> ->
  *       ring: WRITE linked to FDATASYNC (repeated on a short write) ->
- *       close, rename into objects/XX -> ring: FSYNC objects/XX -> ack.
- * GET:  open objects/XX/<hex> -> fstat (size 1..VMIR_DATA_MAX) ->
- *       ring: READ until complete -> reply.
+ *       close, rename into objects/XX (<hex>, or <hex>.z packed) ->
+ *       ring: FSYNC objects/XX -> ack.
+ * GET:  open objects/XX/<hex> or <hex>.z -> fstat (1..VMIR_DATA_MAX) ->
+ *       ring: READ until complete -> reply (packed or not, as stored).
  * Open, rename and unlink are synchronous; they do not wait for the disk.
  */
 #include <assert.h>
@@ -28,6 +30,8 @@
 #define CHUNKD_HEX_LEN		(2 * VMIR_ID_LEN)
 #define CHUNKD_NSUB		256
 #define CHUNKD_TMP_NAME_MAX	(CHUNKD_HEX_LEN + 24)
+#define CHUNKD_ZSUFFIX		".z"	/* a packed object: a zstd frame */
+#define CHUNKD_NAME_MAX		(CHUNKD_HEX_LEN + sizeof(CHUNKD_ZSUFFIX))
 
 struct chunkd_store {
 	struct srv *srv;
@@ -41,6 +45,7 @@ struct chunkd_store {
 	unsigned int unsynced[CHUNKD_NSUB];
 	uint64_t tmp_seq;
 	unsigned int pending;
+	uint8_t *unpacked;	/* a packed PUT's content, to verify it */
 	struct chunkd_stat stat;
 };
 
@@ -51,6 +56,7 @@ struct chunkd_put_op {
 	struct chunkd_store *st;
 	struct vmir_id id;
 	char hex[CHUNKD_HEX_LEN + 1];
+	char name[CHUNKD_NAME_MAX];	/* in objects/XX */
 	char tmpname[CHUNKD_TMP_NAME_MAX];
 	const uint8_t *data;
 	uint32_t len;
@@ -66,11 +72,12 @@ struct chunkd_put_op {
 struct chunkd_get_op {
 	struct srv_io io;
 	struct chunkd_store *st;
-	char hex[CHUNKD_HEX_LEN + 1];
+	char hex[CHUNKD_NAME_MAX];	/* the file's name */
 	int fd;
 	uint8_t *buf;
 	uint32_t len;
 	uint32_t done;
+	bool packed;
 	chunkd_get_cb cb;
 	void *arg;
 };
@@ -80,14 +87,20 @@ struct chunkd_get_op {
 
 static bool chunkd_name_is_object(const char *name, unsigned int sub)
 {
+	char hex[CHUNKD_HEX_LEN + 1];
+	size_t len = strlen(name);
 	struct vmir_id id;
 
-	if (strlen(name) != CHUNKD_HEX_LEN)
+	if (len != CHUNKD_HEX_LEN &&
+	    (len != CHUNKD_NAME_MAX - 1 ||
+	     strcmp(name + CHUNKD_HEX_LEN, CHUNKD_ZSUFFIX)))
 		return false;
-	if (vmir_id_from_hex(name, &id) < 0)
+	memcpy(hex, name, CHUNKD_HEX_LEN);
+	hex[CHUNKD_HEX_LEN] = '\0';
+	if (vmir_id_from_hex(hex, &id) < 0)
 		return false;
 	/* lower case only: the name must be exactly what we would write */
-	for (const char *p = name; *p; p++)
+	for (const char *p = hex; *p; p++)
 		if (*p >= 'A' && *p <= 'F')
 			return false;
 	return id.b[0] == sub;
@@ -206,7 +219,8 @@ int chunkd_store_open(const char *dir, struct srv *srv,
 	for (int i = 0; i < CHUNKD_NSUB; i++)
 		st->subfd[i] = -1;
 	st->dir = strdup(dir);
-	if (!st->dir) {
+	st->unpacked = malloc(VMIR_DATA_MAX);
+	if (!st->dir || !st->unpacked) {
 		ret = -ENOMEM;
 		goto out_close;
 	}
@@ -301,6 +315,7 @@ void chunkd_store_close(struct chunkd_store *st)
 		close(st->lockfd);
 	if (st->dirfd >= 0)
 		close(st->dirfd);
+	free(st->unpacked);
 	free(st->dir);
 	free(st);
 }
@@ -315,19 +330,33 @@ unsigned int chunkd_pending(const struct chunkd_store *st)
 	return st->pending;
 }
 
+/* objects/XX/<hex>, or with CHUNKD_ZSUFFIX when packed */
+static void chunkd_name(const struct vmir_id *id, bool packed, char *name)
+{
+	vmir_id_to_hex(id, name);
+	if (packed)
+		strcpy(name + CHUNKD_HEX_LEN, CHUNKD_ZSUFFIX);
+}
+
 int chunkd_has(struct chunkd_store *st, const struct vmir_id *id)
 {
-	char hex[CHUNKD_HEX_LEN + 1];
+	char name[CHUNKD_NAME_MAX];
 	struct stat sb;
+	int packed;
 
-	vmir_id_to_hex(id, hex);
-	if (fstatat(st->subfd[id->b[0]], hex, &sb, 0) == 0)
-		return 1;
-	if (errno == ENOENT)
-		return 0;
-	vmir_err("cannot stat %s/objects/%02x/%s: %s", st->dir, id->b[0], hex,
-		 strerror(errno));
-	return -errno;
+	for (packed = 0; packed < 2; packed++) {
+		chunkd_name(id, packed, name);
+		if (fstatat(st->subfd[id->b[0]], name, &sb, 0) == 0)
+			return 1;
+		if (errno != ENOENT) {
+			int ret = -errno;
+
+			vmir_err("cannot stat %s/objects/%02x/%s: %s", st->dir,
+				 id->b[0], name, strerror(errno));
+			return ret;
+		}
+	}
+	return 0;
 }
 
 /* --- PUT ----------------------------------------------------------------- */
@@ -397,7 +426,7 @@ static void chunkd_put_commit(struct chunkd_put_op *op)
 		chunkd_put_sync_dir(op);
 		return;
 	}
-	if (renameat(st->tmpfd, op->tmpname, st->subfd[sub], op->hex) < 0) {
+	if (renameat(st->tmpfd, op->tmpname, st->subfd[sub], op->name) < 0) {
 		ret = -errno;
 		vmir_err("cannot rename %s/tmp/%s into objects/%02x: %s",
 			 st->dir, op->tmpname, sub, strerror(errno));
@@ -476,17 +505,29 @@ static void chunkd_put_synced(struct srv_io *io, int res)
 }
 
 void chunkd_put(struct chunkd_store *st, const struct vmir_id *id,
-		const void *data, uint32_t len, chunkd_put_cb cb, void *arg)
+		const void *data, uint32_t len, bool packed, chunkd_put_cb cb,
+		void *arg)
 {
 	struct chunkd_put_op *op;
 	struct vmir_id got;
+	int64_t n;
 	int ret;
 
 	if (len == 0 || len > VMIR_DATA_MAX) {
 		cb(arg, -EINVAL);
 		return;
 	}
-	vmir_id_of(data, len, &got);
+	if (packed) {
+		/* the id is the content's: unpack to check it, keep packed */
+		n = vmir_zunpack(st->unpacked, VMIR_DATA_MAX, data, len);
+		if (n < 0) {
+			cb(arg, (int)n);
+			return;
+		}
+		vmir_id_of(st->unpacked, (size_t)n, &got);
+	} else {
+		vmir_id_of(data, len, &got);
+	}
 	if (!vmir_id_eq(&got, id)) {
 		cb(arg, -EBADMSG);
 		return;
@@ -507,6 +548,7 @@ void chunkd_put(struct chunkd_store *st, const struct vmir_id *id,
 	op->cb = cb;
 	op->arg = arg;
 	vmir_id_to_hex(id, op->hex);
+	chunkd_name(id, packed, op->name);
 	st->pending++;
 
 	ret = chunkd_has(st, id);
@@ -558,7 +600,7 @@ static void chunkd_get_finish(struct chunkd_get_op *op, int err)
 	}
 	assert(st->pending > 0);
 	st->pending--;
-	op->cb(op->arg, err, buf, err ? 0 : op->len);
+	op->cb(op->arg, err, buf, err ? 0 : op->len, op->packed);
 	free(op);
 }
 
@@ -595,15 +637,22 @@ static void chunkd_get_read_done(struct srv_io *io, int res)
 }
 
 int chunkd_get_open(struct chunkd_store *st, const struct vmir_id *id,
-		    struct chunkd_get_op **out, uint32_t *len)
+		    struct chunkd_get_op **out, uint32_t *len, bool *packed)
 {
-	char hex[CHUNKD_HEX_LEN + 1];
+	char hex[CHUNKD_NAME_MAX];
 	struct chunkd_get_op *op;
 	struct stat sb;
 	int fd, ret;
 
-	vmir_id_to_hex(id, hex);
+	/* raw (every object stored before packing existed), else packed */
+	*packed = false;
+	chunkd_name(id, false, hex);
 	fd = openat(st->subfd[id->b[0]], hex, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		*packed = true;
+		chunkd_name(id, true, hex);
+		fd = openat(st->subfd[id->b[0]], hex, O_RDONLY | O_CLOEXEC);
+	}
 	if (fd < 0) {
 		ret = -errno;
 		if (ret != -ENOENT)
@@ -635,6 +684,7 @@ int chunkd_get_open(struct chunkd_store *st, const struct vmir_id *id,
 	op->st = st;
 	op->fd = fd;
 	op->len = (uint32_t)sb.st_size;
+	op->packed = *packed;
 	memcpy(op->hex, hex, sizeof(hex));
 	st->pending++;
 	*out = op;

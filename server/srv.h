@@ -99,13 +99,14 @@ void srv_io_bind(struct srv *srv, struct io_uring_sqe *sqe, struct srv_io *io);
 
 /*
  * Answer req and release it. meta is copied. srv_reply_data() takes
- * ownership of data (malloc()ed), which is sent after meta and freed.
+ * ownership of data (malloc()ed), which is sent after meta and freed;
+ * data_flags (VMIR_F_ZSTD or 0) say what the data is.
  * If the connection is gone, the reply is dropped.
  */
 void srv_reply(struct srv_req *req, uint32_t status, const void *meta,
 	       uint32_t meta_len);
 void srv_reply_data(struct srv_req *req, const void *meta, uint32_t meta_len,
-		    void *data, uint32_t data_len);
+		    void *data, uint32_t data_len, uint32_t data_flags);
 
 /*
  * Count bytes the handler holds for req (e.g. a read buffer) against the

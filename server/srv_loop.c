@@ -323,7 +323,7 @@ static void conn_arm_send(struct srv_conn *c)
 /* seal a reply (or the HELLO answer) and queue it; takes data */
 static int conn_queue(struct srv_conn *c, const struct vmir_frame_hdr *req,
 		      uint32_t status, const void *meta, uint32_t meta_len,
-		      void *data, uint32_t data_len)
+		      void *data, uint32_t data_len, uint32_t data_flags)
 {
 	struct vmir_frame_hdr h = {
 		.magic = VMIR_PROTO_MAGIC,
@@ -333,7 +333,7 @@ static int conn_queue(struct srv_conn *c, const struct vmir_frame_hdr *req,
 		.status = status,
 		.meta_len = meta_len,
 		.data_len = data_len,
-		.flags = VMIR_F_REPLY,
+		.flags = VMIR_F_REPLY | (data_len ? data_flags : 0),
 	};
 	struct srv_out *o;
 
@@ -401,7 +401,7 @@ static void conn_hello(struct srv_conn *c, struct srv_req *req)
 	memcpy(client_nonce, req->meta, VMIR_NONCE_LEN);
 	conn_req_free(c, req);
 	vmir_hello_nonce(&c->sess, server_nonce);
-	ret = conn_queue(c, &h, 0, server_nonce, VMIR_NONCE_LEN, NULL, 0);
+	ret = conn_queue(c, &h, 0, server_nonce, VMIR_NONCE_LEN, NULL, 0, 0);
 	if (ret < 0) {
 		conn_close(c, "out of memory for the HELLO reply");
 		return;
@@ -620,7 +620,7 @@ static void srv_req_done(struct srv_req *req)
 
 static void srv_reply_common(struct srv_req *req, uint32_t status,
 			     const void *meta, uint32_t meta_len, void *data,
-			     uint32_t data_len)
+			     uint32_t data_len, uint32_t data_flags)
 {
 	struct srv_conn *c = req->conn;
 
@@ -640,7 +640,7 @@ static void srv_reply_common(struct srv_req *req, uint32_t status,
 		data_len = 0;
 	}
 	if (conn_queue(c, &req->hdr, status, meta, meta_len, data,
-		       data_len) < 0)
+		       data_len, data_flags) < 0)
 		conn_close(c, "out of memory for a reply");
 out:
 	srv_req_done(req);
@@ -649,13 +649,13 @@ out:
 void srv_reply(struct srv_req *req, uint32_t status, const void *meta,
 	       uint32_t meta_len)
 {
-	srv_reply_common(req, status, meta, meta_len, NULL, 0);
+	srv_reply_common(req, status, meta, meta_len, NULL, 0, 0);
 }
 
 void srv_reply_data(struct srv_req *req, const void *meta, uint32_t meta_len,
-		    void *data, uint32_t data_len)
+		    void *data, uint32_t data_len, uint32_t data_flags)
 {
-	srv_reply_common(req, 0, meta, meta_len, data, data_len);
+	srv_reply_common(req, 0, meta, meta_len, data, data_len, data_flags);
 }
 
 void srv_req_hold(struct srv_req *req, size_t bytes)

@@ -97,6 +97,7 @@ static int test_client_send_id(struct test_client *c, uint16_t opcode,
 		.req_id = req_id,
 		.meta_len = meta_len,
 		.data_len = data_len,
+		.flags = data_len ? c->data_flags : 0,
 	};
 	uint8_t raw[VMIR_HDR_LEN];
 	int ret;

@@ -16,6 +16,7 @@ struct test_client {
 	int fd;
 	struct vmir_session sess;
 	uint64_t next_req_id;
+	uint32_t data_flags;	/* frame flags of requests with data */
 };
 
 struct test_msg {

@@ -91,6 +91,7 @@ struct waiter {
 	int err;
 	void *data;
 	uint32_t len;
+	bool packed;
 };
 
 static void put_cb(void *arg, int err)
@@ -101,7 +102,7 @@ static void put_cb(void *arg, int err)
 	w->err = err;
 }
 
-static void get_cb(void *arg, int err, void *data, uint32_t len)
+static void get_cb(void *arg, int err, void *data, uint32_t len, bool packed)
 {
 	struct waiter *w = arg;
 
@@ -109,6 +110,7 @@ static void get_cb(void *arg, int err, void *data, uint32_t len)
 	w->err = err;
 	w->data = data;
 	w->len = len;
+	w->packed = packed;
 }
 
 static void wait_for(struct waiter *w)
@@ -117,13 +119,19 @@ static void wait_for(struct waiter *w)
 		ck_assert_int_eq(srv_poll(ring), 0);
 }
 
-static int store_put(const void *data, uint32_t len, const struct vmir_id *id)
+static int store_put_as(const void *data, uint32_t len,
+			const struct vmir_id *id, bool packed)
 {
 	struct waiter w = { 0 };
 
-	chunkd_put(st, id, data, len, put_cb, &w);
+	chunkd_put(st, id, data, len, packed, put_cb, &w);
 	wait_for(&w);
 	return w.err;
+}
+
+static int store_put(const void *data, uint32_t len, const struct vmir_id *id)
+{
+	return store_put_as(data, len, id, false);
 }
 
 static int store_put_content(const void *data, uint32_t len,
@@ -133,25 +141,38 @@ static int store_put_content(const void *data, uint32_t len,
 	return store_put(data, len, id);
 }
 
-/* 0 with *data malloc()ed, or -errno */
-static int store_get(const struct vmir_id *id, void **data, uint32_t *len)
+/* 0 with *data malloc()ed (as stored: *packed says how), or -errno */
+static int store_get_as(const struct vmir_id *id, void **data, uint32_t *len,
+			bool *packed)
 {
 	struct chunkd_get_op *op;
 	struct waiter w = { 0 };
 	uint32_t size;
+	bool zopen;
 	int ret;
 
-	ret = chunkd_get_open(st, id, &op, &size);
+	ret = chunkd_get_open(st, id, &op, &size, &zopen);
 	if (ret < 0)
 		return ret;
 	chunkd_get_read(op, get_cb, &w);
 	wait_for(&w);
 	if (!w.err) {
 		ck_assert_uint_eq(w.len, size);
+		ck_assert(w.packed == zopen);
 		*data = w.data;
 		*len = w.len;
+		*packed = w.packed;
 	}
 	return w.err;
+}
+
+static int store_get(const struct vmir_id *id, void **data, uint32_t *len)
+{
+	bool packed;
+	int ret = store_get_as(id, data, len, &packed);
+
+	ck_assert(ret || !packed);
+	return ret;
 }
 
 static void store_open(void)
@@ -246,6 +267,104 @@ START_TEST(put_stores_object_under_its_content_name)
 }
 END_TEST
 
+/* content zstd shrinks a lot, and its packed form (malloc()ed) */
+static uint32_t packed_content(uint8_t *a, size_t len, unsigned int seed,
+			       void **z)
+{
+	uint32_t zlen;
+
+	for (size_t i = 0; i < len; i++)
+		a[i] = (uint8_t)("vmir chunk "[i % 11] + (i / 4096 + seed) % 3);
+	zlen = vmir_zpack(a, (uint32_t)len, z);
+	ck_assert_uint_gt(zlen, 0);
+	return zlen;
+}
+
+START_TEST(packed_put_is_stored_and_served_packed_beside_raw_objects)
+{
+	static uint8_t a[200000], r[100000];
+	struct chunkd_stat s;
+	struct vmir_id id, rid;
+	char path[600];
+	struct stat sb;
+	uint32_t zlen, len;
+	bool packed;
+	void *z, *got;
+
+	zlen = packed_content(a, sizeof(a), 1, &z);
+	vmir_id_of(a, sizeof(a), &id);
+	ck_assert_int_eq(store_put_as(z, zlen, &id, true), 0);
+	/* kept as it came, under <hex>.z; never also raw */
+	obj_path(sdir, &id, path, sizeof(path));
+	ck_assert_int_eq(stat(path, &sb), -1);
+	strcat(path, ".z");
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_int_eq(sb.st_size, zlen);
+	ck_assert_int_eq(chunkd_has(st, &id), 1);
+
+	/* an object stored raw (as before packing existed) beside it */
+	fill_random(r, sizeof(r), 9);
+	ck_assert_int_eq(store_put_content(r, sizeof(r), &rid), 0);
+
+	ck_assert_int_eq(store_get_as(&id, &got, &len, &packed), 0);
+	ck_assert(packed);
+	ck_assert_uint_eq(len, zlen);
+	ck_assert_mem_eq(got, z, zlen);
+	free(got);
+	ck_assert_int_eq(store_get_as(&rid, &got, &len, &packed), 0);
+	ck_assert(!packed);
+	ck_assert_uint_eq(len, sizeof(r));
+	ck_assert_mem_eq(got, r, sizeof(r));
+	free(got);
+
+	/* the same content sent raw is a duplicate, not a second file */
+	ck_assert_int_eq(store_put(a, sizeof(a), &id), 0);
+	obj_path(sdir, &id, path, sizeof(path));
+	ck_assert_int_eq(stat(path, &sb), -1);
+	chunkd_stat(st, &s);
+	ck_assert_uint_eq(s.objects, 2);
+	ck_assert_uint_eq(s.bytes, zlen + sizeof(r));
+	ck_assert_uint_eq(s.dedup, 1);
+
+	/* a reopened store counts both kinds */
+	store_close();
+	store_open();
+	chunkd_stat(st, &s);
+	ck_assert_uint_eq(s.objects, 2);
+	ck_assert_uint_eq(s.bytes, zlen + sizeof(r));
+	free(z);
+}
+END_TEST
+
+START_TEST(packed_put_that_is_no_frame_or_not_the_ids_is_refused)
+{
+	static uint8_t a[100000], b[100000];
+	struct chunkd_stat s;
+	struct vmir_id id;
+	char path[600];
+	uint32_t zlen;
+	void *z, *zb;
+
+	zlen = packed_content(a, sizeof(a), 1, &z);
+	packed_content(b, sizeof(b), 2, &zb);
+	free(zb);
+	/* a frame of other content */
+	vmir_id_of(b, sizeof(b), &id);
+	ck_assert_int_eq(store_put_as(z, zlen, &id, true), -EBADMSG);
+	/* the right id, but the raw content flagged as packed */
+	vmir_id_of(a, sizeof(a), &id);
+	ck_assert_int_eq(store_put_as(a, sizeof(a), &id, true), -EBADMSG);
+	/* a frame cut short */
+	ck_assert_int_eq(store_put_as(z, zlen - 1, &id, true), -EBADMSG);
+	chunkd_stat(st, &s);
+	ck_assert_uint_eq(s.objects, 0);
+	ck_assert_int_eq(chunkd_has(st, &id), 0);
+	snprintf(path, sizeof(path), "%s/tmp", sdir);
+	ck_assert_uint_eq(count_entries(path), 0);
+	free(z);
+}
+END_TEST
+
 START_TEST(put_is_idempotent_and_counts_dedup)
 {
 	uint8_t a[8192];
@@ -273,8 +392,8 @@ START_TEST(concurrent_puts_of_one_object_store_it_once)
 
 	fill_random(a, sizeof(a), 5);
 	vmir_id_of(a, sizeof(a), &id);
-	chunkd_put(st, &id, a, sizeof(a), put_cb, &w1);
-	chunkd_put(st, &id, a, sizeof(a), put_cb, &w2);
+	chunkd_put(st, &id, a, sizeof(a), false, put_cb, &w1);
+	chunkd_put(st, &id, a, sizeof(a), false, put_cb, &w2);
 	ck_assert_uint_eq(chunkd_pending(st), 2);
 	wait_for(&w1);
 	wait_for(&w2);
@@ -300,7 +419,7 @@ START_TEST(many_puts_are_in_flight_at_once)
 	for (int i = 0; i < N; i++) {
 		fill_random(data[i], LEN, 100 + i);
 		vmir_id_of(data[i], LEN, &id[i]);
-		chunkd_put(st, &id[i], data[i], LEN, put_cb, &w[i]);
+		chunkd_put(st, &id[i], data[i], LEN, false, put_cb, &w[i]);
 	}
 	/* every write and fsync was submitted before any completed */
 	ck_assert_uint_eq(chunkd_pending(st), N);
@@ -628,6 +747,78 @@ START_TEST(put_get_has_stat_over_the_wire)
 }
 END_TEST
 
+START_TEST(packed_objects_travel_packed_over_the_wire)
+{
+	static uint8_t a[150000], back[150000], r[5000];
+	struct test_client c;
+	struct vmir_id id, rid;
+	struct test_msg m;
+	uint64_t objects, bytes;
+	uint32_t zlen;
+	void *z;
+
+	zlen = packed_content(a, sizeof(a), 3, &z);
+	vmir_id_of(a, sizeof(a), &id);
+	connect_ok(&c);
+	c.data_flags = VMIR_F_ZSTD;
+	ck_assert_uint_eq(call_status(&c, VMIR_OP_PUT, &id, VMIR_ID_LEN, z,
+				      zlen), 0);
+	/* raw bytes flagged as packed are refused; the connection lives */
+	vmir_id_of(r, sizeof(r), &rid);
+	ck_assert_uint_eq(call_status(&c, VMIR_OP_PUT, &rid, VMIR_ID_LEN, r,
+				      sizeof(r)), EBADMSG);
+	c.data_flags = 0;
+	ck_assert_uint_eq(call_status(&c, VMIR_OP_PUT, &rid, VMIR_ID_LEN, r,
+				      sizeof(r)), 0);
+
+	ck_assert_int_eq(test_client_call(&c, VMIR_OP_GET, &id, VMIR_ID_LEN,
+					  NULL, 0, &m, TMO), 0);
+	ck_assert_uint_eq(m.hdr.status, 0);
+	ck_assert_uint_eq(m.hdr.flags, VMIR_F_REPLY | VMIR_F_ZSTD);
+	ck_assert_uint_eq(m.hdr.data_len, zlen);
+	ck_assert_int_eq(vmir_zunpack(back, sizeof(back), m.data,
+				      m.hdr.data_len), sizeof(a));
+	ck_assert_mem_eq(back, a, sizeof(a));
+	test_msg_free(&m);
+	ck_assert_int_eq(test_client_call(&c, VMIR_OP_GET, &rid, VMIR_ID_LEN,
+					  NULL, 0, &m, TMO), 0);
+	ck_assert_uint_eq(m.hdr.flags, VMIR_F_REPLY);
+	ck_assert_uint_eq(m.hdr.data_len, sizeof(r));
+	test_msg_free(&m);
+
+	stat_ok(&c, &objects, &bytes);
+	ck_assert_uint_eq(objects, 2);
+	ck_assert_uint_eq(bytes, zlen + sizeof(r));
+	test_client_close(&c);
+	free(z);
+}
+END_TEST
+
+START_TEST(zstd_flag_on_a_frame_without_data_closes_the_connection)
+{
+	struct vmir_id id = { { 0 } };
+	struct vmir_frame_hdr h = {
+		.magic = VMIR_PROTO_MAGIC,
+		.version = VMIR_PROTO_VERSION,
+		.opcode = VMIR_OP_GET,
+		.req_id = 1,
+		.meta_len = VMIR_ID_LEN,
+		.flags = VMIR_F_ZSTD,
+	};
+	struct test_client c;
+	uint8_t raw[VMIR_HDR_LEN];
+
+	connect_ok(&c);
+	vmir_frame_seal(&c.sess, &h, id.b, raw);
+	ck_assert_int_eq(send(c.fd, raw, sizeof(raw), MSG_NOSIGNAL),
+			 (ssize_t)sizeof(raw));
+	ck_assert_int_eq(send(c.fd, id.b, VMIR_ID_LEN, MSG_NOSIGNAL),
+			 VMIR_ID_LEN);
+	ck_assert(test_client_wait_closed(&c, TMO));
+	test_client_close(&c);
+}
+END_TEST
+
 START_TEST(put_with_wrong_id_is_refused_with_ebadmsg)
 {
 	uint8_t a[5000];
@@ -935,6 +1126,8 @@ static Suite *chunkd_suite(void)
 	tcase_add_test(tc, put_rejects_content_not_matching_its_id);
 	tcase_add_test(tc, put_refuses_empty_object);
 	tcase_add_test(tc, put_stores_object_under_its_content_name);
+	tcase_add_test(tc, packed_put_is_stored_and_served_packed_beside_raw_objects);
+	tcase_add_test(tc, packed_put_that_is_no_frame_or_not_the_ids_is_refused);
 	tcase_add_test(tc, put_is_idempotent_and_counts_dedup);
 	tcase_add_test(tc, concurrent_puts_of_one_object_store_it_once);
 	tcase_add_test(tc, many_puts_are_in_flight_at_once);
@@ -953,6 +1146,8 @@ static Suite *chunkd_suite(void)
 	tcase_add_checked_fixture(tc, server_setup, server_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, put_get_has_stat_over_the_wire);
+	tcase_add_test(tc, packed_objects_travel_packed_over_the_wire);
+	tcase_add_test(tc, zstd_flag_on_a_frame_without_data_closes_the_connection);
 	tcase_add_test(tc, put_with_wrong_id_is_refused_with_ebadmsg);
 	tcase_add_test(tc, unserved_opcode_gets_eopnotsupp_not_a_close);
 	tcase_add_test(tc, wrong_key_hello_is_closed);

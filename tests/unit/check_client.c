@@ -705,8 +705,12 @@ START_TEST(two_of_three_servers_down_write_fails_naming_them)
 }
 END_TEST
 
-/* the first replica, in rendezvous order, of the object holding chunk idx */
-static void corrupt_first_replica(struct vmir_client *c,
+/*
+ * The first replica, in rendezvous order, of the object holding chunk idx:
+ * every 97th byte flipped, in its file as stored (raw, or packed: .z).
+ * Returns whether it was stored packed.
+ */
+static bool corrupt_first_replica(struct vmir_client *c,
 				  struct vmir_version *v, uint64_t idx)
 {
 	const char *names[MAXSRV];
@@ -717,6 +721,7 @@ static void corrupt_first_replica(struct vmir_client *c,
 	struct vmir_id id;
 	struct stat st;
 	void *bufs[1];
+	bool packed;
 
 	/* the id: hash of the chunk's true content */
 	buf = malloc(CS);
@@ -730,12 +735,16 @@ static void corrupt_first_replica(struct vmir_client *c,
 	vmir_id_to_hex(&id, hex);
 	snprintf(path, sizeof(path), "%s/data/objects/%.2s/%s",
 		 cl.s[1 + order[0]].dir, hex, hex);
+	packed = access(path, F_OK) < 0;
+	if (packed)
+		strcat(path, ".z");
 	data = read_file(path, &len, &st);
 	for (i = 0; i < len; i += 97)
 		data[i] ^= 0x41;
 	write_file(path, data, len);
 	free(data);
 	(void)c;
+	return packed;
 }
 
 START_TEST(corrupt_first_replica_is_skipped)
@@ -750,13 +759,76 @@ START_TEST(corrupt_first_replica_is_skipped)
 
 	want = import(c, "img", size, 5, &vi);
 	ck_assert_int_eq(vmir_version_open(c, "img", 0, &v), 0);
-	corrupt_first_replica(c, v, idx);
+	ck_assert(!corrupt_first_replica(c, v, idx));	/* random: raw */
 	vmir_version_close(v);
 	vmir_client_close(c);
 
 	/* a fresh client: nothing cached */
 	c2 = client();
 	ck_assert_int_eq(vmir_version_open(c2, "img", 0, &v), 0);
+	buf = malloc(CS);
+	bufs[0] = buf;
+	ck_assert_int_eq(vmir_version_read(v, &idx, 1, bufs), 0);
+	ck_assert(memcmp(buf, want + idx * CS, CS) == 0);
+	free(buf);
+	free(want);
+	vmir_version_close(v);
+	vmir_client_close(c2);
+}
+END_TEST
+
+/* size bytes that compress well, different for each seed */
+static uint8_t *make_text(uint64_t size, uint64_t seed)
+{
+	static const char *words[] = { "vmir ", "chunk ", "mirror ", "tree\n",
+				       "version ", "block " };
+	uint8_t *p = malloc(size);
+	uint64_t off = 0;
+
+	ck_assert_ptr_nonnull(p);
+	rng_state = seed * 0x9e3779b97f4a7c15ull + 1;
+	while (off < size) {
+		const char *w = words[rng_next() % 6];
+
+		for (; *w && off < size; w++)
+			p[off++] = (uint8_t)*w;
+	}
+	return p;
+}
+
+START_TEST(compressible_chunks_travel_packed_and_a_bad_packed_copy_is_skipped)
+{
+	const uint64_t size = 12 * CS;
+	struct vmir_version_info vi;
+	struct vmir_import_stats ist;
+	struct vmir_client *c = client(), *c2;
+	char path[PATH_MAX + 64];
+	struct vmir_version *v;
+	uint64_t idx = 7;
+	uint8_t *want, *buf;
+	void *bufs[1];
+	int ret;
+
+	want = make_text(size, 11);
+	snprintf(path, sizeof(path), "%s/text.src", cl.dir);
+	write_file(path, want, size);
+	ret = vmir_image_import(c, "text", path, CS, NULL, NULL, &vi);
+	ck_assert_msg(ret == 0, "import: %s", vmir_client_error(c));
+	/* sent packed: fewer bytes than the chunks, on every replica */
+	vmir_client_import_stats(c, &ist);
+	ck_assert_uint_eq(ist.new_chunks, 12);
+	ck_assert_uint_lt(ist.new_bytes,
+			  (uint64_t)cl.replicas * size * 7 / 8);
+	export_matches(c, "text", want, size);
+
+	ck_assert_int_eq(vmir_version_open(c, "text", 0, &v), 0);
+	ck_assert(corrupt_first_replica(c, v, idx));	/* stored packed */
+	vmir_version_close(v);
+	vmir_client_close(c);
+
+	/* a fresh client reads the chunk from the other replica */
+	c2 = client();
+	ck_assert_int_eq(vmir_version_open(c2, "text", 0, &v), 0);
 	buf = malloc(CS);
 	bufs[0] = buf;
 	ck_assert_int_eq(vmir_version_read(v, &idx, 1, bufs), 0);
@@ -1383,6 +1455,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, one_of_three_servers_down_import_and_export_work);
 	tcase_add_test(tc, two_of_three_servers_down_write_fails_naming_them);
 	tcase_add_test(tc, corrupt_first_replica_is_skipped);
+	tcase_add_test(tc, compressible_chunks_travel_packed_and_a_bad_packed_copy_is_skipped);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("read");

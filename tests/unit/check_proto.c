@@ -271,9 +271,15 @@ START_TEST(hdr_rejects_unknown_flag)
 	const char *why;
 
 	valid_hdr(&h);
-	h.flags = VMIR_F_REPLY | (1u << 1);
+	h.flags = VMIR_F_REPLY | (1u << 2);
 	ck_assert_int_eq(reencode(&h, &why), -EBADMSG);
 	ck_assert_ptr_nonnull(strstr(why, "flag"));
+	/* packed data needs data */
+	h.flags = VMIR_F_REPLY | VMIR_F_ZSTD;
+	ck_assert_int_eq(reencode(&h, &why), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(why, "zstd"));
+	h.data_len = 100;
+	ck_assert_int_eq(reencode(&h, &why), 0);
 	h.flags = 1u << 31;
 	ck_assert_int_eq(reencode(&h, &why), -EBADMSG);
 }

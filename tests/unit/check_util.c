@@ -843,6 +843,81 @@ START_TEST(pread_pwrite_full_at_offset)
 }
 END_TEST
 
+/* text-like content: compresses well, as file system blocks do */
+static void fill_text(uint8_t *b, size_t len, unsigned int seed)
+{
+	static const char *words[] = { "kernel ", "block ", "chunk ", "vmir ",
+				       "mirror\n", "version ", "tree " };
+
+	srand(seed);
+	for (size_t i = 0; i < len;) {
+		const char *w = words[rand() % 7];
+
+		for (; *w && i < len; w++)
+			b[i++] = (uint8_t)*w;
+	}
+}
+
+START_TEST(zpack_packs_only_when_it_saves_an_eighth)
+{
+	static uint8_t text[256 << 10], noise[256 << 10], back[256 << 10];
+	void *z;
+	uint32_t zlen;
+
+	fill_text(text, sizeof(text), 1);
+	zlen = vmir_zpack(text, sizeof(text), &z);
+	ck_assert_uint_gt(zlen, 0);
+	ck_assert_uint_le(zlen, sizeof(text) - sizeof(text) / 8);
+	ck_assert_int_eq(vmir_zunpack(back, sizeof(back), z, zlen),
+			 sizeof(text));
+	ck_assert_mem_eq(back, text, sizeof(text));
+	free(z);
+
+	/* random bytes do not shrink: they travel as they are */
+	srand(2);
+	for (size_t i = 0; i < sizeof(noise); i++)
+		noise[i] = (uint8_t)rand();
+	ck_assert_uint_eq(vmir_zpack(noise, sizeof(noise), &z), 0);
+	ck_assert_ptr_null(z);
+
+	/* a sixteenth of text in noise saves less than an eighth: raw */
+	memcpy(noise + sizeof(noise) - sizeof(noise) / 16, text,
+	       sizeof(noise) / 16);
+	ck_assert_uint_eq(vmir_zpack(noise, sizeof(noise), &z), 0);
+}
+END_TEST
+
+START_TEST(zunpack_refuses_what_is_not_a_fitting_frame)
+{
+	static uint8_t text[64 << 10], back[64 << 10];
+	uint8_t *z, junk[4096];
+	uint32_t zlen;
+
+	fill_text(text, sizeof(text), 3);
+	zlen = vmir_zpack(text, sizeof(text), (void **)&z);
+	ck_assert_uint_gt(zlen, 0);
+	/* content larger than the destination */
+	ck_assert_int_eq(vmir_zunpack(back, sizeof(back) - 1, z, zlen),
+			 -EBADMSG);
+	/* cut short */
+	ck_assert_int_eq(vmir_zunpack(back, sizeof(back), z, zlen - 1),
+			 -EBADMSG);
+	/* not a frame at all */
+	memset(junk, 0x5a, sizeof(junk));
+	ck_assert_int_eq(vmir_zunpack(back, sizeof(back), junk, sizeof(junk)),
+			 -EBADMSG);
+	free(z);
+
+	/* unpacking in place: the packed bytes at the buffer's start */
+	zlen = vmir_zpack(text, sizeof(text), (void **)&z);
+	memcpy(back, z, zlen);
+	ck_assert_int_eq(vmir_zunpack_inplace(back, sizeof(back), zlen),
+			 sizeof(text));
+	ck_assert_mem_eq(back, text, sizeof(text));
+	free(z);
+}
+END_TEST
+
 START_TEST(buf_is_zero_cases)
 {
 	static uint8_t buf[4096];
@@ -949,6 +1024,8 @@ Suite *util_suite(void)
 	tcase_add_test(tc, read_write_full_over_pipe);
 	tcase_add_test(tc, pread_pwrite_full_at_offset);
 	tcase_add_test(tc, buf_is_zero_cases);
+	tcase_add_test(tc, zpack_packs_only_when_it_saves_an_eighth);
+	tcase_add_test(tc, zunpack_refuses_what_is_not_a_fitting_frame);
 	tcase_add_test(tc, fsync_dir_cases);
 	tcase_add_test(tc, clocks_advance);
 	suite_add_tcase(s, tc);
