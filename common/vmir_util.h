@@ -42,7 +42,7 @@ const char *vmir_errstr(int err, char *buf, size_t len);
  * vmir_zunpack_inplace() does the same for a frame already in the
  * destination (len packed bytes in a buffer of cap).
  */
-#define VMIR_ZSTD_LEVEL		3	/* docs/performance.md says why */
+#define VMIR_ZSTD_LEVEL		1	/* docs/performance.md says why */
 uint32_t vmir_zpack(const void *src, uint32_t len, void **out);
 int64_t vmir_zunpack(void *dst, uint32_t cap, const void *src, uint32_t len);
 int64_t vmir_zunpack_inplace(void *buf, uint32_t cap, uint32_t len);
