@@ -309,18 +309,27 @@ static uint8_t *read_file(const char *path, uint64_t *size, struct stat *st)
 	return p;
 }
 
-/* import size bytes of seed as image name; returns the data */
-static uint8_t *import(struct vmir_client *c, const char *name, uint64_t size,
-		       uint64_t seed, struct vmir_version_info *vi)
+/* import the size bytes at p as image name */
+static void import_buf(struct vmir_client *c, const char *name,
+		       const uint8_t *p, uint64_t size,
+		       struct vmir_version_info *vi)
 {
 	char path[PATH_MAX + 64];
-	uint8_t *p = make_data(size, seed);
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/%s.src", cl.dir, name);
 	write_file(path, p, size);
 	ret = vmir_image_import(c, name, path, CS, NULL, NULL, vi);
 	ck_assert_msg(ret == 0, "import: %s", vmir_client_error(c));
+}
+
+/* import size bytes of seed as image name; returns the data */
+static uint8_t *import(struct vmir_client *c, const char *name, uint64_t size,
+		       uint64_t seed, struct vmir_version_info *vi)
+{
+	uint8_t *p = make_data(size, seed);
+
+	import_buf(c, name, p, size, vi);
 	return p;
 }
 
@@ -747,33 +756,39 @@ static bool corrupt_first_replica(struct vmir_client *c,
 	return packed;
 }
 
+/* a fresh client (nothing cached) reads chunk idx of name as want has it */
+static void fresh_read_matches(const char *name, uint64_t idx,
+			       const uint8_t *want)
+{
+	struct vmir_client *c = client();
+	struct vmir_version *v;
+	uint8_t *buf = malloc(CS);
+	void *bufs[1] = { buf };
+
+	ck_assert_int_eq(vmir_version_open(c, name, 0, &v), 0);
+	ck_assert_int_eq(vmir_version_read(v, &idx, 1, bufs), 0);
+	ck_assert(memcmp(buf, want + idx * CS, CS) == 0);
+	free(buf);
+	vmir_version_close(v);
+	vmir_client_close(c);
+}
+
 START_TEST(corrupt_first_replica_is_skipped)
 {
 	const uint64_t size = 30 * CS;
 	struct vmir_version_info vi;
-	struct vmir_client *c = client(), *c2;
+	struct vmir_client *c = client();
 	struct vmir_version *v;
 	uint64_t idx = 5;
-	uint8_t *want, *buf;
-	void *bufs[1];
+	uint8_t *want;
 
 	want = import(c, "img", size, 5, &vi);
 	ck_assert_int_eq(vmir_version_open(c, "img", 0, &v), 0);
 	ck_assert(!corrupt_first_replica(c, v, idx));	/* random: raw */
 	vmir_version_close(v);
 	vmir_client_close(c);
-
-	/* a fresh client: nothing cached */
-	c2 = client();
-	ck_assert_int_eq(vmir_version_open(c2, "img", 0, &v), 0);
-	buf = malloc(CS);
-	bufs[0] = buf;
-	ck_assert_int_eq(vmir_version_read(v, &idx, 1, bufs), 0);
-	ck_assert(memcmp(buf, want + idx * CS, CS) == 0);
-	free(buf);
+	fresh_read_matches("img", idx, want);
 	free(want);
-	vmir_version_close(v);
-	vmir_client_close(c2);
 }
 END_TEST
 
@@ -801,19 +816,13 @@ START_TEST(compressible_chunks_travel_packed_and_a_bad_packed_copy_is_skipped)
 	const uint64_t size = 12 * CS;
 	struct vmir_version_info vi;
 	struct vmir_import_stats ist;
-	struct vmir_client *c = client(), *c2;
-	char path[PATH_MAX + 64];
+	struct vmir_client *c = client();
 	struct vmir_version *v;
 	uint64_t idx = 7;
-	uint8_t *want, *buf;
-	void *bufs[1];
-	int ret;
+	uint8_t *want;
 
 	want = make_text(size, 11);
-	snprintf(path, sizeof(path), "%s/text.src", cl.dir);
-	write_file(path, want, size);
-	ret = vmir_image_import(c, "text", path, CS, NULL, NULL, &vi);
-	ck_assert_msg(ret == 0, "import: %s", vmir_client_error(c));
+	import_buf(c, "text", want, size, &vi);
 	/* sent packed: fewer bytes than the chunks, on every replica */
 	vmir_client_import_stats(c, &ist);
 	ck_assert_uint_eq(ist.new_chunks, 12);
@@ -825,18 +834,9 @@ START_TEST(compressible_chunks_travel_packed_and_a_bad_packed_copy_is_skipped)
 	ck_assert(corrupt_first_replica(c, v, idx));	/* stored packed */
 	vmir_version_close(v);
 	vmir_client_close(c);
-
-	/* a fresh client reads the chunk from the other replica */
-	c2 = client();
-	ck_assert_int_eq(vmir_version_open(c2, "text", 0, &v), 0);
-	buf = malloc(CS);
-	bufs[0] = buf;
-	ck_assert_int_eq(vmir_version_read(v, &idx, 1, bufs), 0);
-	ck_assert(memcmp(buf, want + idx * CS, CS) == 0);
-	free(buf);
+	/* it comes from the other replica */
+	fresh_read_matches("text", idx, want);
 	free(want);
-	vmir_version_close(v);
-	vmir_client_close(c2);
 }
 END_TEST
 
