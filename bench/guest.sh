@@ -166,33 +166,48 @@ fi
 "$REPLAY" info "$trace" >"$res/trace-info.txt" || die "the trace is unusable"
 note "trace: $(cat "$res/trace-info.txt")"
 
+# median V...: the median of the numbers given
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
 # calibrate_boot: the real boot and the replay, each alone on one node
-# from a fresh local copy, on the idle guest
+# from a fresh local copy, on the idle guest, $cal_rounds times each in
+# turn (a real boot under TCG varies by +-20 % from one run to the next):
+# their medians are compared
+cal_rounds=3
 calibrate_boot() {
-	local mode dev t0 t1 c0 c1 real rep ratio
-	for mode in real replay; do
-		rm -rf "$W/cal" "$SCR/cal"
-		mkdir -p "$W/cal/mnt"
-		dev=$(local_copy "$SCR/cal") || die "cannot make the calibration copy"
-		drop_caches
-		c0=$(cpustat); t0=$(now)
-		if [ $mode = real ]; then
-			in_ns vb-n1 "$BOOT" "$dev" "$W/cal/mnt" "$W/cal/boot.log" ||
-				die "the calibration boot failed"
-		else
-			in_ns vb-n1 "$REPLAY" "$dev" "$trace" --seed 1 --deps "$deps" >"$W/cal/replay.out" ||
-				die "the calibration replay failed"
-		fi
-		t1=$(now); c1=$(cpustat)
-		eval "cal_$mode=$(elapsed "$t0" "$t1") cal_${mode}_cpu=$(busy "$c0" "$c1")"
-		losetup -d "$dev"
+	local mode dev t0 t1 c0 c1 real rep ratio round
+	local real_s= rep_s= real_c= rep_c=
+	for round in $(seq $cal_rounds); do
+		for mode in real replay; do
+			rm -rf "$W/cal" "$SCR/cal"
+			mkdir -p "$W/cal/mnt"
+			dev=$(local_copy "$SCR/cal") || die "cannot make the calibration copy"
+			drop_caches
+			c0=$(cpustat); t0=$(now)
+			if [ $mode = real ]; then
+				in_ns vb-n1 "$BOOT" "$dev" "$W/cal/mnt" "$W/cal/boot.log" ||
+					die "the calibration boot failed"
+			else
+				in_ns vb-n1 "$REPLAY" "$dev" "$trace" --seed 1 --deps "$deps" >"$W/cal/replay.out" ||
+					die "the calibration replay failed"
+			fi
+			t1=$(now); c1=$(cpustat)
+			if [ $mode = real ]; then
+				real_s="$real_s $(elapsed "$t0" "$t1")" real_c="$real_c $(busy "$c0" "$c1")"
+			else
+				rep_s="$rep_s $(elapsed "$t0" "$t1")" rep_c="$rep_c $(busy "$c0" "$c1")"
+			fi
+			losetup -d "$dev"
+		done
 	done
 	rm -rf "$SCR/cal"
-	real=$cal_real rep=$cal_replay
+	# shellcheck disable=SC2086
+	real=$(median $real_s) rep=$(median $rep_s)
 	ratio=$(ratio "$rep" "$real")
 	{
-		printf 'Boot calibration (N=1, idle guest, fresh local copy on loop, caches dropped): real boot %s s (guest CPU busy %s), replay %s s (busy %s): replay/real %s, ' \
-			"$real" "$cal_real_cpu" "$rep" "$cal_replay_cpu" "$ratio"
+		# shellcheck disable=SC2086
+		printf 'Boot calibration (N=1, idle guest, fresh local copy on loop, caches dropped; median of %s runs each, in turn): real boot %s s (runs:%s; guest CPU busy %s), replay %s s (runs:%s; busy %s): replay/real %s, ' \
+			"$cal_rounds" "$real" "$real_s" "$(median $real_c)" "$rep" "$rep_s" "$(median $rep_c)" "$ratio"
 		awk -v r="$ratio" 'BEGIN { if (r >= 0.85 && r <= 1.15) print "within 15 %."; else print "**not within 15 %**." }'
 		printf 'Replay at calibration: %s. ' "$(cat "$W/cal/replay.out")"
 		awk -v th="$(sed 's/.*think_s=\([0-9.]*\).*/\1/' "$res/trace-info.txt")" -v w="$real" -v nat="$native" 'BEGIN {
