@@ -400,6 +400,10 @@ static blk_status_t vmir_queue_rq(struct blk_mq_hw_ctx *hctx,
 	cmd->park_ns = 0;
 	cmd->status = BLK_STS_OK;
 	blk_mq_start_request(rq);
+	if (req_op(rq) != REQ_OP_FLUSH && blk_rq_bytes(rq))
+		vmir_chunks_note_access(cmd->dev->chunks,
+					(u64)blk_rq_pos(rq) << VMIR_SECTOR_SHIFT,
+					blk_rq_bytes(rq));
 	/*
 	 * Only a read the page cache holds is served here: mirror I/O that
 	 * may wait never runs in the submitter's context. That context may
@@ -475,10 +479,26 @@ static const struct block_device_operations vmir_fops = {
 int vmir_blk_init_disk(struct vmir_device *dev)
 {
 	struct blk_mq_tag_set *set = &dev->tag_set;
+	u32 per_chunk = vmir_chunks_chunk_size(dev->chunks) >>
+			VMIR_SECTOR_SHIFT;
+	unsigned int max_sectors = max_t(u32, VMIR_MAX_HW_SECTORS, per_chunk);
+	/*
+	 * A whole chunk fits in one request, whatever its pages
+	 * (max_segments: a page each at worst), and the block layer splits
+	 * larger I/O only at multiples of max_sectors (chunk_sectors), which
+	 * are chunk boundaries: a write that covers whole chunks arrives as
+	 * whole chunks and never fetches what it overwrites. Aligned 1 MiB
+	 * I/O over small chunks stays one request. The mirror's I/O walks
+	 * the bvecs as they come, so segments have no size limit.
+	 */
 	struct vmir_queue_params qp = {
 		.logical_block_size = 512,
 		.physical_block_size = 4096,
-		.max_hw_sectors = VMIR_MAX_HW_SECTORS,
+		.max_hw_sectors = max_sectors,
+		/* + 1: a buffer that does not start on a page spans one more */
+		.max_segments = (max_sectors >> (PAGE_SHIFT - VMIR_SECTOR_SHIFT)) + 1,
+		.max_segment_size = UINT_MAX,
+		.chunk_sectors = max_sectors,
 		.max_discard_sectors = VMIR_MAX_DISCARD_SECTORS,
 		.max_write_zeroes_sectors = VMIR_MAX_DISCARD_SECTORS,
 		.discard_granularity = 4096,

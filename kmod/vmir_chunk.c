@@ -94,6 +94,17 @@ struct vmir_chunks {
 	u32 nr_commit;			/* lock */
 	u32 nr_frozen;			/* lock */
 	u32 nr_capture_req;		/* lock */
+
+	/*
+	 * First-access order, lock-free: the request that sets a chunk's
+	 * bit in accessed takes the next slot (nr_access) and stores the
+	 * chunk + 1 there with release; 0 is a slot taken but not filled
+	 * yet. Slots past access_cap are only counted.
+	 */
+	unsigned long *accessed;
+	u32 *access;
+	u32 access_cap;
+	atomic_t nr_access;
 };
 
 struct vmir_chunks *vmir_chunks_create(struct vmir_device *dev, u64 size,
@@ -124,11 +135,23 @@ struct vmir_chunks *vmir_chunks_create(struct vmir_device *dev, u64 size,
 	c->fetching = vmir_map_alloc(c->nchunks);
 	if (!c->fetching)
 		goto out_free_dirty;
+	c->accessed = vmir_map_alloc(c->nchunks);
+	if (!c->accessed)
+		goto out_free_fetching;
+	c->access_cap = min(c->nchunks, VMIR_ACCESS_MAX);
+	c->access = kvcalloc(c->access_cap, sizeof(*c->access), GFP_KERNEL);
+	if (!c->access)
+		goto out_free_accessed;
+	atomic_set(&c->nr_access, 0);
 	c->events = vmir_events_create(dev, c->nchunks);
 	if (!c->events)
-		goto out_free_fetching;
+		goto out_free_access;
 	return c;
 
+out_free_access:
+	kvfree(c->access);
+out_free_accessed:
+	kvfree(c->accessed);
 out_free_fetching:
 	kvfree(c->fetching);
 out_free_dirty:
@@ -164,6 +187,8 @@ void vmir_chunks_destroy(struct vmir_chunks *c)
 {
 	vmir_chunks_check(c);
 	vmir_events_destroy(c->events);
+	kvfree(c->access);
+	kvfree(c->accessed);
 	kvfree(c->capture_req);
 	kvfree(c->frozen);
 	kvfree(c->commit);
@@ -347,6 +372,65 @@ static enum vmir_admit vmir_admit_locked(struct vmir_chunks *c,
 	}
 	cmd->state = VMIR_CMD_RUNNING;
 	return VMIR_ADMIT_RUN;
+}
+
+/**
+ * vmir_chunks_note_access - record the chunks of a request in access order
+ * @c: the device's chunk state
+ * @pos: first byte
+ * @len: bytes, > 0
+ *
+ * Called once per request, before it is served or parked. Lock-free: a
+ * chunk seen before costs one bit test.
+ */
+void vmir_chunks_note_access(struct vmir_chunks *c, u64 pos, u64 len)
+{
+	u32 i, first = pos >> c->chunk_shift;
+	u32 last = (pos + len - 1) >> c->chunk_shift;
+	u32 slot;
+
+	if (WARN_ON_ONCE(!len || last >= c->nchunks))
+		return;
+	for (i = first; i <= last; i++) {
+		if (test_bit(i, c->accessed) || test_and_set_bit(i, c->accessed))
+			continue;
+		slot = atomic_inc_return(&c->nr_access) - 1;
+		if (slot < c->access_cap)
+			smp_store_release(&c->access[slot], i + 1);
+	}
+}
+
+/**
+ * vmir_chunks_access - read the first-access order
+ * @c: the device's chunk state
+ * @start: rank of the first chunk wanted
+ * @out: receives up to @max chunk indexes, of ranks @start on
+ * @max: room in @out
+ * @nr: receives the number of chunks recorded
+ * @lost: receives the number of first accesses past the record's room
+ *
+ * Returns how many chunks were copied: fewer than asked when a slot is
+ * taken but not filled yet (the caller asks again from there), or
+ * -ERANGE when @start is past the recorded chunks.
+ */
+int vmir_chunks_access(struct vmir_chunks *c, u32 start, u32 *out, u32 max,
+		       u32 *nr, u32 *lost)
+{
+	u32 taken = atomic_read(&c->nr_access);
+	u32 n = min(taken, c->access_cap);
+	u32 i, v, got = 0;
+
+	*nr = n;
+	*lost = taken - n;
+	if (start > n)
+		return -ERANGE;
+	for (i = start; i < n && got < max; i++) {
+		v = smp_load_acquire(&c->access[i]);
+		if (!v)
+			break;
+		out[got++] = v - 1;
+	}
+	return got;
 }
 
 /**

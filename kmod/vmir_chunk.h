@@ -74,12 +74,17 @@ enum vmir_admit vmir_chunks_admit(struct vmir_chunks *c,
 				  bool write);
 void vmir_chunks_write_done(struct vmir_chunks *c);
 bool vmir_chunks_all_present(struct vmir_chunks *c, u64 pos, u64 len);
+void vmir_chunks_note_access(struct vmir_chunks *c, u64 pos, u64 len);
 bool vmir_chunks_expire(struct vmir_chunks *c, struct vmir_cmd *cmd);
 
 /* The helper's answers */
 int vmir_chunk_ready(struct vmir_chunks *c, u32 chunk, int status);
 int vmir_chunk_prefetch(struct vmir_chunks *c, u32 chunk);
 int vmir_chunk_captured(struct vmir_chunks *c, u32 chunk);
+
+/* The first-access order, for GET_ACCESS */
+int vmir_chunks_access(struct vmir_chunks *c, u32 start, u32 *out, u32 max,
+		       u32 *nr, u32 *lost);
 
 /* Commit; the caller holds dev->ctl_lock */
 int vmir_chunks_commit_begin(struct vmir_chunks *c, u32 *nr_commit);

@@ -22,6 +22,9 @@ struct vmir_queue_params {
 	unsigned int logical_block_size;
 	unsigned int physical_block_size;
 	unsigned int max_hw_sectors;
+	unsigned int max_segments;
+	unsigned int max_segment_size;
+	unsigned int chunk_sectors;
 	unsigned int max_discard_sectors;
 	unsigned int max_write_zeroes_sectors;
 	unsigned int discard_granularity;
@@ -38,6 +41,10 @@ vmir_compat_alloc_disk(struct blk_mq_tag_set *set,
 		.logical_block_size = p->logical_block_size,
 		.physical_block_size = p->physical_block_size,
 		.max_hw_sectors = p->max_hw_sectors,
+		.max_user_sectors = p->max_hw_sectors,
+		.max_segments = p->max_segments,
+		.max_segment_size = p->max_segment_size,
+		.chunk_sectors = p->chunk_sectors,
 		.max_hw_discard_sectors = p->max_discard_sectors,
 		.max_write_zeroes_sectors = p->max_write_zeroes_sectors,
 		.discard_granularity = p->discard_granularity,
@@ -59,6 +66,11 @@ vmir_compat_alloc_disk(struct blk_mq_tag_set *set,
 	blk_queue_logical_block_size(q, p->logical_block_size);
 	blk_queue_physical_block_size(q, p->physical_block_size);
 	blk_queue_max_hw_sectors(q, p->max_hw_sectors);
+	/* 6.1 caps max_sectors at BLK_DEF_MAX_SECTORS; a whole chunk must fit */
+	q->limits.max_sectors = p->max_hw_sectors;
+	blk_queue_max_segments(q, p->max_segments);
+	blk_queue_max_segment_size(q, p->max_segment_size);
+	blk_queue_chunk_sectors(q, p->chunk_sectors);
 	blk_queue_max_discard_sectors(q, p->max_discard_sectors);
 	blk_queue_max_write_zeroes_sectors(q, p->max_write_zeroes_sectors);
 	q->limits.discard_granularity = p->discard_granularity;

@@ -54,7 +54,7 @@
 
 #define VMIR_SECTOR_SHIFT	9
 #define VMIR_MAX_DEVICES	BIT(16)		/* ids and minors 0..65535 */
-#define VMIR_MAX_HW_SECTORS	2048		/* 1 MiB per request */
+#define VMIR_MAX_HW_SECTORS	2048		/* 1 MiB, or a chunk if larger */
 /* Discard/write-zeroes: 1 GiB per request bounds the chunk walk. */
 #define VMIR_MAX_DISCARD_SECTORS BIT(21)
 

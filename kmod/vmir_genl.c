@@ -1022,6 +1022,53 @@ out_free:
 	return ret;
 }
 
+/* GET_ACCESS: the first-access order, VMIR_CHUNKS_MAX chunks at a time */
+static int vmir_genl_get_access(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *a = info->attrs[VMIR_ATTR_ACCESS_START];
+	struct vmir_device *dev = info->user_ptr[0];
+	u32 start = a ? nla_get_u32(a) : 0;
+	struct sk_buff *reply;
+	u32 nr, lost, *chunks;
+	void *hdr;
+	int ret;
+
+	chunks = kmalloc_array(VMIR_CHUNKS_MAX, sizeof(*chunks), GFP_KERNEL);
+	reply = genlmsg_new(3 * nla_total_size(sizeof(u32)) +
+			    nla_total_size(VMIR_CHUNKS_MAX * sizeof(u32)),
+			    GFP_KERNEL);
+	if (!chunks || !reply) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	ret = vmir_chunks_access(dev->chunks, start, chunks, VMIR_CHUNKS_MAX,
+				 &nr, &lost);
+	if (ret < 0) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a,
+				    "ACCESS_START is past the recorded accesses");
+		goto out_free;
+	}
+	hdr = genlmsg_put_reply(reply, info, &vmir_genl_family, 0,
+				VMIR_CMD_GET_ACCESS);
+	if (!hdr || nla_put_u32(reply, VMIR_ATTR_DEV_ID, dev->id) ||
+	    nla_put_u32(reply, VMIR_ATTR_NR_ACCESSED, nr) ||
+	    nla_put_u32(reply, VMIR_ATTR_NR_ACCESS_LOST, lost) ||
+	    (ret && nla_put(reply, VMIR_ATTR_CHUNKS, ret * sizeof(u32),
+			    chunks))) {
+		WARN_ON_ONCE(1);
+		ret = -EMSGSIZE;
+		goto out_free;
+	}
+	genlmsg_end(reply, hdr);
+	kfree(chunks);
+	return genlmsg_reply(reply, info);
+
+out_free:
+	nlmsg_free(reply);
+	kfree(chunks);
+	return ret;
+}
+
 static int vmir_genl_commit_begin(struct sk_buff *skb, struct genl_info *info)
 {
 	struct vmir_device *dev = info->user_ptr[0];
@@ -1190,6 +1237,9 @@ static const struct nla_policy vmir_policy[VMIR_ATTR_MAX + 1] = {
 	[VMIR_ATTR_MAP_COMMIT ... VMIR_ATTR_STATS] = { .type = NLA_REJECT },
 	[VMIR_ATTR_MAP_OFFSET]	= { .type = NLA_U64 },
 	[VMIR_ATTR_MAP_GEN]	= { .type = NLA_U64 },
+	[VMIR_ATTR_ACCESS_START] = { .type = NLA_U32 },
+	[VMIR_ATTR_NR_ACCESSED]	= { .type = NLA_REJECT },
+	[VMIR_ATTR_NR_ACCESS_LOST] = { .type = NLA_REJECT },
 };
 
 static const struct genl_ops vmir_genl_ops[] = {
@@ -1262,6 +1312,12 @@ static const struct genl_ops vmir_genl_ops[] = {
 		.flags		= GENL_ADMIN_PERM,
 		.internal_flags	= VMIR_GENL_DEV | VMIR_GENL_CHUNKS,
 		.doit		= vmir_genl_prefetch,
+	},
+	{
+		.cmd		= VMIR_CMD_GET_ACCESS,
+		.flags		= GENL_ADMIN_PERM,
+		.internal_flags	= VMIR_GENL_DEV,
+		.doit		= vmir_genl_get_access,
 	},
 	{
 		.cmd		= VMIR_CMD_COMMIT_BEGIN,

@@ -49,6 +49,8 @@ static struct nla_policy vmir_nl_policy[VMIR_ATTR_MAX + 1] = {
 	[VMIR_ATTR_NR_COMMIT]	= { .type = NLA_U32 },
 	[VMIR_ATTR_NR_FROZEN]	= { .type = NLA_U32 },
 	[VMIR_ATTR_STATS]	= { .type = NLA_NESTED },
+	[VMIR_ATTR_NR_ACCESSED]	= { .type = NLA_U32 },
+	[VMIR_ATTR_NR_ACCESS_LOST] = { .type = NLA_U32 },
 };
 
 int vmir_nl_open(struct vmir_nl *nl, size_t rcvbuf, char *err, size_t errlen)

@@ -116,6 +116,19 @@
  *   No I/O reaches the device before START_DEVICE, so no fetch can
  *   overwrite a dirty chunk whose bit is not restored yet.
  *
+ * Access order (what learned prefetch learns from)
+ *   From ADD_DEVICE on, the module records the order in which chunks are
+ *   first touched by a read, write, discard or write-zeroes, hits
+ *   included: the first request touching chunk i appends i, once. At most
+ *   VMIR_ACCESS_MAX chunks are recorded; first accesses past that are
+ *   only counted (NR_ACCESS_LOST). GET_ACCESS(dev, [ACCESS_START]) returns
+ *   NR_ACCESSED (chunks recorded so far) and, in CHUNKS, the recorded
+ *   chunks of rank ACCESS_START on (0 when absent), at most
+ *   VMIR_CHUNKS_MAX per reply: ask again from ACCESS_START + the count
+ *   received. CHUNKS may end short of NR_ACCESSED while a request is
+ *   still recording its chunk, and is absent when nothing is left.
+ *   ACCESS_START past NR_ACCESSED is refused (ERANGE).
+ *
  * Message layouts (-> request attributes, <- reply attributes; [] optional)
  *
  *   HELPER_REGISTER   -> [FLAGS: VMIR_REGISTER_F_*]
@@ -142,6 +155,8 @@
  *                        (MAP_COMMIT while a commit is active)
  *   CHUNK_READY       -> DEV_ID, CHUNKS, STATUS (0 or -errno, for all)
  *   PREFETCH          -> DEV_ID, CHUNKS   <- DEV_ID, [CHUNKS] (claimed)
+ *   GET_ACCESS        -> DEV_ID, [ACCESS_START]
+ *                     <- DEV_ID, NR_ACCESSED, NR_ACCESS_LOST, [CHUNKS]
  *   COMMIT_BEGIN      -> DEV_ID       <- DEV_ID, NR_COMMIT
  *   CHUNK_CAPTURED    -> DEV_ID, CHUNKS
  *   COMMIT_END        -> DEV_ID, STATUS (0 or -errno), [VERSION, [IMAGE]]
@@ -165,7 +180,8 @@
  * ack carries a message, or NLMSGERR_ATTR_MISS_TYPE for a missing
  * attribute): EPERM no CAP_SYS_ADMIN; EINVAL missing or malformed
  * attribute; ENODEV no such device in the caller's namespace; ERANGE chunk
- * index >= nchunks (nothing of the request took effect), a value out of
+ * index >= nchunks (nothing of the request took effect), ACCESS_START past
+ * the recorded accesses, a value out of
  * its range (VERSION 0, a CHUNKS list longer than VMIR_CHUNKS_MAX); EBADF fd not open; EBUSY helper already registered,
  * commit already active, device not in the state the command needs
  * (SET_STATE/START_DEVICE on a started or stopped device, COMMIT_BEGIN on a
@@ -195,6 +211,7 @@
 #define VMIR_MAX_CHUNKS		(1U << 24)	/* per device */
 #define VMIR_MAP_SEG_MAX	32768U		/* bytes per map attribute */
 #define VMIR_CHUNKS_MAX		4096U		/* chunks per CHUNKS list */
+#define VMIR_ACCESS_MAX		65536U		/* access order entries */
 #define VMIR_TIMEOUT_MS_DEFAULT	30000U
 #define VMIR_TIMEOUT_MS_MIN	100U
 #define VMIR_TIMEOUT_MS_MAX	86400000U	/* one day */
@@ -244,6 +261,7 @@ enum vmir_genl_cmd {
 	VMIR_CMD_CAPTURE_NEEDED,	/* event, kernel -> helper */
 	VMIR_CMD_STOP_DEVICE,
 	VMIR_CMD_PREFETCH,
+	VMIR_CMD_GET_ACCESS,
 
 	__VMIR_CMD_MAX,
 };
@@ -279,6 +297,9 @@ enum vmir_genl_attr {
 	VMIR_ATTR_STATS,		/* nested: VMIR_STAT_* */
 	VMIR_ATTR_MAP_OFFSET,		/* u64: durable map's place in the mirror */
 	VMIR_ATTR_MAP_GEN,		/* u64: generation of the map on disk */
+	VMIR_ATTR_ACCESS_START,		/* u32: first rank of a GET_ACCESS */
+	VMIR_ATTR_NR_ACCESSED,		/* u32: chunks in the access order */
+	VMIR_ATTR_NR_ACCESS_LOST,	/* u32: first accesses not recorded */
 
 	__VMIR_ATTR_MAX,
 };

@@ -24,6 +24,10 @@
  *   vmir-genl-test ready --dev N --chunk C[,C...] [--status -ERRNO]
  *   vmir-genl-test prefetch --dev N --chunk C[,C...]  prints the chunks
  *                                               claimed, one per line
+ *   vmir-genl-test access --dev N [--start S]   "accessed N lost L", then
+ *                      the first-access order, one chunk per line (all
+ *                      of it, GET_ACCESS after GET_ACCESS; with --start
+ *                      one GET_ACCESS from rank S)
  *   vmir-genl-test commit-begin --dev N         prints the commit count
  *   vmir-genl-test captured --dev N --chunk C[,C...]
  *   vmir-genl-test capture --dev N --mirror FILE --out DIR
@@ -84,11 +88,11 @@ struct vg_opts {
 	const char *image, *mirror, *state_file, *save, *out;
 	const char *log, *ready_file, *capture_dir, *expect;
 	uint64_t size;
-	uint32_t chunk_size, timeout_ms, dev, version;
+	uint32_t chunk_size, timeout_ms, dev, version, start;
 	uint32_t chunks[VG_MAX_CHUNKS];
 	int nchunks;
 	int status, delay_ms, exit_after;
-	bool has_dev, has_timeout, all_present, defer, read_only;
+	bool has_dev, has_timeout, all_present, defer, read_only, has_start;
 	uint64_t map_offset, map_gen;
 	bool no_answer, takeover, log_batches;
 	int64_t fail[16];
@@ -373,6 +377,9 @@ static void vg_parse_opts(int argc, char **argv, struct vg_opts *o)
 			} else if (!strcmp(k, "--dev")) {
 				o->dev = vg_num(v, k);
 				o->has_dev = true;
+			} else if (!strcmp(k, "--start")) {
+				o->start = vg_num(v, k);
+				o->has_start = true;
 			} else if (!strcmp(k, "--chunk")) {
 				vg_parse_chunks(v, o);
 			} else if (!strcmp(k, "--status"))
@@ -877,6 +884,58 @@ static int cmd_prefetch(struct vg *g, struct vg_opts *o)
 	return 0;
 }
 
+struct vg_access {
+	uint32_t nr, lost, got;
+	bool has_nr;
+};
+
+static int vg_parse_access(struct nlattr **tb, void *arg)
+{
+	struct vg_access *a = arg;
+	const uint32_t *chunks;
+	size_t n = 0, i;
+
+	if (!tb[VMIR_ATTR_NR_ACCESSED] || !tb[VMIR_ATTR_NR_ACCESS_LOST])
+		die("GET_ACCESS reply without NR_ACCESSED or NR_ACCESS_LOST");
+	a->nr = nla_get_u32(tb[VMIR_ATTR_NR_ACCESSED]);
+	a->lost = nla_get_u32(tb[VMIR_ATTR_NR_ACCESS_LOST]);
+	if (!a->has_nr)
+		printf("accessed %u lost %u\n", a->nr, a->lost);
+	a->has_nr = true;
+	if (tb[VMIR_ATTR_CHUNKS] && vmir_nl_get_chunks(tb, &chunks, &n))
+		die("GET_ACCESS reply with a malformed CHUNKS");
+	for (i = 0; i < n; i++)
+		printf("%u\n", chunks[i]);
+	a->got = n;
+	return 0;
+}
+
+/* GET_ACCESS: the whole first-access order, or one reply with --start */
+static int cmd_access(struct vg *g, struct vg_opts *o)
+{
+	struct vg_access a = { 0 };
+	uint32_t start = o->start;
+	int idle = 0;
+
+	vg_need(o->has_dev, "--dev");
+	do {
+		struct nl_msg *msg = vg_msg(g, VMIR_CMD_GET_ACCESS, 0);
+
+		nla_put_u32(msg, VMIR_ATTR_DEV_ID, o->dev);
+		if (o->has_start || start)
+			nla_put_u32(msg, VMIR_ATTR_ACCESS_START, start);
+		vg_do(g, o, "GET_ACCESS", msg, vg_parse_access, &a);
+		start += a.got;
+		/* a slot taken but not filled yet: ask again, a few times */
+		if (!a.got && start < a.nr) {
+			if (++idle > 1000)
+				die("GET_ACCESS: rank %u stays unfilled", start);
+			usleep(1000);
+		}
+	} while (!o->has_start && start < a.nr);
+	return 0;
+}
+
 static int vg_parse_commit(struct nlattr **tb, void *arg)
 {
 	if (tb[VMIR_ATTR_NR_COMMIT])
@@ -1356,6 +1415,9 @@ static int cmd_malformed(struct vg *g, struct vg_opts *o)
 	msg = vg_msg(g, VMIR_CMD_REMOVE_DEVICE, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, 60000);
 	vg_check(g, msg, "remove: unknown device", ENODEV);
+	msg = vg_msg(g, VMIR_CMD_GET_ACCESS, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, 60000);
+	vg_check(g, msg, "access: unknown device", ENODEV);
 	msg = vg_msg(g, VMIR_CMD_PREFETCH, 0);
 	nla_put_u32(msg, VMIR_ATTR_DEV_ID, 60000);
 	vg_put_chunk(msg, 0);
@@ -1425,6 +1487,14 @@ static int cmd_malformed(struct vg *g, struct vg_opts *o)
 		vg_check(g, msg, "ready: more than VMIR_CHUNKS_MAX chunks",
 			 ERANGE);
 	}
+	msg = vg_msg(g, VMIR_CMD_GET_ACCESS, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_u32(msg, VMIR_ATTR_ACCESS_START, VMIR_ACCESS_MAX + 1);
+	vg_check(g, msg, "access: start past the recorded order", ERANGE);
+	msg = vg_msg(g, VMIR_CMD_GET_ACCESS, 0);
+	nla_put_u32(msg, VMIR_ATTR_DEV_ID, dev);
+	nla_put_u32(msg, VMIR_ATTR_NR_ACCESSED, 0);
+	vg_check(g, msg, "access: NR_ACCESSED in a request", EINVAL);
 	{
 		uint32_t list[3] = { 2, 16, 3 };
 
@@ -1584,6 +1654,8 @@ int main(int argc, char **argv)
 		return cmd_check_counters(&g, &o);
 	if (!strcmp(cmd, "prefetch"))
 		return cmd_prefetch(&g, &o);
+	if (!strcmp(cmd, "access"))
+		return cmd_access(&g, &o);
 	if (!strcmp(cmd, "ready"))
 		return cmd_simple(&g, &o, VMIR_CMD_CHUNK_READY, "CHUNK_READY");
 	if (!strcmp(cmd, "commit-begin"))
