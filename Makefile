@@ -157,6 +157,8 @@ $(BUILD)/tests/check_tree: INC := $(LIB_INC)
 $(BUILD)/tests/check_tree: $(call obj,libclient/tree.c) $(COMMON_A)
 $(BUILD)/tests/check_placement: INC := $(LIB_INC)
 $(BUILD)/tests/check_placement: $(call obj,libclient/placement.c) $(COMMON_A)
+$(BUILD)/tests/check_profile: INC := $(LIB_INC)
+$(BUILD)/tests/check_profile: $(call obj,libclient/profile.c) $(COMMON_A)
 $(BUILD)/tests/check_client: INC := $(LIB_INC)
 $(BUILD)/tests/check_client: $(LIBVMIR_A) $(COMMON_A)
 $(BUILD)/tests/check_chunkd: INC := $(SRV_INC) -Itests/lib

@@ -164,6 +164,7 @@ static bool vmir_op_known(uint16_t op)
 	case VMIR_OP_PUBLISH:
 	case VMIR_OP_CLONE:
 	case VMIR_OP_DELETE:
+	case VMIR_OP_SET_PROFILE:
 		return true;
 	default:
 		return false;
@@ -236,6 +237,7 @@ const char *vmir_op_name(uint16_t opcode)
 	case VMIR_OP_PUBLISH:	return "PUBLISH";
 	case VMIR_OP_CLONE:	return "CLONE";
 	case VMIR_OP_DELETE:	return "DELETE";
+	case VMIR_OP_SET_PROFILE: return "SET_PROFILE";
 	default:		return "unknown";
 	}
 }
@@ -622,6 +624,7 @@ void vmir_put_version_info(struct vmir_wbuf *w,
 	vmir_put_u64(w, v->image_id);
 	vmir_put_u64(w, v->parent_image_id);
 	vmir_put_u32(w, v->flags);
+	vmir_put_id(w, &v->profile);
 }
 
 void vmir_get_version_info(struct vmir_rbuf *r,
@@ -639,12 +642,15 @@ void vmir_get_version_info(struct vmir_rbuf *r,
 	v->image_id = vmir_get_u64(r);
 	v->parent_image_id = vmir_get_u64(r);
 	v->flags = vmir_get_u32(r);
+	vmir_get_id(r, &v->profile);
 	vmir_rbuf_check(r, vmir_name_valid(v->image) == 0);
 	vmir_rbuf_check(r, vmir_chunk_size_valid(v->chunk_size));
 	vmir_rbuf_check(r, v->parent_image[0] == '\0' ||
 			   vmir_name_valid(v->parent_image) == 0);
 	vmir_rbuf_check(r, !(v->flags & ~VMIR_VI_F_ALL));
 	vmir_rbuf_check(r, !v->parent_image[0] == !v->parent_image_id);
+	vmir_rbuf_check(r, !(v->flags & VMIR_VI_F_PROFILE_INHERITED) ||
+			   !vmir_id_is_zero(&v->profile));
 }
 
 void vmir_put_create_req(struct vmir_wbuf *w, const struct vmir_create_req *q)
@@ -717,6 +723,27 @@ void vmir_get_clone_req(struct vmir_rbuf *r, struct vmir_clone_req *q)
 		vmir_rbuf_check(r, q->size > 0);
 	else
 		vmir_rbuf_check(r, !q->size && vmir_id_is_zero(&q->root));
+}
+
+void vmir_put_profile_req(struct vmir_wbuf *w,
+			  const struct vmir_profile_req *q)
+{
+	vmir_put_str(w, q->name);
+	vmir_put_u32(w, q->version);
+	vmir_put_id(w, &q->old);
+	vmir_put_id(w, &q->profile);
+}
+
+void vmir_get_profile_req(struct vmir_rbuf *r, struct vmir_profile_req *q)
+{
+	memset(q, 0, sizeof(*q));
+	vmir_get_str(r, q->name, sizeof(q->name));
+	q->version = vmir_get_u32(r);
+	vmir_get_id(r, &q->old);
+	vmir_get_id(r, &q->profile);
+	vmir_rbuf_check(r, vmir_name_valid(q->name) == 0);
+	vmir_rbuf_check(r, q->version > 0);
+	vmir_rbuf_check(r, !vmir_id_is_zero(&q->profile));
 }
 
 void vmir_put_ref_req(struct vmir_wbuf *w, const struct vmir_ref_req *q)

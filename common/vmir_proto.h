@@ -27,7 +27,7 @@
 #define VMIR_NONCE_LEN		32
 
 #define VMIR_PROTO_MAGIC	0x52494d56u	/* "VMIR" little-endian */
-#define VMIR_PROTO_VERSION	1
+#define VMIR_PROTO_VERSION	2	/* 2: profiles (version_info, SET_PROFILE) */
 #define VMIR_HDR_LEN		56
 #define VMIR_META_MAX		(1u << 20)	/* 1 MiB */
 #define VMIR_DATA_MAX		VMIR_CHUNK_SIZE_MAX /* one object: a chunk */
@@ -55,6 +55,7 @@ enum vmir_op {
 	VMIR_OP_PUBLISH = 36,	/* publish_req -> version_info */
 	VMIR_OP_CLONE = 37,	/* clone_req -> version_info (dst v1) */
 	VMIR_OP_DELETE = 38,	/* name, u32 version (0 = image) -> empty */
+	VMIR_OP_SET_PROFILE = 39, /* profile_req -> version_info */
 
 	__VMIR_OP_MAX,
 };
@@ -197,7 +198,9 @@ struct vmir_wire_image_info {
 
 /* version_info flags */
 #define VMIR_VI_F_PARENT_DELETED (1u << 0)	/* the parent image is gone */
-#define VMIR_VI_F_ALL		(VMIR_VI_F_PARENT_DELETED)
+#define VMIR_VI_F_PROFILE_INHERITED (1u << 1)	/* profile: the parent's */
+#define VMIR_VI_F_ALL		(VMIR_VI_F_PARENT_DELETED | \
+				 VMIR_VI_F_PROFILE_INHERITED)
 
 struct vmir_wire_version_info {
 	char image[VMIR_NAME_MAX];
@@ -216,6 +219,13 @@ struct vmir_wire_version_info {
 	uint64_t image_id;	/* never reused, even after a delete */
 	uint64_t parent_image_id;	/* 0 when no parent */
 	uint32_t flags;		/* VMIR_VI_F_* */
+	/*
+	 * The access profile learned prefetch follows (an object on the
+	 * chunk servers, libclient/profile.c); all-zero: none. A version made
+	 * by PUBLISH or CLONE starts with its parent's
+	 * (VMIR_VI_F_PROFILE_INHERITED) until SET_PROFILE gives it its own.
+	 */
+	struct vmir_id profile;
 };
 
 struct vmir_create_req {
@@ -259,6 +269,18 @@ struct vmir_clone_req {
 	uint8_t token[VMIR_TOKEN_LEN];	/* as publish_req's; zero: none */
 };
 
+/*
+ * SET_PROFILE: name@version's profile becomes `profile` if it still is
+ * `old` (as version_info gave it, inherited or not; zero: none), else
+ * ESTALE; already `profile`: answered as done (a retry).
+ */
+struct vmir_profile_req {
+	char name[VMIR_NAME_MAX];
+	uint32_t version;	/* >= 1 */
+	struct vmir_id old;
+	struct vmir_id profile;	/* not zero */
+};
+
 /* name + version, used by LOOKUP, DELETE (and VERSIONS with version 0) */
 struct vmir_ref_req {
 	char name[VMIR_NAME_MAX];
@@ -287,6 +309,9 @@ void vmir_put_publish_req(struct vmir_wbuf *w,
 void vmir_get_publish_req(struct vmir_rbuf *r, struct vmir_publish_req *q);
 void vmir_put_clone_req(struct vmir_wbuf *w, const struct vmir_clone_req *q);
 void vmir_get_clone_req(struct vmir_rbuf *r, struct vmir_clone_req *q);
+void vmir_put_profile_req(struct vmir_wbuf *w,
+			  const struct vmir_profile_req *q);
+void vmir_get_profile_req(struct vmir_rbuf *r, struct vmir_profile_req *q);
 void vmir_put_ref_req(struct vmir_wbuf *w, const struct vmir_ref_req *q);
 void vmir_get_ref_req(struct vmir_rbuf *r, struct vmir_ref_req *q);
 

@@ -74,6 +74,13 @@ struct vmir_version_info {
 	uint64_t image_id;	/* never given to another image */
 	uint64_t parent_image_id;	/* 0 when none */
 	bool parent_deleted;
+	/*
+	 * The version's access profile (vmir_profile_read()), "" when none:
+	 * its own, or with profile_inherited its parent's as it was when
+	 * this version was made.
+	 */
+	char profile[VMIR_ROOT_HEX_LEN + 1];
+	bool profile_inherited;
 };
 
 /* conf_path NULL: $VMIR_CONF; neither set: -EINVAL with a message */
@@ -264,6 +271,48 @@ void vmir_version_on_publish(struct vmir_version *v, vmir_publish_fn fn,
 int vmir_publish_async(struct vmir_client *c,
 		       const struct vmir_publish_ticket *t, vmir_commit_cb cb,
 		       void *arg);
+
+/* --- access profiles (learned prefetch) ---------------------------------------
+ * A version's access profile is the order in which deployments first
+ * touched its chunks (read or written, hits included), merged over the
+ * last deployments: node helpers learn it from the kernel module and
+ * prefetch in its order on the next attach. It is an object on the chunk
+ * servers, named by the version server (vmir_version_info.profile).
+ */
+struct vmir_profile {
+	char id[VMIR_ROOT_HEX_LEN + 1];
+	uint32_t deployments;	/* merged into it */
+	uint64_t nchunks;	/* of the version it was learned on */
+	uint64_t ctime_ns;	/* of its last merge, CLOCK_REALTIME */
+	size_t n;
+	uint32_t *chunks;	/* n chunk indexes, in prefetch order */
+};
+void vmir_profile_free(struct vmir_profile *p);
+/* read profile id (hex, as vmir_version_info.profile); out: free it */
+int vmir_profile_read(struct vmir_client *c, const char *id,
+		      struct vmir_profile *out);
+/*
+ * Merge one deployment's first-access order (n distinct chunk indexes of
+ * name@version, n <= VMIR_ACCESS_MAX) into the version's profile and
+ * publish the result as its own. When other nodes publish theirs at the
+ * same time the merge is redone on theirs, a few times, then -ESTALE.
+ * out (NULL: not wanted) receives the merged profile.
+ */
+int vmir_profile_learn(struct vmir_client *c, const char *name,
+		       uint32_t version, const uint32_t *order, size_t n,
+		       struct vmir_profile *out);
+/*
+ * The same without waiting: cb runs once, later, from vmir_client_poll(),
+ * with the profile (valid during the call) or err and why. Returns 0, or
+ * -errno (vmir_client_error() says why) when nothing was started.
+ */
+typedef void (*vmir_profile_cb)(void *arg, const struct vmir_profile *p,
+				int err, const char *why);
+int vmir_profile_read_async(struct vmir_client *c, const char *id,
+			    vmir_profile_cb cb, void *arg);
+int vmir_profile_learn_async(struct vmir_client *c, const char *name,
+			     uint32_t version, const uint32_t *order,
+			     size_t n, vmir_profile_cb cb, void *arg);
 
 /* --- chunk servers ------------------------------------------------------- */
 struct vmir_server_stat {

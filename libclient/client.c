@@ -13,6 +13,7 @@
  * objects through vmir_get, which verifies every byte it returns.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdio.h>
@@ -160,6 +161,9 @@ static void version_info_pub(const struct vmir_wire_version_info *w,
 	out->image_id = w->image_id;
 	out->parent_image_id = w->parent_image_id;
 	out->parent_deleted = w->flags & VMIR_VI_F_PARENT_DELETED;
+	if (!vmir_id_is_zero(&w->profile))
+		vmir_id_to_hex(&w->profile, out->profile);
+	out->profile_inherited = w->flags & VMIR_VI_F_PROFILE_INHERITED;
 }
 
 static const char *vsd(struct vmir_client *c)
@@ -2015,24 +2019,37 @@ static void vopen_tree_done(struct tload *tl, int err)
 	vopen_end(o, err);
 }
 
+/*
+ * The answer to an asynchronous LOOKUP r of name@version: 0 with *out
+ * filled, or -errno with msg set. Frees r.
+ */
+static int lookup_reply(struct vmir_client *c, char *msg, struct vmir_req *r,
+			const char *name, uint32_t version,
+			struct vmir_wire_version_info *out)
+{
+	char what[VMIR_NAME_MAX + 64];
+	int ret;
+
+	snprintf(what, sizeof(what), "lookup of image '%s'", name);
+	if (r->err)
+		ret = setmsg(msg, r->err, "%s failed: %s", what,
+			     vmir_engine_srv_err(c->e, VMIR_SRV_VERSIOND));
+	else if (r->status)
+		ret = ns_status(c, msg, -(int)r->status, what, name, version);
+	else
+		ret = parse_version_info(c, msg, r, "LOOKUP", out);
+	vmir_req_free(r);
+	return ret;
+}
+
 static void vopen_looked_up(struct vmir_req *r)
 {
 	struct vopen *o = r->arg;
 	struct vmir_client *c = o->c;
 	struct vmir_version *v = o->v;
-	char what[VMIR_NAME_MAX + 64];
 	int ret;
 
-	snprintf(what, sizeof(what), "lookup of image '%s'", o->name);
-	if (r->err)
-		ret = setmsg(o->msg, r->err, "%s failed: %s", what,
-			     vmir_engine_srv_err(c->e, VMIR_SRV_VERSIOND));
-	else if (r->status)
-		ret = ns_status(c, o->msg, -(int)r->status, what, o->name,
-				o->version);
-	else
-		ret = parse_version_info(c, o->msg, r, "LOOKUP", &v->info);
-	vmir_req_free(r);
+	ret = lookup_reply(c, o->msg, r, o->name, o->version, &v->info);
 	if (ret) {
 		vopen_end(o, ret);
 		return;
@@ -2774,4 +2791,382 @@ int vmir_chunkd_stat(struct vmir_client *c, struct vmir_server_stat **out,
 	*out = arr;
 	*n = ns;
 	return 0;
+}
+
+/* --- access profiles ---------------------------------------------------------------- */
+
+#define PROFILE_TRIES	3	/* SET_PROFILE refused as stale: merge again */
+
+/*
+ * vmir_profile_read_async(): GET the object, decode. vmir_profile_learn_async():
+ * LOOKUP the version, GET and decode its profile (if any), merge the new
+ * order in, PUT the result, SET_PROFILE from the old id to the new one;
+ * refused as stale (another node's profile won meanwhile), all of it again,
+ * PROFILE_TRIES times in all.
+ */
+struct prof {
+	struct vmir_client *c;
+	vmir_profile_cb cb;
+	void *arg;
+	bool learn;
+	char name[VMIR_NAME_MAX];
+	uint32_t version;
+	uint32_t *order;
+	size_t n;
+	unsigned int tries;
+	struct vmir_wire_version_info vi;
+	struct vmir_get g;
+	struct vmir_put p;
+	uint8_t *buf;			/* the object read */
+	uint8_t *obj;			/* the object written */
+	struct vmir_profile_data old, merged;
+	struct vmir_id id;
+	char msg[VMIR_ERR_LEN];
+};
+
+static int profile_pub(const struct vmir_profile_data *pd,
+		       const struct vmir_id *id, struct vmir_profile *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->chunks = malloc((pd->n ? pd->n : 1) * sizeof(*out->chunks));
+	if (!out->chunks)
+		return -ENOMEM;
+	for (size_t i = 0; i < pd->n; i++)
+		out->chunks[i] = pd->ent[i].chunk;
+	out->n = pd->n;
+	out->deployments = pd->deployments;
+	out->nchunks = pd->nchunks;
+	out->ctime_ns = pd->ctime_ns;
+	vmir_id_to_hex(id, out->id);
+	return 0;
+}
+
+void vmir_profile_free(struct vmir_profile *p)
+{
+	if (!p)
+		return;
+	free(p->chunks);
+	memset(p, 0, sizeof(*p));
+}
+
+static void prof_end(struct prof *o, int err)
+{
+	const struct vmir_profile_data *pd = o->learn ? &o->merged : &o->old;
+	struct vmir_profile pub;
+
+	if (!err && profile_pub(pd, &o->id, &pub))
+		err = setmsg(o->msg, -ENOMEM, "out of memory");
+	o->c->ops--;
+	o->cb(o->arg, err ? NULL : &pub, err, err ? o->msg : NULL);
+	if (!err)
+		vmir_profile_free(&pub);
+	vmir_profile_data_free(&o->old);
+	vmir_profile_data_free(&o->merged);
+	free(o->order);
+	free(o->buf);
+	free(o->obj);
+	free(o);
+}
+
+static void prof_lookup(struct prof *o);
+static void prof_merge(struct prof *o);
+
+static void prof_read(struct vmir_get *g, int err)
+{
+	struct prof *o = g->arg;
+	char hex[VMIR_ROOT_HEX_LEN + 1];
+	const char *why = NULL;
+
+	vmir_id_to_hex(&g->id, hex);
+	if (err) {
+		prof_end(o, setmsg(o->msg, err, "cannot read profile %.16s: %s",
+				   hex, g->why));
+		return;
+	}
+	err = vmir_profile_decode(o->buf, g->len, &o->old, &why);
+	if (err && o->learn && err == -EBADMSG) {
+		/* its bytes hash to its id: a client wrote it so; start over */
+		vmir_warn("profile %.16s of %s@%u is malformed (%s): learning it anew",
+			  hex, o->name, o->version, why);
+		prof_merge(o);
+		return;
+	}
+	if (err) {
+		prof_end(o, setmsg(o->msg, err, "profile %.16s is malformed: %s",
+				   hex, why));
+		return;
+	}
+	if (o->learn)
+		prof_merge(o);
+	else
+		prof_end(o, 0);
+}
+
+static void prof_get(struct prof *o, const struct vmir_id *id)
+{
+	memset(&o->g, 0, sizeof(o->g));
+	o->g.id = *id;
+	o->g.buf = o->buf;
+	o->g.cap = (uint32_t)vmir_profile_encoded_len(VMIR_ACCESS_MAX);
+	o->g.done = prof_read;
+	o->g.arg = o;
+	o->id = *id;
+	vmir_get_start(o->c->e, &o->g);
+}
+
+static void prof_set(struct vmir_req *r)
+{
+	struct prof *o = r->arg;
+	struct vmir_client *c = o->c;
+	char what[VMIR_NAME_MAX + 64];
+	int ret;
+
+	snprintf(what, sizeof(what), "SET_PROFILE of %s@%u", o->name,
+		 o->version);
+	if (r->err)
+		ret = setmsg(o->msg, r->err, "%s failed: %s", what,
+			     vmir_engine_srv_err(c->e, VMIR_SRV_VERSIOND));
+	else if (r->status == ESTALE && ++o->tries < PROFILE_TRIES) {
+		vmir_req_free(r);
+		vmir_profile_data_free(&o->old);
+		vmir_profile_data_free(&o->merged);
+		prof_lookup(o);
+		return;
+	} else if (r->status == ESTALE)
+		ret = setmsg(o->msg, -ESTALE,
+			     "the profile of %s@%u changed under each of %u merges (other nodes are publishing theirs)",
+			     o->name, o->version, PROFILE_TRIES);
+	else if (r->status)
+		ret = ns_status(c, o->msg, -(int)r->status, what, o->name,
+				o->version);
+	else
+		ret = parse_version_info(c, o->msg, r, "SET_PROFILE", NULL);
+	vmir_req_free(r);
+	prof_end(o, ret);
+}
+
+static void prof_put(struct vmir_put *p, int err)
+{
+	struct prof *o = p->arg;
+	struct vmir_profile_req q;
+	struct vmir_req *r;
+
+	if (err) {
+		prof_end(o, setmsg(o->msg, err,
+				   "cannot store the profile of %s@%u: %s",
+				   o->name, o->version, p->why));
+		return;
+	}
+	r = vmir_req_new(o->c->e, VMIR_SRV_VERSIOND, VMIR_OP_SET_PROFILE);
+	if (!r) {
+		prof_end(o, setmsg(o->msg, -ENOMEM, "out of memory"));
+		return;
+	}
+	memset(&q, 0, sizeof(q));
+	snprintf(q.name, sizeof(q.name), "%s", o->name);
+	q.version = o->version;
+	q.old = o->vi.profile;
+	q.profile = o->id;
+	vmir_put_profile_req(&r->meta, &q);
+	r->done = prof_set;
+	r->arg = o;
+	vmir_req_submit(r);
+}
+
+static void prof_merge(struct prof *o)
+{
+	uint64_t nchunks = nchunks_of(o->vi.size, o->vi.chunk_size);
+	size_t len;
+	int ret;
+
+	ret = vmir_profile_merge(o->old.n ? &o->old : NULL, o->order, o->n,
+				 nchunks, vmir_now_ns(), &o->merged);
+	if (ret) {
+		prof_end(o, setmsg(o->msg, ret,
+				   ret == -EINVAL ?
+				   "the access order does not fit %s@%u (%" PRIu64 " chunks)" :
+				   "out of memory merging the profile of %s@%u",
+				   o->name, o->version, nchunks));
+		return;
+	}
+	len = vmir_profile_encoded_len(o->merged.n);
+	free(o->obj);
+	o->obj = malloc(len);
+	if (!o->obj) {
+		prof_end(o, setmsg(o->msg, -ENOMEM, "out of memory"));
+		return;
+	}
+	vmir_profile_encode(&o->merged, o->obj);
+	vmir_id_of(o->obj, len, &o->id);
+	memset(&o->p, 0, sizeof(o->p));
+	o->p.id = o->id;
+	o->p.data = o->obj;
+	o->p.len = (uint32_t)len;
+	o->p.done = prof_put;
+	o->p.arg = o;
+	vmir_put_start(o->c->e, &o->p);
+}
+
+static void prof_looked_up(struct vmir_req *r)
+{
+	struct prof *o = r->arg;
+	int ret;
+
+	ret = lookup_reply(o->c, o->msg, r, o->name, o->version, &o->vi);
+	if (ret) {
+		prof_end(o, ret);
+		return;
+	}
+	if (vmir_id_is_zero(&o->vi.profile))
+		prof_merge(o);
+	else
+		prof_get(o, &o->vi.profile);
+}
+
+static void prof_lookup(struct prof *o)
+{
+	struct vmir_ref_req q;
+	struct vmir_req *r;
+
+	r = vmir_req_new(o->c->e, VMIR_SRV_VERSIOND, VMIR_OP_LOOKUP);
+	if (!r) {
+		prof_end(o, setmsg(o->msg, -ENOMEM, "out of memory"));
+		return;
+	}
+	memset(&q, 0, sizeof(q));
+	snprintf(q.name, sizeof(q.name), "%s", o->name);
+	q.version = o->version;
+	vmir_put_ref_req(&r->meta, &q);
+	r->done = prof_looked_up;
+	r->arg = o;
+	vmir_req_submit(r);
+}
+
+static struct prof *prof_new(struct vmir_client *c, vmir_profile_cb cb,
+			     void *arg)
+{
+	struct prof *o = calloc(1, sizeof(*o));
+
+	if (o)
+		o->buf = malloc(vmir_profile_encoded_len(VMIR_ACCESS_MAX));
+	if (!o || !o->buf) {
+		free(o);
+		seterr(c, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	o->c = c;
+	o->cb = cb;
+	o->arg = arg;
+	return o;
+}
+
+int vmir_profile_read_async(struct vmir_client *c, const char *id,
+			    vmir_profile_cb cb, void *arg)
+{
+	struct vmir_id pid;
+	struct prof *o;
+
+	if (!id || vmir_id_from_hex(id, &pid) || vmir_id_is_zero(&pid))
+		return seterr(c, -EINVAL, "'%s' is not a profile id (%d hex digits, not all zero)",
+			      id ? id : "(null)", VMIR_ROOT_HEX_LEN);
+	o = prof_new(c, cb, arg);
+	if (!o)
+		return -ENOMEM;
+	c->ops++;
+	prof_get(o, &pid);
+	return 0;
+}
+
+int vmir_profile_learn_async(struct vmir_client *c, const char *name,
+			     uint32_t version, const uint32_t *order,
+			     size_t n, vmir_profile_cb cb, void *arg)
+{
+	struct prof *o;
+	int ret;
+
+	ret = check_name(c->err, name);
+	if (ret)
+		return ret;
+	if (!version)
+		return seterr(c, -EINVAL, "a profile belongs to a version: give one (not 0)");
+	if (n > VMIR_ACCESS_MAX)
+		return seterr(c, -EINVAL, "an access order of %zu chunks is longer than %u",
+			      n, VMIR_ACCESS_MAX);
+	o = prof_new(c, cb, arg);
+	if (!o)
+		return -ENOMEM;
+	o->order = malloc((n ? n : 1) * sizeof(*o->order));
+	if (!o->order) {
+		free(o->buf);
+		free(o);
+		return seterr(c, -ENOMEM, "out of memory");
+	}
+	memcpy(o->order, order, n * sizeof(*order));
+	o->n = n;
+	o->learn = true;
+	snprintf(o->name, sizeof(o->name), "%s", name);
+	o->version = version;
+	c->ops++;
+	prof_lookup(o);
+	return 0;
+}
+
+/* the blocking forms */
+struct pwait {
+	struct vmir_client *c;
+	unsigned int pending;
+	struct vmir_profile *out;
+	int err;
+};
+
+static void pwait_done(void *arg, const struct vmir_profile *p, int err,
+		       const char *why)
+{
+	struct pwait *w = arg;
+
+	w->pending--;
+	w->err = err;
+	if (err) {
+		snprintf(w->c->err, sizeof(w->c->err), "%s", why);
+		return;
+	}
+	if (!w->out)
+		return;
+	*w->out = *p;
+	w->out->chunks = malloc((p->n ? p->n : 1) * sizeof(*p->chunks));
+	if (!w->out->chunks) {
+		w->err = seterr(w->c, -ENOMEM, "out of memory");
+		return;
+	}
+	memcpy(w->out->chunks, p->chunks, p->n * sizeof(*p->chunks));
+}
+
+static int pwait_run(struct pwait *w, int ret)
+{
+	if (!ret)
+		ret = wait_zero(w->c, &w->pending);
+	return ret ? ret : w->err;
+}
+
+int vmir_profile_read(struct vmir_client *c, const char *id,
+		      struct vmir_profile *out)
+{
+	struct pwait w = { .c = c, .pending = 1, .out = out };
+
+	op_begin(c);
+	memset(out, 0, sizeof(*out));
+	return pwait_run(&w, vmir_profile_read_async(c, id, pwait_done, &w));
+}
+
+int vmir_profile_learn(struct vmir_client *c, const char *name,
+		       uint32_t version, const uint32_t *order, size_t n,
+		       struct vmir_profile *out)
+{
+	struct pwait w = { .c = c, .pending = 1, .out = out };
+
+	op_begin(c);
+	if (out)
+		memset(out, 0, sizeof(*out));
+	return pwait_run(&w, vmir_profile_learn_async(c, name, version, order,
+						     n, pwait_done, &w));
 }

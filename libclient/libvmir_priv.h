@@ -261,4 +261,37 @@ const struct vmir_upl_stats *vmir_upl_stats(const struct vmir_upl *u);
  */
 void vmir_client_set_node_backlog(struct vmir_client *c, size_t bytes);
 
+/* --- access profiles (profile.c) ----------------------------------------- */
+#define VMIR_PROFILE_SCALE	256	/* score = mean rank * this */
+#define VMIR_PROFILE_WEIGHT_MAX	7	/* the profile's weight against a new order */
+
+struct vmir_profile_ent {
+	uint32_t chunk;
+	uint32_t score;
+};
+
+struct vmir_profile_data {
+	uint32_t deployments;
+	size_t n;
+	uint64_t nchunks;
+	uint64_t ctime_ns;
+	struct vmir_profile_ent *ent;	/* n, in prefetch order */
+};
+
+size_t vmir_profile_encoded_len(size_t n);
+/* out: vmir_profile_encoded_len(pd->n) bytes */
+void vmir_profile_encode(const struct vmir_profile_data *pd, uint8_t *out);
+/* 0, -EBADMSG (*why says what is wrong) or -ENOMEM */
+int vmir_profile_decode(const void *buf, size_t len,
+			struct vmir_profile_data *pd, const char **why);
+/*
+ * old (NULL or empty: none) merged with a deployment's first-access order
+ * (n distinct chunks below nchunks, n <= VMIR_ACCESS_MAX) into out.
+ * 0, -EINVAL (a bad order) or -ENOMEM.
+ */
+int vmir_profile_merge(const struct vmir_profile_data *old,
+		       const uint32_t *order, size_t n, uint64_t nchunks,
+		       uint64_t now_ns, struct vmir_profile_data *out);
+void vmir_profile_data_free(struct vmir_profile_data *pd);
+
 #endif /* LIBVMIR_PRIV_H */

@@ -142,9 +142,13 @@ static int versiond_db_commit(struct versiond_db *db,
 	ret = versiond_state_reserve(&db->state, rec);
 	if (ret < 0)
 		return ret;
-	/* record types from RECOVER on need log format 2, CREATE_TOKEN 3 */
+	/*
+	 * record types from RECOVER on need log format 2, CREATE_TOKEN 3,
+	 * PROFILE 4
+	 */
 	if (rec->type >= VERSIOND_REC_RECOVER) {
 		ret = versiond_log_upgrade(db->log,
+					   rec->type >= VERSIOND_REC_PROFILE ? 4 :
 					   rec->type >= VERSIOND_REC_CREATE_TOKEN ?
 					   3 : 2);
 		if (ret < 0)
@@ -358,6 +362,37 @@ int versiond_db_delete(struct versiond_db *db, const char *name,
 		rec.version = version;
 	}
 	return versiond_db_commit(db, &rec);
+}
+
+int versiond_db_set_profile(struct versiond_db *db,
+			    const struct vmir_profile_req *q,
+			    struct vmir_wire_version_info *out)
+{
+	const struct versiond_image *im;
+	const struct versiond_version *v;
+	struct versiond_rec rec;
+	int ret;
+
+	if (vmir_name_valid(q->name) < 0 || !q->version ||
+	    vmir_id_is_zero(&q->profile))
+		return -EINVAL;
+	im = versiond_state_find(&db->state, q->name);
+	if (!im || !(v = versiond_image_version(im, q->version)))
+		return -ENOENT;
+	/* a retry of a SET_PROFILE that was applied: done */
+	if (v->profile_own && vmir_id_eq(&v->profile, &q->profile))
+		return versiond_db_result(db, q->name, q->version, out);
+	if (!vmir_id_eq(&v->profile, &q->old))
+		return -ESTALE;
+	memset(&rec, 0, sizeof(rec));
+	rec.type = VERSIOND_REC_PROFILE;
+	strcpy(rec.name, q->name);
+	rec.version = q->version;
+	rec.profile = q->profile;
+	ret = versiond_db_commit(db, &rec);
+	if (ret < 0)
+		return ret;
+	return versiond_db_result(db, q->name, q->version, out);
 }
 
 int versiond_db_lookup(const struct versiond_db *db, const char *name,

@@ -8,7 +8,8 @@
  * Functions return 0 or a negative errno that is the reply status:
  * -EINVAL bad argument, -ENOENT unknown image or version, -EEXIST name
  * taken, -ESTALE publish on a base that is not the latest version, -EBUSY
- * deleting the last version of an image, -EIO log write failed.
+ * deleting the last version of an image, -EIO log write failed; -ESTALE
+ * also a SET_PROFILE whose expected profile is not the current one.
  */
 #ifndef VMIR_VERSIOND_DB_H
 #define VMIR_VERSIOND_DB_H
@@ -37,6 +38,10 @@ int versiond_db_publish(struct versiond_db *db,
 			struct vmir_wire_version_info *out);
 int versiond_db_clone(struct versiond_db *db, const struct vmir_clone_req *q,
 		      struct vmir_wire_version_info *out);
+/* -ESTALE: the version's profile is no longer q->old */
+int versiond_db_set_profile(struct versiond_db *db,
+			    const struct vmir_profile_req *q,
+			    struct vmir_wire_version_info *out);
 /* version 0: the whole image */
 int versiond_db_delete(struct versiond_db *db, const char *name,
 		       uint32_t version);

@@ -21,9 +21,9 @@
  *    after the cut bytes were copied to DIR/versiond.log.cut-OFFSET-TIME
  *    (fsynced; the name is logged); versiond_log_cut() reports the cut.
  *
- * The format version is 1 to 3; the caller upgrades an older log with
+ * The format version is 1 to 4; the caller upgrades an older log with
  * versiond_log_upgrade() before appending records only a newer version
- * has (2: RECOVER, PUBLISH_TOKEN; 3: CREATE_TOKEN).
+ * has (2: RECOVER, PUBLISH_TOKEN; 3: CREATE_TOKEN; 4: PROFILE).
  */
 #ifndef VMIR_VERSIOND_LOG_H
 #define VMIR_VERSIOND_LOG_H
@@ -32,7 +32,7 @@
 #include <stdint.h>
 
 #define VERSIOND_LOG_NAME	"versiond.log"
-#define VERSIOND_LOG_VERSION	3	/* written by new logs, highest read */
+#define VERSIOND_LOG_VERSION	4	/* written by new logs, highest read */
 #define VERSIOND_LOG_HDR_LEN	16
 #define VERSIOND_REC_MAGIC	0x43455256u	/* "VREC" */
 #define VERSIOND_REC_HDR_LEN	12

@@ -93,6 +93,7 @@ static int versiond_handle(void *ctx, struct srv_req *req, const char **why)
 	struct vmir_create_req cq;
 	struct vmir_publish_req pq;
 	struct vmir_clone_req kq;
+	struct vmir_profile_req fq;
 	struct vmir_ref_req rq;
 	struct vmir_rbuf r;
 	int ret;
@@ -136,6 +137,13 @@ static int versiond_handle(void *ctx, struct srv_req *req, const char **why)
 		if (vmir_rbuf_end(&r) < 0)
 			break;
 		ret = versiond_db_clone(db, &kq, &vi);
+		versiond_reply_info(req, ret, &vi);
+		return 0;
+	case VMIR_OP_SET_PROFILE:
+		vmir_get_profile_req(&r, &fq);
+		if (vmir_rbuf_end(&r) < 0)
+			break;
+		ret = versiond_db_set_profile(db, &fq, &vi);
 		versiond_reply_info(req, ret, &vi);
 		return 0;
 	case VMIR_OP_DELETE:

@@ -128,6 +128,9 @@ void versiond_version_info(const struct versiond_state *s,
 	strcpy(out->parent_image, v->parent);
 	out->parent_version = v->parent_version;
 	out->ctime_ns = v->ctime_ns;
+	out->profile = v->profile;
+	if (!v->profile_own && !vmir_id_is_zero(&v->profile))
+		out->flags |= VMIR_VI_F_PROFILE_INHERITED;
 }
 
 void versiond_image_info(const struct versiond_image *im,
@@ -196,10 +199,25 @@ int versiond_state_reserve(struct versiond_state *s,
 	}
 }
 
+/* a new version starts with its parent version's profile, if any */
+static void versiond_inherit_profile(struct versiond_version *v,
+				     const struct versiond_image *parent,
+				     uint32_t parent_version)
+{
+	const struct versiond_version *pv;
+
+	if (!parent || !parent_version)
+		return;
+	pv = versiond_image_version(parent, parent_version);
+	if (pv)
+		v->profile = pv->profile;
+}
+
 static int versiond_apply_create(struct versiond_state *s,
 				 const struct versiond_rec *rec,
 				 const char **why)
 {
+	const struct versiond_image *src = NULL;
 	struct versiond_image *im;
 	struct versiond_version *v;
 	bool found;
@@ -213,9 +231,7 @@ static int versiond_apply_create(struct versiond_state *s,
 		return -EINVAL;
 	}
 	if (rec->parent[0]) {
-		const struct versiond_image *src = versiond_state_find(s,
-								      rec->parent);
-
+		src = versiond_state_find(s, rec->parent);
 		if (!src) {
 			*why = "clone of an unknown image";
 			return -EINVAL;
@@ -242,6 +258,7 @@ static int versiond_apply_create(struct versiond_state *s,
 	v->parent_version = rec->parent_version;
 	v->ctime_ns = rec->ctime_ns;
 	memcpy(v->token, rec->token, sizeof(v->token));
+	versiond_inherit_profile(v, src, rec->parent_version);
 	im->nv = 1;
 	memmove(&s->img[i + 1], &s->img[i], (s->n - i) * sizeof(*s->img));
 	s->img[i] = im;
@@ -279,7 +296,34 @@ static int versiond_apply_publish(struct versiond_state *s,
 	v->parent_version = rec->parent_version;
 	v->ctime_ns = rec->ctime_ns;
 	memcpy(v->token, rec->token, sizeof(v->token));
+	versiond_inherit_profile(v, rec->parent[0] ? im : NULL,
+				 rec->parent_version);
 	im->next_version = rec->version + 1;
+	return 0;
+}
+
+/*
+ * The version rec names: its image into *imp, its index into *ip; else
+ * -EINVAL with *why no_image or no_version.
+ */
+static int versiond_rec_version(struct versiond_state *s,
+				const struct versiond_rec *rec,
+				const char *no_image, const char *no_version,
+				const char **why, struct versiond_image **imp,
+				size_t *ip)
+{
+	struct versiond_image *im = versiond_state_find(s, rec->name);
+
+	if (!im) {
+		*why = no_image;
+		return -EINVAL;
+	}
+	*ip = versiond_version_index(im, rec->version);
+	if (*ip == im->nv) {
+		*why = no_version;
+		return -EINVAL;
+	}
+	*imp = im;
 	return 0;
 }
 
@@ -287,18 +331,12 @@ static int versiond_apply_del_version(struct versiond_state *s,
 				      const struct versiond_rec *rec,
 				      const char **why)
 {
-	struct versiond_image *im = versiond_state_find(s, rec->name);
+	struct versiond_image *im;
 	size_t i;
 
-	if (!im) {
-		*why = "delete in an unknown image";
+	if (versiond_rec_version(s, rec, "delete in an unknown image",
+				 "delete of an unknown version", why, &im, &i))
 		return -EINVAL;
-	}
-	i = versiond_version_index(im, rec->version);
-	if (i == im->nv) {
-		*why = "delete of an unknown version";
-		return -EINVAL;
-	}
 	if (im->nv == 1) {
 		*why = "delete of the only version of an image";
 		return -EINVAL;
@@ -322,6 +360,21 @@ static int versiond_apply_del_image(struct versiond_state *s,
 	versiond_image_free(s->img[i]);
 	memmove(&s->img[i], &s->img[i + 1], (s->n - i - 1) * sizeof(*s->img));
 	s->n--;
+	return 0;
+}
+
+static int versiond_apply_profile(struct versiond_state *s,
+				  const struct versiond_rec *rec,
+				  const char **why)
+{
+	struct versiond_image *im;
+	size_t i;
+
+	if (versiond_rec_version(s, rec, "profile of an unknown image",
+				 "profile of an unknown version", why, &im, &i))
+		return -EINVAL;
+	im->v[i].profile = rec->profile;
+	im->v[i].profile_own = true;
 	return 0;
 }
 
@@ -358,6 +411,8 @@ int versiond_state_apply(struct versiond_state *s,
 		return versiond_apply_del_image(s, rec, why);
 	case VERSIOND_REC_RECOVER:
 		return versiond_apply_recover(s, rec, why);
+	case VERSIOND_REC_PROFILE:
+		return versiond_apply_profile(s, rec, why);
 	default:
 		*why = "unknown record type";
 		return -EINVAL;
@@ -401,6 +456,10 @@ void versiond_rec_encode(const struct versiond_rec *rec, struct vmir_wbuf *w)
 		break;
 	case VERSIOND_REC_DEL_VERSION:
 		vmir_put_u32(w, rec->version);
+		break;
+	case VERSIOND_REC_PROFILE:
+		vmir_put_u32(w, rec->version);
+		vmir_put_id(w, &rec->profile);
 		break;
 	default:
 		break;
@@ -453,6 +512,12 @@ int versiond_rec_decode(uint16_t type, const void *p, size_t len,
 		break;
 	case VERSIOND_REC_DEL_IMAGE:
 		break;
+	case VERSIOND_REC_PROFILE:
+		rec->version = vmir_get_u32(&r);
+		vmir_get_id(&r, &rec->profile);
+		if (!r.err && (!rec->version || vmir_id_is_zero(&rec->profile)))
+			return -EBADMSG;
+		break;
 	default:
 		return -EBADMSG;
 	}
@@ -487,6 +552,8 @@ void versiond_state_dump(const struct versiond_state *s, struct vmir_wbuf *w)
 			vmir_put_u32(w, v->parent_version);
 			vmir_put_u64(w, v->ctime_ns);
 			vmir_put_bytes(w, v->token, sizeof(v->token));
+			vmir_put_id(w, &v->profile);
+			vmir_put_u8(w, v->profile_own);
 		}
 	}
 }

@@ -16,6 +16,7 @@
 #ifndef VMIR_VERSIOND_STATE_H
 #define VMIR_VERSIOND_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,8 @@ enum versiond_rec_type {
 	VERSIOND_REC_PUBLISH_TOKEN = 6,
 	/* log format 3: CREATE (create, clone) with the client's token */
 	VERSIOND_REC_CREATE_TOKEN = 7,
+	/* log format 4: a version's own access profile (SET_PROFILE) */
+	VERSIOND_REC_PROFILE = 8,
 };
 
 struct versiond_rec {
@@ -51,6 +54,7 @@ struct versiond_rec {
 	uint64_t cut_off, cut_len;	/* RECOVER: what was cut */
 	uint32_t skip;			/* RECOVER: numbers to skip */
 	uint8_t token[VMIR_TOKEN_LEN];	/* PUBLISH_TOKEN */
+	struct vmir_id profile;		/* PROFILE (version: its version) */
 };
 
 struct versiond_version {
@@ -62,6 +66,12 @@ struct versiond_version {
 	uint32_t parent_version;
 	uint64_t ctime_ns;
 	uint8_t token[VMIR_TOKEN_LEN];	/* of its PUBLISH; all zero: none */
+	/*
+	 * Access profile: its own (a PROFILE record), or its parent
+	 * version's as it was when this version was made; zero: none.
+	 */
+	struct vmir_id profile;
+	bool profile_own;
 };
 
 struct versiond_image {

@@ -105,6 +105,14 @@ int vmirctl_parse(struct vmirctl *ctl, int argc, char **argv,
 			if (!o || !o->name)
 				return vmirctl_usage(ctl, "unknown option '--%.*s'",
 						     (int)len, a);
+			if (o->flag) {
+				if (eq)
+					return vmirctl_usage(ctl,
+							     "option '--%s' takes no value",
+							     o->name);
+				*o->flag = true;
+				continue;
+			}
 			if (eq) {
 				*o->value = eq + 1;
 			} else {
@@ -243,6 +251,11 @@ static void json_version_fields(struct vmirctl_json *j,
 	vmirctl_json_u64(j, "ctime_ns", vi->ctime_ns);
 	utc_time(vi->ctime_ns, t, sizeof(t));
 	vmirctl_json_str(j, "ctime", t);
+	if (vi->profile[0])
+		vmirctl_json_str(j, "profile", vi->profile);
+	else
+		vmirctl_json_null(j, "profile");
+	vmirctl_json_bool(j, "profile_inherited", vi->profile_inherited);
 }
 
 static void json_version(const struct vmir_version_info *vi)
@@ -321,7 +334,8 @@ static int cmd_create(struct vmirctl *ctl, int argc, char **argv)
 {
 	const char *size_s = NULL, *cs_s = NULL, *pos[1];
 	struct vmirctl_opt opts[] = {
-		{ "size", &size_s }, { "chunk-size", &cs_s }, { NULL, NULL },
+		{ "size", &size_s, NULL }, { "chunk-size", &cs_s, NULL },
+		{ NULL, NULL, NULL },
 	};
 	struct vmir_version_info vi;
 	struct vmir_client *c;
@@ -361,7 +375,7 @@ static int cmd_import(struct vmirctl *ctl, int argc, char **argv)
 {
 	const char *cs_s = NULL, *pos[2];
 	struct vmirctl_opt opts[] = {
-		{ "chunk-size", &cs_s }, { NULL, NULL },
+		{ "chunk-size", &cs_s, NULL }, { NULL, NULL, NULL },
 	};
 	struct vmir_import_stats st;
 	struct vmir_version_info vi;
@@ -651,11 +665,112 @@ static int cmd_info(struct vmirctl *ctl, int argc, char **argv)
 	printf("root:          %s\n",
 	       root_empty(vi.root) ? "(empty: all chunks zero)" : vi.root);
 	printf("created:       %s\n", t);
+	printf("profile:       %s%s\n", vi.profile[0] ? vi.profile : "(none)",
+	       vi.profile_inherited ? " (inherited from the parent)" : "");
 	printf("chunks:        %" PRIu64 "\n",
 	       (vi.size + vi.chunk_size - 1) / vi.chunk_size);
 	printf("chunks stored: %" PRIu64 "\n", chunks);
 	printf("bytes stored:  %s (%" PRIu64 " bytes)\n",
 	       sz(bytes, a, sizeof(a)), bytes);
+	return VMIRCTL_OK;
+}
+
+static void json_profile(const struct vmir_version_info *vi,
+			 const struct vmir_profile *p)
+{
+	struct vmirctl_json j;
+	char t[64];
+
+	vmirctl_json_init(&j, stdout);
+	vmirctl_json_obj_begin(&j, NULL);
+	vmirctl_json_str(&j, "image", vi->image);
+	vmirctl_json_u64(&j, "version", vi->version);
+	if (!p) {
+		vmirctl_json_null(&j, "profile");
+		vmirctl_json_obj_end(&j);
+		vmirctl_json_end(&j);
+		return;
+	}
+	vmirctl_json_str(&j, "profile", p->id);
+	vmirctl_json_bool(&j, "inherited", vi->profile_inherited);
+	vmirctl_json_u64(&j, "deployments", p->deployments);
+	vmirctl_json_u64(&j, "nchunks", p->nchunks);
+	vmirctl_json_u64(&j, "bytes", (uint64_t)p->n * vi->chunk_size);
+	vmirctl_json_u64(&j, "ctime_ns", p->ctime_ns);
+	utc_time(p->ctime_ns, t, sizeof(t));
+	vmirctl_json_str(&j, "ctime", t);
+	vmirctl_json_arr_begin(&j, "chunks");
+	for (size_t i = 0; i < p->n; i++)
+		vmirctl_json_u64(&j, NULL, p->chunks[i]);
+	vmirctl_json_arr_end(&j);
+	vmirctl_json_obj_end(&j);
+	vmirctl_json_end(&j);
+}
+
+static int cmd_profile(struct vmirctl *ctl, int argc, char **argv)
+{
+	char name[VMIR_NAME_MAX], a[32], t[64];
+	const char *pos[1], *chunks_s = NULL;
+	struct vmirctl_opt opts[] = {
+		{ "chunks", &chunks_s, NULL }, { NULL, NULL, NULL },
+	};
+	struct vmir_version_info vi;
+	struct vmir_profile p;
+	struct vmir_client *c;
+	uint64_t shown = 16, age_s, now = (uint64_t)time(NULL);
+	uint32_t version;
+	int ret;
+
+	ret = vmirctl_parse(ctl, argc, argv, opts, pos, 1, 1, NULL);
+	if (!ret)
+		ret = vmirctl_parse_ref(ctl, pos[0], name, sizeof(name),
+					&version);
+	if (!ret && chunks_s) {
+		char *end;
+
+		errno = 0;
+		shown = strtoull(chunks_s, &end, 10);
+		if (errno || *end || !*chunks_s || *chunks_s == '-')
+			return vmirctl_usage(ctl, "bad --chunks '%s': a count",
+					     chunks_s);
+	}
+	if (ret)
+		return ret;
+	c = vmirctl_client(ctl);
+	if (!c)
+		return VMIRCTL_FAIL;
+	if (vmir_image_lookup(c, name, version, &vi))
+		return vmirctl_fail(ctl);
+	if (!vi.profile[0]) {
+		if (ctl->json)
+			json_profile(&vi, NULL);
+		else
+			printf("%s@%u has no profile yet: no deployment of it (or of its parent) was learned\n",
+			       vi.image, vi.version);
+		return VMIRCTL_OK;
+	}
+	if (vmir_profile_read(c, vi.profile, &p))
+		return vmirctl_fail(ctl);
+	if (ctl->json) {
+		json_profile(&vi, &p);
+		vmir_profile_free(&p);
+		return VMIRCTL_OK;
+	}
+	vmirctl_time(p.ctime_ns, t, sizeof(t));
+	age_s = now > p.ctime_ns / 1000000000ull ?
+		now - p.ctime_ns / 1000000000ull : 0;
+	printf("version:     %s@%u\n", vi.image, vi.version);
+	printf("profile:     %s%s\n", p.id, vi.profile_inherited ?
+	       " (inherited from the parent)" : "");
+	printf("deployments: %u merged\n", p.deployments);
+	printf("chunks:      %zu of %" PRIu64 " (%s)\n", p.n, p.nchunks,
+	       sz((uint64_t)p.n * vi.chunk_size, a, sizeof(a)));
+	printf("learned:     %s (%" PRIu64 " s ago)\n", t, age_s);
+	printf("order:      ");
+	for (size_t i = 0; i < p.n && i < shown; i++)
+		printf(" %u", p.chunks[i]);
+	printf("%s\n", p.n > shown ? " ..." : "");
+	vmir_profile_free(&p);
 	return VMIRCTL_OK;
 }
 
@@ -784,6 +899,9 @@ const struct vmirctl_cmd vmirctl_image_cmds[] = {
 	{ "list", "", "list images", cmd_list },
 	{ "info", "NAME[@VER]",
 	  "describe a version and what it stores", cmd_info },
+	{ "profile", "NAME[@VER] [--chunks N]",
+	  "show the access profile learned prefetch follows (first N chunks, 16)",
+	  cmd_profile },
 	{ "rm", "NAME[@VER]", "delete one version, or the whole image",
 	  cmd_rm },
 	{ "servers", "", "show each chunk server's objects and bytes",

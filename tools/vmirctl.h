@@ -50,11 +50,12 @@ int vmirctl_usage(struct vmirctl *ctl, const char *fmt, ...)
 /*
  * Command line options of one command: positional arguments collected in
  * order, "--name VALUE" and "--name=VALUE" for the listed value options,
- * "--" ends the options.
+ * "--name" for the flags, "--" ends the options.
  */
 struct vmirctl_opt {
 	const char *name;	/* without "--" */
 	const char **value;	/* set when given */
+	bool *flag;		/* instead of value: an option without one */
 };
 /* 0, or VMIRCTL_USAGE after printing why */
 int vmirctl_parse(struct vmirctl *ctl, int argc, char **argv,

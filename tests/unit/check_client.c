@@ -1421,6 +1421,90 @@ START_TEST(commit_async_failure_keeps_its_message_and_the_version)
 }
 END_TEST
 
+struct learned {
+	unsigned int calls;
+	int err;
+	uint32_t deployments;
+	char why[512];
+};
+
+static void learned_cb(void *arg, const struct vmir_profile *p, int err,
+		       const char *why)
+{
+	struct learned *l = arg;
+
+	l->calls++;
+	l->err = err;
+	l->deployments = err ? 0 : p->deployments;
+	snprintf(l->why, sizeof(l->why), "%s", err ? why : "");
+}
+
+START_TEST(profiles_are_learned_merged_and_inherited)
+{
+	static const uint32_t first[] = { 5, 0, 9, 2 };
+	static const uint32_t second[] = { 0, 5, 9, 2, 7 };
+	static const uint32_t bad[] = { 3, 3 };
+	static const uint32_t past[] = { 1, 10 };
+	struct vmir_version_info vi, cv;
+	struct vmir_client *c = client();
+	struct learned a = { 0 }, b = { 0 };
+	struct vmir_profile p, q;
+	uint8_t *want;
+
+	want = import(c, "img", 10 * CS, 41, &vi);
+	ck_assert_str_eq(vi.profile, "");
+	ck_assert_int_eq(vmir_profile_learn(c, "img", 1, first, 4, &p), 0);
+	ck_assert_uint_eq(p.n, 4);
+	ck_assert_uint_eq(p.deployments, 1);
+	ck_assert_uint_eq(p.nchunks, 10);
+	ck_assert_mem_eq(p.chunks, first, sizeof(first));
+	/* the version names it now, and it reads back from the servers */
+	ck_assert_int_eq(vmir_image_lookup(c, "img", 1, &vi), 0);
+	ck_assert_str_eq(vi.profile, p.id);
+	ck_assert(!vi.profile_inherited);
+	ck_assert_int_eq(vmir_profile_read(c, vi.profile, &q), 0);
+	ck_assert_uint_eq(q.n, 4);
+	ck_assert_mem_eq(q.chunks, first, sizeof(first));
+	vmir_profile_free(&q);
+	/* a clone starts with it */
+	ck_assert_int_eq(vmir_image_clone(c, "img", 1, "vm", &cv), 0);
+	ck_assert_str_eq(cv.profile, p.id);
+	ck_assert(cv.profile_inherited);
+	vmir_profile_free(&p);
+	/* two nodes learning at once: one merge is redone on the other's */
+	ck_assert_int_eq(vmir_profile_learn_async(c, "img", 1, second, 5,
+						  learned_cb, &a), 0);
+	ck_assert_int_eq(vmir_profile_learn_async(c, "img", 1, second, 5,
+						  learned_cb, &b), 0);
+	poll_until(c, &a.calls, 1);
+	poll_until(c, &b.calls, 1);
+	ck_assert_msg(a.err == 0, "%s", a.why);
+	ck_assert_msg(b.err == 0, "%s", b.why);
+	ck_assert_uint_eq(a.deployments + b.deployments, 2 + 3);
+	ck_assert_int_eq(vmir_image_lookup(c, "img", 1, &vi), 0);
+	ck_assert_int_eq(vmir_profile_read(c, vi.profile, &q), 0);
+	ck_assert_uint_eq(q.deployments, 3);
+	ck_assert_uint_eq(q.n, 5);
+	ck_assert_uint_eq(q.chunks[4], 7);
+	vmir_profile_free(&q);
+	/* orders that do not fit the version, ids that are not ids */
+	ck_assert_int_eq(vmir_profile_learn(c, "img", 1, bad, 2, NULL),
+			 -EINVAL);
+	ck_assert_int_eq(vmir_profile_learn(c, "img", 1, past, 2, NULL),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(c), "does not fit"));
+	ck_assert_int_eq(vmir_profile_learn(c, "nope", 1, first, 4, NULL),
+			 -ENOENT);
+	ck_assert_int_eq(vmir_profile_learn(c, "img", 0, first, 4, NULL),
+			 -EINVAL);
+	ck_assert_int_eq(vmir_profile_read(c, "xyz", &q), -EINVAL);
+	/* an object that is not a profile (a tree node) */
+	ck_assert_int_ne(vmir_profile_read(c, vi.root, &q), 0);
+	free(want);
+	vmir_client_close(c);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -1481,6 +1565,13 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, commit_async_runs_beside_reads_and_advances_the_version);
 	tcase_add_test(tc, commit_async_pauses_on_a_full_node_backlog_and_finishes);
 	tcase_add_test(tc, commit_async_failure_keeps_its_message_and_the_version);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("profile");
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+	tcase_add_checked_fixture(tc, setup3, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, profiles_are_learned_merged_and_inherited);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -249,7 +249,7 @@ START_TEST(hdr_accepts_every_known_opcode)
 		VMIR_OP_HELLO, VMIR_OP_PUT, VMIR_OP_GET, VMIR_OP_HAS,
 		VMIR_OP_STAT, VMIR_OP_CREATE, VMIR_OP_LOOKUP, VMIR_OP_LIST,
 		VMIR_OP_VERSIONS, VMIR_OP_PUBLISH, VMIR_OP_CLONE,
-		VMIR_OP_DELETE,
+		VMIR_OP_DELETE, VMIR_OP_SET_PROFILE,
 	};
 	struct vmir_frame_hdr h;
 	const char *why;
@@ -951,7 +951,8 @@ static void fill_version_info(void *p)
 	v->ctime_ns = 1700000000987654321ull;
 	v->image_id = 77;
 	v->parent_image_id = (1ull << 40) + 5;
-	v->flags = VMIR_VI_F_PARENT_DELETED;
+	v->flags = VMIR_VI_F_PARENT_DELETED | VMIR_VI_F_PROFILE_INHERITED;
+	fill_id(&v->profile, 0x3e);
 }
 
 static void fill_create_req(void *p)
@@ -991,6 +992,17 @@ static void fill_clone_req(void *p)
 	memset(q->root.b, 0x5a, sizeof(q->root.b));
 }
 
+static void fill_profile_req(void *p)
+{
+	struct vmir_profile_req *q = p;
+
+	memset(q, 0, sizeof(*q));
+	strcpy(q->name, "web");
+	q->version = 12;
+	fill_id(&q->old, 0x21);
+	fill_id(&q->profile, 0x22);
+}
+
 static void fill_ref_req(void *p)
 {
 	struct vmir_ref_req *q = p;
@@ -1016,6 +1028,7 @@ CODEC_ADAPTERS(version_info)
 CODEC_ADAPTERS(create_req)
 CODEC_ADAPTERS(publish_req)
 CODEC_ADAPTERS(clone_req)
+CODEC_ADAPTERS(profile_req)
 CODEC_ADAPTERS(ref_req)
 
 /* t: the body's name in docs/protocol.md; s: its struct */
@@ -1027,6 +1040,7 @@ static const struct codec codecs[] = {
 	CODEC(create_req, create_req),
 	CODEC(publish_req, publish_req),
 	CODEC(clone_req, clone_req),
+	CODEC(profile_req, profile_req),
 	CODEC(ref_req, ref_req),
 };
 
@@ -1268,6 +1282,43 @@ START_TEST(codec_rejects_parent_name_without_id_and_unknown_flags)
 	ASSERT_REJECTS(vmir_get_version_info, struct vmir_wire_version_info,
 		       &w);
 	vmir_wbuf_free(&w);
+
+	/* an inherited profile is a profile */
+	fill_version_info(&v);
+	memset(&v.profile, 0, sizeof(v.profile));
+	vmir_wbuf_init(&w);
+	vmir_put_version_info(&w, &v);
+	ASSERT_REJECTS(vmir_get_version_info, struct vmir_wire_version_info,
+		       &w);
+	vmir_wbuf_free(&w);
+}
+END_TEST
+
+START_TEST(codec_rejects_profile_req_without_version_or_profile)
+{
+	struct vmir_profile_req q;
+	struct vmir_wbuf w;
+
+	fill_profile_req(&q);
+	q.version = 0;
+	vmir_wbuf_init(&w);
+	vmir_put_profile_req(&w, &q);
+	ASSERT_REJECTS(vmir_get_profile_req, struct vmir_profile_req, &w);
+	vmir_wbuf_free(&w);
+
+	fill_profile_req(&q);
+	memset(&q.profile, 0, sizeof(q.profile));
+	vmir_wbuf_init(&w);
+	vmir_put_profile_req(&w, &q);
+	ASSERT_REJECTS(vmir_get_profile_req, struct vmir_profile_req, &w);
+	vmir_wbuf_free(&w);
+
+	fill_profile_req(&q);
+	strcpy(q.name, "a b");
+	vmir_wbuf_init(&w);
+	vmir_put_profile_req(&w, &q);
+	ASSERT_REJECTS(vmir_get_profile_req, struct vmir_profile_req, &w);
+	vmir_wbuf_free(&w);
 }
 END_TEST
 
@@ -1374,6 +1425,7 @@ Suite *proto_suite(void)
 	tcase_add_test(tc, codec_accepts_version_without_parent);
 	tcase_add_test(tc,
 		       codec_rejects_parent_name_without_id_and_unknown_flags);
+	tcase_add_test(tc, codec_rejects_profile_req_without_version_or_profile);
 	tcase_add_test(tc, codec_rejects_invalid_chunk_sizes);
 	suite_add_tcase(s, tc);
 
