@@ -262,6 +262,7 @@ wait_ready() {
 }
 
 # write_conf FILE SERVERS: client configuration for these chunk servers
+# (one per line: a line holds at most 198 characters, 16 servers do not fit)
 write_conf() {
 	cat >"$1" <<EOC
 [cluster]
@@ -272,7 +273,7 @@ timeout_ms = 30000
 [versiond]
 addr = $(ns_addr vb-vs):7400
 [chunkd]
-servers = $2
+servers = $(echo "$2" | sed 's/, */,\n\t/g')
 EOC
 }
 
@@ -571,9 +572,11 @@ run_vmir() {
 	for i in $(seq "$n"); do
 		mkdir -p "$SCR/n$i/mirrors" "$W/n$i/reg"
 		# not through in_ns: $! must be the helper (ip netns exec
-		# execs it), so that killing it below ends it
+		# execs it), so that killing it below ends it. --no-learn:
+		# every deployment here is a first one; no N prefetches in the
+		# order an earlier N learned
 		ip netns exec vb-n$i vmir-helper --conf "$vconf" --mirror-root "$SCR/n$i/mirrors" \
-			--reg-dir "$W/n$i/reg" --timeout-ms 120000 ${rak:+--read-ahead-kib "$rak"} \
+			--reg-dir "$W/n$i/reg" --timeout-ms 120000 --no-learn ${rak:+--read-ahead-kib "$rak"} \
 			</dev/null >"$W/n$i/helper.log" 2>&1 &
 		hp="$hp $!"
 	done

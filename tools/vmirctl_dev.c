@@ -100,8 +100,14 @@ static int dev_parse(struct vmirctl *ctl, const char *arg, uint32_t *id)
 static int cmd_attach(struct vmirctl *ctl, int argc, char **argv)
 {
 	const char *pos[1], *mirror = "";
-	struct vmirctl_opt opts[] = { { "mirror", &mirror }, { NULL, NULL } };
+	bool no_prefetch = false;
+	struct vmirctl_opt opts[] = {
+		{ "mirror", &mirror, NULL },
+		{ "no-prefetch", NULL, &no_prefetch },
+		{ NULL, NULL, NULL },
+	};
 	char name[VMIR_NAME_MAX], req[HELPER_MSG_MAX], out[HELPER_MSG_MAX];
+	const char *flags;
 	uint32_t version;
 	int ret;
 
@@ -113,6 +119,7 @@ static int cmd_attach(struct vmirctl *ctl, int argc, char **argv)
 		return ret;
 	if (strchr(mirror, '\t') || strlen(mirror) >= 4000)
 		return vmirctl_usage(ctl, "bad mirror directory '%s'", mirror);
+	flags = no_prefetch ? "no-prefetch" : "";
 	if (*mirror && *mirror != '/') {
 		char *abs = realpath(".", NULL);
 
@@ -121,12 +128,12 @@ static int cmd_attach(struct vmirctl *ctl, int argc, char **argv)
 				 strerror(errno));
 			return VMIRCTL_FAIL;
 		}
-		snprintf(req, sizeof(req), "ATTACH\t%s\t%u\t%s/%s", name,
-			 version, abs, mirror);
+		snprintf(req, sizeof(req), "ATTACH\t%s\t%u\t%s/%s\t%s", name,
+			 version, abs, mirror, flags);
 		free(abs);
 	} else {
-		snprintf(req, sizeof(req), "ATTACH\t%s\t%u\t%s", name, version,
-			 mirror);
+		snprintf(req, sizeof(req), "ATTACH\t%s\t%u\t%s\t%s", name,
+			 version, mirror, flags);
 	}
 	ret = dev_helper_call(req, out, sizeof(out));
 	if (ret == VMIRCTL_OK)
@@ -157,7 +164,9 @@ static int cmd_detach(struct vmirctl *ctl, int argc, char **argv)
 static int cmd_commit(struct vmirctl *ctl, int argc, char **argv)
 {
 	const char *pos[1], *to = "";
-	struct vmirctl_opt opts[] = { { "to", &to }, { NULL, NULL } };
+	struct vmirctl_opt opts[] = {
+		{ "to", &to, NULL }, { NULL, NULL, NULL },
+	};
 	char req[HELPER_MSG_MAX], out[HELPER_MSG_MAX];
 	uint32_t id;
 	int ret;
@@ -392,8 +401,9 @@ static int cmd_status(struct vmirctl *ctl, int argc, char **argv)
 }
 
 const struct vmirctl_cmd vmirctl_dev_cmds[] = {
-	{ "attach", "NAME[@VER] [--mirror DIR]",
-	  "attach a version as /dev/vmirN (through vmir-helper)", cmd_attach },
+	{ "attach", "NAME[@VER] [--mirror DIR] [--no-prefetch]",
+	  "attach a version as /dev/vmirN (through vmir-helper; prefetch in its profile's order unless --no-prefetch)",
+	  cmd_attach },
 	{ "detach", "DEV", "save the mirror state and remove the device",
 	  cmd_detach },
 	{ "commit", "DEV [--to NAME]",

@@ -24,11 +24,18 @@ expect_err "exist" vmirctl clone img img
 expect_err "usage|unknown" vmirctl frobnicate
 expect_err "usage|missing|argument" vmirctl import
 expect_err "VMIR_CONF|--conf" env -u VMIR_CONF vmirctl list
+expect_err "nosuch" vmirctl profile nosuch
+expect_err "img@9|version" vmirctl profile img@9
+expect_err "chunks" vmirctl profile img --chunks many
+expect_err "no value" vmirctl attach img --no-prefetch=1
 
 step "unreachable version server"
 sed -e "s|^addr = .*|addr = 127.0.0.1:1|" -e "s|^key = .*|key = $cluster/cluster.key|" \
 	"$VMIR_CONF" >"$tmp/unreach.conf"
 expect_err "127.0.0.1:1" vmirctl --conf "$tmp/unreach.conf" list
+
+step "a version without a profile says so"
+vmirctl profile img | grep -q "no profile" || fail "vmirctl profile of a new image"
 
 step "nothing was lost"
 vmirctl export img "$tmp/a.out" || fail "export"

@@ -53,6 +53,7 @@ struct helper_attach {
 	char name[VMIR_NAME_MAX];
 	uint32_t version;		/* as asked; 0 = the latest */
 	char mirror[PATH_MAX];		/* "" = a new one under mirror_root */
+	bool prefetch;			/* in the profile's order */
 	/*
 	 * The mirror holds a commit cut by a crash after its publish was
 	 * sent (MIRROR_DIR/commit.pub), published as the version being
@@ -411,6 +412,7 @@ static int helper_attach_device(struct helper_attach *a, struct helper_dev *d,
 	}
 	vmir_info("attached %s@%u as /dev/vmir%u, mirror %s%s", d->image,
 		  d->version, d->id, d->dir, loaded ? " (resumed)" : "");
+	helper_learn_attached(d, a->prefetch);
 	snprintf(out, outlen, "/dev/vmir%u", d->id);
 	ret = 0;
 	goto out_free_maps;
@@ -543,7 +545,8 @@ static int helper_attach_ticket(struct helper_attach *a, char *out,
  * it ends), else -errno with out set.
  */
 int helper_attach(struct helper *h, const char *name, uint32_t version,
-		  const char *mirror, int fd, char *out, size_t outlen)
+		  const char *mirror, bool prefetch, int fd, char *out,
+		  size_t outlen)
 {
 	struct helper_attach *a;
 	int ret;
@@ -564,6 +567,7 @@ int helper_attach(struct helper *h, const char *name, uint32_t version,
 	a->fd = fd;
 	snprintf(a->name, sizeof(a->name), "%s", name);
 	a->version = version;
+	a->prefetch = prefetch;
 	snprintf(a->mirror, sizeof(a->mirror), "%s", mirror);
 	ret = helper_attach_ticket(a, out, outlen);
 	if (ret < 0) {
@@ -634,6 +638,8 @@ int helper_detach(struct helper *h, uint32_t id, char *out, size_t outlen)
 			 strerror(-ret), emsg[0] ? ": " : "", emsg);
 		goto out_free;
 	}
+	/* the device is stopped: its access order is final */
+	helper_learn_now(d, "detach");
 	if (fsync(d->mirror_fd)) {
 		ret = -errno;
 		snprintf(out, outlen,

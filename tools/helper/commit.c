@@ -451,6 +451,8 @@ int helper_commit(struct helper *h, uint32_t id, const char *to, int fd,
 		snprintf(out, outlen, "image name '%.64s...' is too long", to);
 		return -ENAMETOOLONG;
 	}
+	/* what the device touched up to its first commit is its boot */
+	helper_learn_now(d, "commit");
 	mb = helper_map_bytes(d->nchunks);
 	k = calloc(1, sizeof(*k));
 	if (!k) {

@@ -91,19 +91,26 @@ static int helper_split(char *s, char **f, int n)
 static void helper_ctl_handle(struct helper *h, int fd, char *req)
 {
 	char out[HELPER_MSG_MAX - 32];
-	char *f[4];
+	char *f[5];
 	uint32_t a;
 	int nf, ret = -EINVAL;
 
 	out[0] = '\0';
-	nf = helper_split(req, f, 4);
+	nf = helper_split(req, f, 5);
 	vmir_dbg("control request %s (%d fields)", f[0], nf);
-	if (!strcmp(f[0], "ATTACH") && nf == 4) {
+	if (!strcmp(f[0], "ATTACH") && (nf == 4 || nf == 5)) {
 		if (helper_parse_u32(f[2], &a)) {
 			snprintf(out, sizeof(out), "bad version '%s'", f[2]);
 			goto reply;
 		}
-		ret = helper_attach(h, f[1], a, f[3], fd, out, sizeof(out));
+		if (nf == 5 && f[4][0] && strcmp(f[4], "no-prefetch")) {
+			snprintf(out, sizeof(out), "unknown attach flag '%s'",
+				 f[4]);
+			goto reply;
+		}
+		ret = helper_attach(h, f[1], a, f[3],
+				    !(nf == 5 && f[4][0]), fd, out,
+				    sizeof(out));
 	} else if (!strcmp(f[0], "DETACH") && nf == 2 &&
 		   !helper_parse_u32(f[1], &a)) {
 		ret = helper_detach(h, a, out, sizeof(out));

@@ -10,6 +10,7 @@
  * most HELPER_MSG_MAX bytes:
  *
  *   ATTACH <image> <version, 0 = latest> <mirror dir, "" = default>
+ *          [<flags: "" or "no-prefetch">]
  *                                   -> OK <device path>
  *   DETACH <dev id>                 -> OK <mirror dir>
  *   COMMIT <dev id> <to image, "" = same image>

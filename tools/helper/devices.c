@@ -39,6 +39,7 @@ void helper_dev_free(struct helper_dev *d)
 	free(d->ready.chunks);
 	free(d->failed.chunks);
 	free(d->captured.chunks);
+	helper_learn_free(d);
 	free(d);
 }
 
@@ -60,7 +61,8 @@ void helper_dev_add(struct helper *h, struct helper_dev *d)
 
 /*
  * Take d out of service. It stays on the list, dead, until its fetches in
- * flight completed (their callbacks hold it); the loop frees it then.
+ * flight and its profile operations completed (their callbacks hold it);
+ * the loop frees it then.
  */
 void helper_dev_drop(struct helper_dev *d)
 {
@@ -73,7 +75,7 @@ static void helper_dev_reap(struct helper *h)
 	struct helper_dev **pp = &h->devs, *d;
 
 	while ((d = *pp)) {
-		if (d->dead && !d->inflight) {
+		if (d->dead && !d->inflight && !d->holds) {
 			*pp = d->next;
 			helper_dev_free(d);
 			continue;

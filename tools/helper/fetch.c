@@ -30,6 +30,7 @@ struct helper_fetch {
 	uint64_t idx;
 	uint64_t start_ns;
 	void *buf;
+	bool profile;			/* claimed in the profile's order */
 };
 
 /* write a fetched chunk into d's mirror; 0 or -errno */
@@ -62,6 +63,8 @@ static void helper_fetch_done(void *arg, uint64_t idx, int err,
 	int ret = err;
 
 	d->inflight--;
+	if (f->profile)
+		d->pf_fetching--;
 	if (d->dead)
 		goto out;
 	if (ret)
@@ -76,18 +79,22 @@ static void helper_fetch_done(void *arg, uint64_t idx, int err,
 		ret = helper_batch_add(&d->failed, (uint32_t)idx);
 	} else {
 		h->fetches++;
+		d->prefetched += f->profile;
 		ret = helper_batch_add(&d->ready, (uint32_t)idx);
 	}
 	if (ret)
 		vmir_err("out of memory: the answer for chunk %" PRIu64 " of vmir%u is lost; its readers time out",
 			 idx, d->id);
+	/* a window slot freed, or the last demand fetch done */
+	helper_profile_pump(d);
 out:
 	free(f->buf);
 	free(f);
 }
 
 /* fetch chunk idx of d (missed or claimed); 0 or -errno */
-static int helper_fetch_start(struct helper_dev *d, uint32_t idx)
+static int helper_fetch_start(struct helper_dev *d, uint32_t idx,
+			      bool profile)
 {
 	struct helper_fetch *f;
 	int ret = -ENOMEM;
@@ -97,6 +104,7 @@ static int helper_fetch_start(struct helper_dev *d, uint32_t idx)
 		return -ENOMEM;
 	f->d = d;
 	f->idx = idx;
+	f->profile = profile;
 	f->start_ns = vmir_mono_ns();
 	f->buf = malloc(d->chunk_size);
 	if (!f->buf)
@@ -108,6 +116,7 @@ static int helper_fetch_start(struct helper_dev *d, uint32_t idx)
 		goto out_free;
 	}
 	d->inflight++;
+	d->pf_fetching += profile;
 	if (d->seen)
 		helper_map_set(d->seen, idx);
 	return 0;
@@ -119,9 +128,9 @@ out_free:
 }
 
 /* start the fetch of a missed or claimed chunk, or answer it failed */
-static void helper_fetch_or_fail(struct helper_dev *d, uint32_t idx)
+void helper_fetch_or_fail(struct helper_dev *d, uint32_t idx, bool profile)
 {
-	if (helper_fetch_start(d, idx) &&
+	if (helper_fetch_start(d, idx, profile) &&
 	    helper_batch_add(&d->failed, idx))
 		vmir_err("out of memory: chunk %u of vmir%u is neither fetched nor answered; its readers time out",
 			 idx, d->id);
@@ -137,9 +146,7 @@ static void helper_read_ahead(struct helper_dev *d, uint32_t idx)
 	struct helper *h = d->h;
 	uint32_t claim[VMIR_CHUNKS_MAX];
 	uint64_t n, k, end;
-	struct nl_msg *msg;
 	size_t nc = 0;
-	int ret;
 
 	if (!h->read_ahead_kib || !d->seen || !idx)
 		return;
@@ -166,48 +173,86 @@ static void helper_read_ahead(struct helper_dev *d, uint32_t idx)
 		helper_map_set(d->seen, k);
 		claim[nc++] = (uint32_t)k;
 	}
-	if (!nc || h->claim_n == ARRAY_SIZE(h->claim_q))
-		return;
+	if (nc)
+		helper_claim(d, claim, nc, false);
+}
+
+/*
+ * Claim chunks of d in one PREFETCH (read-ahead, or with profile learned
+ * prefetch); its reply comes to helper_on_prefetched(). 0 or -errno
+ * (logged; the chunks stay unclaimed).
+ */
+int helper_claim(struct helper_dev *d, const uint32_t *chunks, size_t n,
+		 bool profile)
+{
+	struct helper *h = d->h;
+	struct helper_claim *c;
+	struct nl_msg *msg;
+	int ret;
+
+	if (h->claim_n == ARRAY_SIZE(h->claim_q))
+		return -EBUSY;
 	msg = helper_msg(h, VMIR_CMD_PREFETCH, d->id);
-	ret = msg ? vmir_nl_put_chunks(msg, claim, nc) : -ENOMEM;
+	ret = msg ? vmir_nl_put_chunks(msg, chunks, n) : -ENOMEM;
 	if (!ret) {
 		ret = vmir_nl_send(&h->req, msg);
 		msg = NULL;
 	}
 	if (ret) {
 		nlmsg_free(msg);
-		vmir_warn("read-ahead of vmir%u: cannot send PREFETCH: %s",
-			  d->id, strerror(-ret));
-		return;
+		vmir_warn("%s of vmir%u: cannot send PREFETCH: %s",
+			  profile ? "prefetch" : "read-ahead", d->id,
+			  strerror(-ret));
+		return ret;
 	}
-	h->claims += nc;
-	h->claim_q[(h->claim_head + h->claim_n++) % ARRAY_SIZE(h->claim_q)] =
-		(unsigned int)nc;
+	h->claims += n;
+	c = &h->claim_q[(h->claim_head + h->claim_n++) % ARRAY_SIZE(h->claim_q)];
+	c->n = (unsigned int)n;
+	c->dev = d->id;
+	c->profile = profile;
+	if (profile)
+		d->pf_claimed += n;
+	return 0;
 }
 
-/* the oldest PREFETCH was answered: its claims are settled */
-static void helper_claims_settled(struct helper *h)
+/*
+ * The oldest PREFETCH was answered: its claims are settled. Returns it
+ * (n 0: asked before a resync, whose MISS sent again covers its chunks).
+ */
+static struct helper_claim helper_claims_settled(struct helper *h)
 {
-	/* asked before a resync: the MISS sent again covers its chunks */
+	struct helper_claim c = { 0 };
+	struct helper_dev *d;
+
 	if (!h->claim_n)
-		return;
-	h->claims -= h->claim_q[h->claim_head];
+		return c;
+	c = h->claim_q[h->claim_head];
+	h->claims -= c.n;
 	h->claim_head = (h->claim_head + 1) % ARRAY_SIZE(h->claim_q);
 	h->claim_n--;
+	d = c.profile ? helper_dev_find(h, c.dev) : NULL;
+	if (d)
+		d->pf_claimed -= c.n;
+	return c;
 }
 
 void helper_prefetch_failed(struct helper *h)
 {
-	helper_claims_settled(h);
+	struct helper_claim c = helper_claims_settled(h);
+	struct helper_dev *d = c.profile ? helper_dev_find(h, c.dev) : NULL;
+
+	/* a stopping device: its prefetch ends there */
+	if (d)
+		d->pf_stopped = true;
 }
 
 void helper_on_prefetched(struct helper *h, uint32_t id,
 			  const uint32_t *chunks, size_t n)
 {
+	struct helper_claim c = helper_claims_settled(h);
 	struct helper_dev *d = helper_dev_find(h, id);
 	size_t i;
 
-	helper_claims_settled(h);
 	for (i = 0; i < n; i++) {
 		/* claimed chunks are ours: they must be answered */
 		if (!d || !d->v || chunks[i] >= d->nchunks) {
@@ -215,8 +260,10 @@ void helper_on_prefetched(struct helper *h, uint32_t id,
 				 chunks[i], id);
 			continue;
 		}
-		helper_fetch_or_fail(d, chunks[i]);
+		helper_fetch_or_fail(d, chunks[i], c.profile && c.dev == id);
 	}
+	if (d)
+		helper_profile_pump(d);
 }
 
 /* answer chunks of a device this helper cannot serve: their reads fail */
@@ -256,7 +303,8 @@ void helper_on_miss(struct helper *h, uint32_t id, const uint32_t *chunks,
 					 chunks[i], id);
 			continue;
 		}
-		helper_fetch_or_fail(d, chunks[i]);
+		helper_profile_on_miss(d, chunks[i]);
+		helper_fetch_or_fail(d, chunks[i], false);
 	}
 	if (d->v && n)
 		helper_read_ahead(d, chunks[n - 1]);
@@ -269,7 +317,7 @@ void helper_fetch_waiting(struct helper_dev *d)
 
 	for (i = 0; i < d->waiting.n; i++) {
 		if (d->waiting.chunks[i] < d->nchunks)
-			helper_fetch_or_fail(d, d->waiting.chunks[i]);
+			helper_fetch_or_fail(d, d->waiting.chunks[i], false);
 		else
 			vmir_err("MISS for chunk %u of vmir%u beyond its %" PRIu64 " chunks",
 				 d->waiting.chunks[i], d->id, d->nchunks);

@@ -9,6 +9,9 @@
  *   attach.c    attach, detach, and adopting the devices of a previous
  *               helper at start-up
  *   commit.c    commits: freeze, capture, upload, publish
+ *   learn.c     learned prefetch: the access order read from the module
+ *               and published as the version's profile; prefetching in
+ *               the profile's order at attach
  *   control.c   the control socket (protocol in ctl.h)
  *   state.c     the files kept on disk (state.h)
  *   map.c       the durable map in the mirror file (state.h)
@@ -46,6 +49,14 @@
 #define HELPER_HEAP_FREE_MAX	(32u << 20)
 /* chunks a commit captures per turn of the loop before serving others */
 #define HELPER_CAPTURE_SLICE	16
+/* default --learn-idle-ms: no new chunk touched this long ends the window */
+#define HELPER_LEARN_IDLE_MS	5000
+/* how often a learning device's access order is read */
+#define HELPER_LEARN_LOOK_MS	1000
+/* profile chunks claimed or fetching at once, per device */
+#define HELPER_PROFILE_WINDOW	4
+/* net demand misses off the profile that stop its prefetch */
+#define HELPER_PROFILE_OFF_PATH	16
 
 struct helper;
 struct helper_commit;
@@ -81,6 +92,27 @@ struct helper_dev {
 	struct helper_batch failed;	/* fetch failed */
 	struct helper_batch captured;	/* commit chunks copied out */
 	struct helper_commit *commit;	/* a commit run by this helper */
+	/* asynchronous profile reads and publishes holding d (learn.c) */
+	unsigned int holds;
+
+	/*
+	 * Learned prefetch (learn.c). The access order is that of the
+	 * version attached (a commit does not change what was learned).
+	 */
+	char learn_image[VMIR_NAME_MAX];
+	uint32_t learn_version;
+	struct helper_batch order;	/* first-access order read so far */
+	uint64_t order_ns;		/* when it last grew (monotonic) */
+	uint64_t look_ns;		/* when to read it next */
+	bool learned;			/* published (or given up) */
+	struct vmir_profile prof;	/* n 0: none (yet) */
+	uint8_t *prof_in;		/* chunks in the profile */
+	size_t prof_next;		/* next profile entry to claim */
+	unsigned int pf_claimed;	/* profile chunks in PREFETCH not answered */
+	unsigned int pf_fetching;	/* profile chunks being fetched */
+	unsigned int pf_off;		/* demand misses off the profile, net */
+	bool pf_stopped;
+	uint64_t prefetched;		/* chunks fetched in profile order */
 };
 
 struct helper {
@@ -108,8 +140,14 @@ struct helper {
 	 * module answers one socket's requests in order).
 	 */
 	unsigned int claims;
-	unsigned int claim_q[64];
+	struct helper_claim {
+		unsigned int n;
+		uint32_t dev;
+		bool profile;		/* learned prefetch, else read-ahead */
+	} claim_q[64];
 	unsigned int claim_head, claim_n;
+	uint32_t learn_idle_ms;		/* 0: learn at detach or commit only */
+	bool learn;			/* publish access profiles */
 	unsigned int commits;		/* in progress */
 	uint64_t fetches, fetch_errors;
 };
@@ -137,10 +175,23 @@ void helper_on_prefetched(struct helper *h, uint32_t id,
 			  const uint32_t *chunks, size_t n);
 void helper_prefetch_failed(struct helper *h);
 void helper_fetch_waiting(struct helper_dev *d);
+int helper_claim(struct helper_dev *d, const uint32_t *chunks, size_t n,
+		 bool profile);
+void helper_fetch_or_fail(struct helper_dev *d, uint32_t idx, bool profile);
+
+/* learn.c */
+void helper_learn_attached(struct helper_dev *d, bool prefetch);
+void helper_learn_now(struct helper_dev *d, const char *why);
+/* ms until it must run again, -1: no device is learning */
+int helper_learn_step(struct helper *h);
+void helper_profile_pump(struct helper_dev *d);
+void helper_profile_on_miss(struct helper_dev *d, uint32_t idx);
+void helper_learn_free(struct helper_dev *d);
 
 /* attach.c */
 int helper_attach(struct helper *h, const char *name, uint32_t version,
-		  const char *mirror, int fd, char *out, size_t outlen);
+		  const char *mirror, bool prefetch, int fd, char *out,
+		  size_t outlen);
 int helper_detach(struct helper *h, uint32_t id, char *out, size_t outlen);
 int helper_adopt(struct helper *h);
 

@@ -4,7 +4,8 @@
  * network namespace).
  *
  *   vmir-helper --conf FILE [--mirror-root DIR] [--reg-dir DIR]
- *               [--timeout-ms MS] [--read-ahead-kib N] [-v]
+ *               [--timeout-ms MS] [--read-ahead-kib N]
+ *               [--learn-idle-ms MS] [--no-learn] [-v]
  *
  * It registers with the module over generic netlink, fetches the chunks
  * the module misses from the cluster (libvmir) into each device's mirror
@@ -133,7 +134,7 @@ static int helper_loop(struct helper *h)
 {
 	struct pollfd pfd[4 + HELPER_POLL_CONNS];
 	bool more = false;
-	int ret, timeout, nconn;
+	int ret, timeout, nconn, learn;
 
 	pfd[0].fd = vmir_nl_fd(&h->nl);
 	pfd[1].fd = h->ctl_fd;
@@ -143,7 +144,11 @@ static int helper_loop(struct helper *h)
 	while (!helper_stop || h->commits) {
 		if (helper_stop && h->commits)
 			vmir_info("waiting for %u commit(s) to end", h->commits);
+		/* first: what it starts, pollfd submits */
+		learn = helper_learn_step(h);
 		pfd[2].fd = vmir_client_pollfd(h->c, &timeout);
+		if (learn >= 0 && (timeout < 0 || timeout > learn))
+			timeout = learn;
 		nconn = helper_ctl_pollfds(h, pfd + 4, HELPER_POLL_CONNS);
 		/* a silent control connection is dropped after a while */
 		if (nconn && (timeout < 0 || timeout > 1000))
@@ -175,7 +180,8 @@ static void helper_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vmir-helper --conf FILE [--mirror-root DIR] [--reg-dir DIR]\n"
-		"                   [--timeout-ms MS] [--read-ahead-kib N] [-v]\n"
+		"                   [--timeout-ms MS] [--read-ahead-kib N]\n"
+		"                   [--learn-idle-ms MS] [--no-learn] [-v]\n"
 		"  --conf FILE         cluster configuration (default: $VMIR_CONF)\n"
 		"  --mirror-root DIR   default parent of mirror directories (%s)\n"
 		"  --reg-dir DIR       device registry (%s)\n"
@@ -183,8 +189,14 @@ static void helper_usage(FILE *f)
 		"  --read-ahead-kib N  after a miss that follows a chunk already\n"
 		"                      fetched, fetch the next N KiB too (default\n"
 		"                      %u, 0 = off)\n"
+		"  --learn-idle-ms MS  publish a device's access order as its\n"
+		"                      version's profile once no new chunk was\n"
+		"                      touched this long (default %u; 0: only at\n"
+		"                      its first commit or its detach)\n"
+		"  --no-learn          publish no access profiles\n"
 		"  -v                  debug messages\n",
-		HELPER_MIRROR_ROOT, HELPER_REG_DIR, HELPER_READ_AHEAD_KIB);
+		HELPER_MIRROR_ROOT, HELPER_REG_DIR, HELPER_READ_AHEAD_KIB,
+		HELPER_LEARN_IDLE_MS);
 }
 
 /* 0: parsed; else the exit status */
@@ -204,6 +216,10 @@ static int helper_args(struct helper *h, int argc, char **argv)
 			helper_usage(stdout);
 			return -1;
 		}
+		if (!strcmp(a, "--no-learn")) {
+			h->learn = false;
+			continue;
+		}
 		if (!val) {
 			vmir_err("unknown option or missing value: '%s'", a);
 			helper_usage(stderr);
@@ -219,6 +235,13 @@ static int helper_args(struct helper *h, int argc, char **argv)
 			if (helper_parse_u32(val, &h->read_ahead_kib) ||
 			    h->read_ahead_kib > (1U << 20)) {
 				vmir_err("bad --read-ahead-kib '%s' (0..1048576)",
+					 val);
+				return 2;
+			}
+		} else if (!strcmp(a, "--learn-idle-ms")) {
+			if (helper_parse_u32(val, &h->learn_idle_ms) ||
+			    h->learn_idle_ms > 86400000u) {
+				vmir_err("bad --learn-idle-ms '%s' (0..86400000)",
 					 val);
 				return 2;
 			}
@@ -254,6 +277,8 @@ int main(int argc, char **argv)
 	h.mirror_root = HELPER_MIRROR_ROOT;
 	h.reg_dir = HELPER_REG_DIR;
 	h.read_ahead_kib = HELPER_READ_AHEAD_KIB;
+	h.learn_idle_ms = HELPER_LEARN_IDLE_MS;
+	h.learn = true;
 	ret = helper_args(&h, argc, argv);
 	if (ret)
 		return ret < 0 ? 0 : ret;
