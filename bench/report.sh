@@ -78,6 +78,7 @@ report() {
 		deploy_table "$csv" "$b"
 		real_table "$csv"
 		ratio_table "$csv" "$b"
+		learned_table "$csv" "$b"
 		vmir_table "$csv" "$b"
 		snapshot_table "$csv"
 		[ -f "$dir/analysis.md" ] && { cat "$dir/analysis.md"; echo; }
@@ -124,7 +125,7 @@ deploy_table() {
 				bn = "link " $c["busiest_link"] " (copy)"
 			else if ($c["cpu_busy"] >= 0.85)
 				bn = "cpu"
-			if (bn == "cpu" && $2 != "vmir" && $2 != "floor") bn = "**CPU-bound**"
+			if (bn == "cpu" && $2 != "vmir" && $2 != "learned" && $2 != "floor") bn = "**CPU-bound**"
 			printf "| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %s | %.2f | %s | %.1f | %s |\n",
 				$5, s, $c["time_s"], $c["mean_ready_s"] + $c["mean_boot_s"],
 				$c["mean_boot_s"], $c["wire_bytes"] / 1048576,
@@ -185,6 +186,34 @@ ratio_table() {
 			echo "| $n | $l$cells | $(ratio "$w" "$(field "$csv" deploy chain - "$b" "$n" wire_bytes)") | $(ratio "$w" "$(field "$csv" deploy qcow2 - "$b" "$n" wire_bytes)") | $(ratio "$e" "$(field "$csv" deploy qcow2 - "$b" "$n" repo_tx_bytes)") |"
 		done
 	done
+	echo
+}
+
+# the second deployment (learned prefetch) against the first and the floor
+learned_table() {
+	local csv=$1 b=$2
+	grep -q '^deploy,learned,' "$csv" || return 0
+	echo "## Second deployment: learned prefetch"
+	echo
+	echo "*learned*: the same deployment as vmir's, after a first one (not measured) taught every helper the boot's order and each published it as the version's profile; the measured one attaches on fresh mirrors and prefetches in that order. Goal (issue 12, N=1): the second at least 1.35x faster than the first (vmir), and within 1.25x of the floor."
+	echo
+	echo "| N | layout | first: vmir (s) | second: learned (s) | first/second | second/floor | misses/node first, second | fetched MiB/node first, second |"
+	echo "|---|---|---|---|---|---|---|---|"
+	awk -F, -v b="$b" '
+	NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+	$1 == "deploy" && $4 == b { k = $2 SUBSEP $3 SUBSEP $5; t[k] = $c["time_s"]; m[k] = $c["misses"]; f[k] = $c["fetched_bytes"] / $5 / 1048576; if ($2 == "learned") rows[++nr] = $3 SUBSEP $5 }
+	END {
+		for (r = 1; r <= nr; r++) {
+			split(rows[r], a, SUBSEP); l = a[1]; n = a[2]
+			v = "vmir" SUBSEP l SUBSEP n; s = "learned" SUBSEP l SUBSEP n; fl = "floor" SUBSEP "-" SUBSEP n
+			printf "| %s | %s | %s | %.1f | %s | %s | %s, %.1f | %s, %.1f |\n", n, l,
+				(v in t) ? sprintf("%.1f", t[v]) : "-", t[s],
+				(v in t) ? sprintf("%.2f", t[v] / t[s]) : "-",
+				(fl in t) ? sprintf("%.2f", t[s] / t[fl]) : "-",
+				(v in m) ? sprintf("%.1f", m[v]) : "-", m[s],
+				(v in f) ? sprintf("%.1f", f[v]) : "-", f[s]
+		}
+	}' "$csv"
 	echo
 }
 
