@@ -11,7 +11,10 @@
 #                  and tools/nl/
 #   tools/nl/      build/libvmir-nl.a: the module's netlink client, for
 #                  vmirctl, vmir-helper and the kernel test client
-#   server/        vmir-chunkd, vmir-versiond       on common only
+#   server/        vmir-chunkd, vmir-versiond       on server/srv/ and common
+#   server/srv/    build/libvmir-srv.a: the servers' io_uring framework
+#                  (accept, handshake, frames, replies), also vmir-helper's
+#                  peer server; on common only
 #   libclient/     build/libvmir.a, build/libvmir.so: the client library,
 #                  public header include/libvmir.h, exports libvmir.map
 #   common/        build/libvmir-common.a: wire codec, log, config, key
@@ -52,10 +55,11 @@ LIB_INC		:= $(COMMON_INC) -Ilibclient
 LIBVMIR_A	:= $(BUILD)/libvmir.a
 LIBVMIR_SO	:= $(BUILD)/libvmir.so
 
-SRV_SRCS	:= $(wildcard server/srv_*.c)
+SRV_SRCS	:= $(wildcard server/srv/*.c)
+SRV_A		:= $(BUILD)/libvmir-srv.a
 CHUNKD_SRCS	:= $(wildcard server/chunkd*.c)
 VERSIOND_SRCS	:= $(wildcard server/versiond*.c)
-SRV_INC		:= $(COMMON_INC) -Iserver
+SRV_INC		:= $(COMMON_INC) -Iserver/srv -Iserver
 
 # tools: libvmir's public header, common's helpers, the netlink client
 NL_SRCS		:= $(wildcard tools/nl/*.c)
@@ -72,8 +76,9 @@ TESTLIB_INC	:= $(COMMON_INC) -Itests/lib
 $(BUILD)/obj/common/%.o $(BUILD)/pic/common/%.o: INC := $(COMMON_INC)
 $(BUILD)/obj/libclient/%.o $(BUILD)/pic/libclient/%.o: INC := $(LIB_INC)
 $(BUILD)/obj/server/%.o: INC := $(SRV_INC)
+$(BUILD)/obj/server/srv/%.o: INC := $(COMMON_INC) -Iserver/srv
 $(BUILD)/obj/tools/%.o: INC := $(TOOL_INC)
-$(BUILD)/obj/tools/helper/%.o: INC := $(TOOL_INC) -Itools/helper
+$(BUILD)/obj/tools/helper/%.o: INC := $(TOOL_INC) -Itools/helper -Iserver/srv
 $(BUILD)/obj/tools/nl/%.o: INC := -Iinclude $(NL_CFLAGS)
 $(BUILD)/obj/tests/lib/%.o: INC := $(TESTLIB_INC)
 
@@ -88,7 +93,7 @@ ITESTS	:= $(patsubst tests/integration/%.c,$(BUILD)/itest/%,$(wildcard tests/int
 .PHONY: all deps deps-kernel module check check-unit check-integration \
 	check-kernel check-kernel-debug demo bench-repo bench-device bench-deploy clean
 
-all: $(COMMON_A) $(LIBVMIR_A) $(LIBVMIR_SO) $(BUILD)/libvmir.exports \
+all: $(COMMON_A) $(SRV_A) $(LIBVMIR_A) $(LIBVMIR_SO) $(BUILD)/libvmir.exports \
      $(NL_A) $(PROGS) $(GENL_TEST) $(UNITS) $(BENCHES) $(ITESTS)
 
 # Installs the Debian packages the build needs, only when one is missing.
@@ -130,11 +135,14 @@ $(BUILD)/libvmir.exports: $(LIBVMIR_SO) include/libvmir.h \
 $(NL_A): $(call obj,$(NL_SRCS))
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN)/vmir-chunkd: $(call obj,$(CHUNKD_SRCS) $(SRV_SRCS)) $(COMMON_A)
+$(SRV_A): $(call obj,$(SRV_SRCS))
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/vmir-chunkd: $(call obj,$(CHUNKD_SRCS)) $(SRV_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-$(BIN)/vmir-versiond: $(call obj,$(VERSIOND_SRCS) $(SRV_SRCS)) $(COMMON_A)
+$(BIN)/vmir-versiond: $(call obj,$(VERSIOND_SRCS)) $(SRV_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
@@ -142,7 +150,8 @@ $(BIN)/vmirctl: $(call obj,$(CTL_SRCS)) $(NL_A) $(LIBVMIR_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(NL_LIBS) -lpthread
 
-$(BIN)/vmir-helper: $(call obj,$(HELPER_SRCS)) $(NL_A) $(LIBVMIR_A) $(COMMON_A)
+$(BIN)/vmir-helper: $(call obj,$(HELPER_SRCS)) $(NL_A) $(LIBVMIR_A) $(SRV_A) \
+		   $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(NL_LIBS) -lpthread
 
@@ -163,12 +172,12 @@ $(BUILD)/tests/check_client: INC := $(LIB_INC)
 $(BUILD)/tests/check_client: $(LIBVMIR_A) $(COMMON_A)
 $(BUILD)/tests/check_chunkd: INC := $(SRV_INC) -Itests/lib
 $(BUILD)/tests/check_chunkd: $(call obj,server/chunkd_server.c \
-	server/chunkd_store.c server/srv_loop.c server/srv_net.c \
-	$(TESTLIB_SRCS)) $(COMMON_A)
+	server/chunkd_store.c $(TESTLIB_SRCS)) $(SRV_A) $(COMMON_A)
 $(BUILD)/tests/check_versiond: INC := $(SRV_INC) -Itests/lib
 $(BUILD)/tests/check_versiond: $(call obj,server/versiond_server.c \
 	server/versiond_db.c server/versiond_log.c server/versiond_state.c \
-	server/srv_loop.c server/srv_net.c $(TESTLIB_SRCS)) $(COMMON_A)
+	server/versiond_peers.c \
+	$(TESTLIB_SRCS)) $(SRV_A) $(COMMON_A)
 $(BUILD)/tests/check_helper_state: INC := $(COMMON_INC) -Itools/helper
 $(BUILD)/tests/check_helper_state: $(call obj,tools/helper/state.c) $(call obj,tools/helper/map.c) $(COMMON_A)
 

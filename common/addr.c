@@ -96,6 +96,42 @@ int vmir_addr_parse(const char *s, struct vmir_addr *a)
 	return 0;
 }
 
+int vmir_addr_numeric(const char *s)
+{
+	char host[VMIR_ADDR_MAX], buf[sizeof(struct in6_addr)];
+	const char *port;
+	size_t slen = s ? strlen(s) : 0;
+	char *p;
+	long pv;
+	int af = AF_INET;
+
+	if (slen == 0 || slen >= VMIR_ADDR_MAX)
+		return -EINVAL;
+	if (s[0] == '[') {
+		port = strchr(s, ']');
+		if (!port || port[1] != ':')
+			return -EINVAL;
+		memcpy(host, s + 1, (size_t)(port - s - 1));
+		host[port - s - 1] = '\0';
+		port += 2;
+		af = AF_INET6;
+	} else {
+		port = strrchr(s, ':');
+		if (!port)
+			return -EINVAL;
+		memcpy(host, s, (size_t)(port - s));
+		host[port - s] = '\0';
+		port++;
+	}
+	if (inet_pton(af, host, buf) != 1 || !isdigit((unsigned char)port[0]))
+		return -EINVAL;
+	errno = 0;
+	pv = strtol(port, &p, 10);
+	if (errno || *p || pv < 1 || pv > 65535)
+		return -EINVAL;
+	return 0;
+}
+
 int vmir_sock_name(int fd, char *out, size_t outlen)
 {
 	struct sockaddr_storage ss;

@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "vmir_proto.h"
+#include "vmir_util.h"
 
 static void vmir_sodium_init(void)
 {
@@ -165,6 +166,8 @@ static bool vmir_op_known(uint16_t op)
 	case VMIR_OP_CLONE:
 	case VMIR_OP_DELETE:
 	case VMIR_OP_SET_PROFILE:
+	case VMIR_OP_PEER_LEASE:
+	case VMIR_OP_PEERS:
 		return true;
 	default:
 		return false;
@@ -238,6 +241,8 @@ const char *vmir_op_name(uint16_t opcode)
 	case VMIR_OP_CLONE:	return "CLONE";
 	case VMIR_OP_DELETE:	return "DELETE";
 	case VMIR_OP_SET_PROFILE: return "SET_PROFILE";
+	case VMIR_OP_PEER_LEASE: return "PEER_LEASE";
+	case VMIR_OP_PEERS:	return "PEERS";
 	default:		return "unknown";
 	}
 }
@@ -744,6 +749,44 @@ void vmir_get_profile_req(struct vmir_rbuf *r, struct vmir_profile_req *q)
 	vmir_rbuf_check(r, vmir_name_valid(q->name) == 0);
 	vmir_rbuf_check(r, q->version > 0);
 	vmir_rbuf_check(r, !vmir_id_is_zero(&q->profile));
+}
+
+void vmir_put_peer_req(struct vmir_wbuf *w, const struct vmir_peer_req *q)
+{
+	vmir_put_str(w, q->name);
+	vmir_put_u32(w, q->version);
+	vmir_put_str(w, q->addr);
+	vmir_put_u32(w, q->lease_ms);
+}
+
+void vmir_get_peer_req(struct vmir_rbuf *r, struct vmir_peer_req *q)
+{
+	memset(q, 0, sizeof(*q));
+	vmir_get_str(r, q->name, sizeof(q->name));
+	q->version = vmir_get_u32(r);
+	vmir_get_str(r, q->addr, sizeof(q->addr));
+	q->lease_ms = vmir_get_u32(r);
+	vmir_rbuf_check(r, vmir_name_valid(q->name) == 0);
+	vmir_rbuf_check(r, q->version > 0);
+	vmir_rbuf_check(r, !q->lease_ms || (q->lease_ms >= VMIR_LEASE_MS_MIN &&
+					    q->lease_ms <= VMIR_LEASE_MS_MAX));
+	/* a numeric IP:PORT other nodes can connect to */
+	vmir_rbuf_check(r, vmir_addr_numeric(q->addr) == 0);
+}
+
+void vmir_put_peer_entry(struct vmir_wbuf *w, const char *addr,
+			 uint32_t ttl_ms)
+{
+	vmir_put_str(w, addr);
+	vmir_put_u32(w, ttl_ms);
+}
+
+void vmir_get_peer_entry(struct vmir_rbuf *r, char addr[VMIR_ADDR_MAX],
+			 uint32_t *ttl_ms)
+{
+	vmir_get_str(r, addr, VMIR_ADDR_MAX);
+	*ttl_ms = vmir_get_u32(r);
+	vmir_rbuf_check(r, vmir_addr_numeric(addr) == 0);
 }
 
 void vmir_put_ref_req(struct vmir_wbuf *w, const struct vmir_ref_req *q)

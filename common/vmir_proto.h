@@ -31,6 +31,7 @@
 #define VMIR_HDR_LEN		56
 #define VMIR_META_MAX		(1u << 20)	/* 1 MiB */
 #define VMIR_DATA_MAX		VMIR_CHUNK_SIZE_MAX /* one object: a chunk */
+#define VMIR_ADDR_MAX		64	/* "host:port" text, NUL included */
 #define VMIR_HAS_MAX		4096		/* ids per HAS request */
 
 struct vmir_id {
@@ -56,6 +57,8 @@ enum vmir_op {
 	VMIR_OP_CLONE = 37,	/* clone_req -> version_info (dst v1) */
 	VMIR_OP_DELETE = 38,	/* name, u32 version (0 = image) -> empty */
 	VMIR_OP_SET_PROFILE = 39, /* profile_req -> version_info */
+	VMIR_OP_PEER_LEASE = 40, /* peer_req -> empty */
+	VMIR_OP_PEERS = 41,	/* ref_req -> u32 n, n x (str addr, u32 ttl_ms) */
 
 	__VMIR_OP_MAX,
 };
@@ -281,6 +284,24 @@ struct vmir_profile_req {
 	struct vmir_id profile;	/* not zero */
 };
 
+/*
+ * PEER_LEASE: the node whose helper serves chunks at addr ("IP:PORT") has
+ * name@version attached, for the next lease_ms (renewed by sending it
+ * again); lease_ms 0: it has not any more. PEERS lists the nodes whose
+ * lease of a version has not run out. Leases live in the version
+ * server's memory only: after a restart the nodes' renewals refill them.
+ */
+#define VMIR_LEASE_MS_MIN	1000
+#define VMIR_LEASE_MS_MAX	600000
+#define VMIR_PEERS_REPLY_MAX	1024	/* nodes one PEERS reply lists */
+
+struct vmir_peer_req {
+	char name[VMIR_NAME_MAX];
+	uint32_t version;	/* >= 1 */
+	char addr[VMIR_ADDR_MAX];
+	uint32_t lease_ms;	/* 0, or VMIR_LEASE_MS_MIN..MAX */
+};
+
 /* name + version, used by LOOKUP, DELETE (and VERSIONS with version 0) */
 struct vmir_ref_req {
 	char name[VMIR_NAME_MAX];
@@ -312,6 +333,13 @@ void vmir_get_clone_req(struct vmir_rbuf *r, struct vmir_clone_req *q);
 void vmir_put_profile_req(struct vmir_wbuf *w,
 			  const struct vmir_profile_req *q);
 void vmir_get_profile_req(struct vmir_rbuf *r, struct vmir_profile_req *q);
+void vmir_put_peer_req(struct vmir_wbuf *w, const struct vmir_peer_req *q);
+void vmir_get_peer_req(struct vmir_rbuf *r, struct vmir_peer_req *q);
+/* one node of a PEERS reply */
+void vmir_put_peer_entry(struct vmir_wbuf *w, const char *addr,
+			 uint32_t ttl_ms);
+void vmir_get_peer_entry(struct vmir_rbuf *r, char addr[VMIR_ADDR_MAX],
+			 uint32_t *ttl_ms);
 void vmir_put_ref_req(struct vmir_wbuf *w, const struct vmir_ref_req *q);
 void vmir_get_ref_req(struct vmir_rbuf *r, struct vmir_ref_req *q);
 

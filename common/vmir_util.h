@@ -19,7 +19,6 @@
 #include "vmir_proto.h"
 
 #define VMIR_MAX_SERVERS	64
-#define VMIR_ADDR_MAX		64	/* "host:port" text */
 #define VMIR_CHUNK_DEFAULT	(256u << 10)	/* unless configured */
 
 /* --- logging: "<prog>: <level>: message" on stderr ------------------------ */
@@ -62,6 +61,8 @@ struct vmir_addr {
 	char text[VMIR_ADDR_MAX];	/* as given, used as rendezvous identity */
 };
 int vmir_addr_parse(const char *s, struct vmir_addr *a);
+/* 0 if s is a numeric "IPv4:PORT" or "[IPv6]:PORT", port not 0 (no lookup) */
+int vmir_addr_numeric(const char *s);
 /* the bound address of a listening socket, as "IP:PORT" */
 int vmir_sock_name(int fd, char *out, size_t outlen);
 

@@ -181,6 +181,18 @@ typedef void (*vmir_read_cb)(void *arg, uint64_t idx, int err,
  */
 int vmir_version_read_async(struct vmir_version *v, uint64_t idx, void *buf,
 			    vmir_read_cb cb, void *arg);
+/* vmir_version_fetch_async() flags */
+#define VMIR_FETCH_NO_PEERS	(1u << 0)	/* the chunk servers only */
+#define VMIR_FETCH_ALL		(VMIR_FETCH_NO_PEERS)
+/*
+ * The same with flags. Without VMIR_FETCH_NO_PEERS, a version with peers
+ * (vmir_version_set_peers()) first asks the peers that the chunk's
+ * rendezvous order puts above this node (at most two), then the chunk
+ * servers: a peer that fails, refuses or sends wrong bytes only costs
+ * the time until the next source is asked.
+ */
+int vmir_version_fetch_async(struct vmir_version *v, uint64_t idx, void *buf,
+			     unsigned int flags, vmir_read_cb cb, void *arg);
 /* run the engine: wait up to timeout_ms (-1: until something completes) */
 int vmir_client_poll(struct vmir_client *c, int timeout_ms);
 /*
@@ -313,6 +325,71 @@ int vmir_profile_read_async(struct vmir_client *c, const char *id,
 int vmir_profile_learn_async(struct vmir_client *c, const char *name,
 			     uint32_t version, const uint32_t *order,
 			     size_t n, vmir_profile_cb cb, void *arg);
+
+/* --- peers: nodes serve each other's chunks ------------------------------------
+ * A node's helper serves the clean chunks of the versions it has attached
+ * to other nodes, over the chunk servers' protocol and key. The version
+ * server keeps, per version, the nodes that have it attached, as leases
+ * the helpers renew. Each chunk has a home among a version's nodes (the
+ * first in its rendezvous order): the home fetches it from the chunk
+ * servers once and serves the others, so a chunk leaves the chunk
+ * servers about once per deployment whatever the number of nodes.
+ */
+#define VMIR_PEER_ADDR_LEN	64	/* "IP:PORT" and its NUL */
+#define VMIR_CHUNK_ID_LEN	32	/* a chunk's id: BLAKE2b-256 of it */
+
+struct vmir_peer_info {
+	char addr[VMIR_PEER_ADDR_LEN];	/* where its helper serves chunks */
+	uint32_t ttl_ms;		/* until its lease runs out */
+};
+
+typedef void (*vmir_done_cb)(void *arg, int err, const char *why);
+/*
+ * The node serving chunks at addr (numeric "IP:PORT") has name@version
+ * attached for the next lease_ms (1000..600000; send it again before it
+ * runs out); lease_ms 0: not any more. cb as for the other asynchronous
+ * operations. Returns 0, or -errno (vmir_client_error()) when nothing was
+ * sent.
+ */
+int vmir_peer_lease_async(struct vmir_client *c, const char *name,
+			  uint32_t version, const char *addr,
+			  uint32_t lease_ms, vmir_done_cb cb, void *arg);
+/* the nodes with a live lease of name@version (version 0: the latest) */
+typedef void (*vmir_peers_cb)(void *arg, const struct vmir_peer_info *p,
+			      size_t n, int err, const char *why);
+int vmir_peers_async(struct vmir_client *c, const char *name,
+		     uint32_t version, vmir_peers_cb cb, void *arg);
+/* the same, blocking; *out malloc()ed (free() it) */
+int vmir_peers_list(struct vmir_client *c, const char *name,
+		    uint32_t version, struct vmir_peer_info **out, size_t *n);
+/*
+ * The nodes v's reads may ask first: addrs (n of them, this node's own
+ * address self among them or not). Replaces the previous set; n 0: none.
+ * A commit that advances v drops the set (the new version has its own).
+ */
+int vmir_version_set_peers(struct vmir_version *v, const char *self,
+			   const char *const *addrs, size_t n);
+/* would a read of chunk idx ask a peer first (this node is not its home)? */
+bool vmir_version_chunk_from_peer(const struct vmir_version *v,
+				  uint64_t idx);
+/*
+ * A chunk of v whose id is id (VMIR_CHUNK_ID_LEN bytes): 0 and *idx (the
+ * first such chunk), or -ENOENT. The index is built on the first call.
+ */
+int vmir_version_find_chunk(struct vmir_version *v, const void *id,
+			    uint64_t *idx);
+/* where chunk reads came from, in bytes as they travelled (packed or not) */
+struct vmir_fetch_stats {
+	uint64_t peer_chunks, peer_bytes;	/* from other nodes */
+	uint64_t chunkd_chunks, chunkd_bytes;	/* from the chunk servers */
+	uint64_t peer_misses;	/* reads a peer was asked for in vain */
+};
+void vmir_version_fetch_stats(const struct vmir_version *v,
+			      struct vmir_fetch_stats *st);
+void vmir_client_fetch_stats(const struct vmir_client *c,
+			     struct vmir_fetch_stats *st);
+/* the IP this host reaches the version server from (no packet sent) */
+int vmir_client_local_ip(struct vmir_client *c, char *out, size_t len);
 
 /* --- chunk servers ------------------------------------------------------- */
 struct vmir_server_stat {

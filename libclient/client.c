@@ -42,27 +42,6 @@
  */
 #define TOKEN_TRIES	4
 
-struct vmir_client {
-	struct vmir_conf conf;
-	struct vmir_engine *e;
-	char err[VMIR_ERR_LEN];
-	unsigned int async;		/* vmir_version_read_async in flight */
-	unsigned int ops;		/* asynchronous opens and commits */
-	size_t node_backlog;		/* tree node bytes queued, at most */
-	struct vmir_import_stats imp;
-};
-
-struct vmir_version {
-	struct vmir_client *c;
-	struct vmir_wire_version_info info;
-	struct vmir_version_info pub;	/* info for vmir_version_get_info() */
-	uint64_t nchunks;
-	struct vmir_tree *tree;		/* NULL for an empty image */
-	unsigned int async;		/* reads and a commit using it */
-	vmir_publish_fn on_publish;	/* vmir_version_on_publish() */
-	void *on_publish_arg;
-};
-
 static __thread char open_err[VMIR_ERR_LEN];
 static const struct vmir_id zero_id;
 
@@ -247,6 +226,27 @@ static int wait_zero(struct vmir_client *c, const unsigned int *count)
 				      strerror(-ret));
 	}
 	return 0;
+}
+
+/* the same for libclient's other files (libvmir_priv.h) */
+int vmir_client_seterr(struct vmir_client *c, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsetmsg(c->err, err, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+void vmir_client_op_begin(struct vmir_client *c)
+{
+	op_begin(c);
+}
+
+int vmir_client_wait(struct vmir_client *c, const unsigned int *count)
+{
+	return wait_zero(c, count);
 }
 
 /* --- client ------------------------------------------------------------------ */
@@ -2142,6 +2142,7 @@ void vmir_version_close(struct vmir_version *v)
 	/* reads and a commit still running use v's state: let them finish */
 	if (v->async)
 		wait_zero(v->c, &v->async);
+	vmir_peers_forget(v);
 	vmir_tree_free(v->tree);
 	free(v);
 }
@@ -2194,6 +2195,7 @@ struct vread {
 	uint64_t idx;
 	vmir_read_cb cb;
 	void *arg;
+	bool zero;			/* never sent: a zero chunk */
 };
 
 static int vread_verified(struct vmir_get *g)
@@ -2227,6 +2229,8 @@ static void vread_finish(struct vread *rd, int err)
 		       (unsigned long long)rd->idx, hex, v->info.image,
 		       v->info.version, rd->g.why);
 	}
+	if (!rd->zero)
+		vmir_peers_account(v, &rd->g, err);
 	v->async--;
 	v->c->async--;
 	rd->cb(rd->arg, rd->idx, err, err ? msg : NULL);
@@ -2248,6 +2252,12 @@ static void vread_zero_done(struct vmir_task *t)
 int vmir_version_read_async(struct vmir_version *v, uint64_t idx, void *buf,
 			    vmir_read_cb cb, void *arg)
 {
+	return vmir_version_fetch_async(v, idx, buf, 0, cb, arg);
+}
+
+int vmir_version_fetch_async(struct vmir_version *v, uint64_t idx, void *buf,
+			     unsigned int flags, vmir_read_cb cb, void *arg)
+{
 	struct vmir_client *c = v->c;
 	struct vread *rd;
 
@@ -2267,9 +2277,14 @@ int vmir_version_read_async(struct vmir_version *v, uint64_t idx, void *buf,
 	rd->g.id = *vmir_tree_leaf(v->tree, idx);
 	rd->g.buf = buf;
 	rd->g.cap = v->info.chunk_size;
+	if (flags & ~VMIR_FETCH_ALL) {
+		free(rd);
+		return seterr(c, -EINVAL, "unknown fetch flags %#x", flags);
+	}
 	v->async++;
 	c->async++;
 	if (vmir_id_is_zero(&rd->g.id)) {
+		rd->zero = true;
 		memset(buf, 0, v->info.chunk_size);
 		vmir_list_init(&rd->g.task.node);
 		rd->g.task.work = NULL;
@@ -2280,6 +2295,8 @@ int vmir_version_read_async(struct vmir_version *v, uint64_t idx, void *buf,
 	rd->g.verified = vread_verified;
 	rd->g.done = vread_done;
 	rd->g.arg = rd;
+	if (!(flags & VMIR_FETCH_NO_PEERS))
+		vmir_peers_pick(v, &rd->g);
 	vmir_get_start(c->e, &rd->g);
 	return 0;
 }
@@ -2398,6 +2415,8 @@ static void vcommit_end(struct vcommit *o, int err)
 		v->info = o->vi;
 		version_info_pub(&v->info, &v->pub);
 		v->nchunks = nchunks_of(o->vi.size, o->vi.chunk_size);
+		/* other chunks now: the peers and the index were the old's */
+		vmir_peers_forget(v);
 	}
 	vmir_tree_free(o->w.tree);
 	wr_fini(&o->w);

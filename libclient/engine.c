@@ -104,9 +104,11 @@ struct vmir_conn {
 struct vmir_engine {
 	struct io_uring ring;
 	const struct vmir_conf *conf;
-	unsigned int nconn;
-	struct vmir_conn conn[1 + VMIR_MAX_SERVERS];
+	unsigned int nconn;		/* servers, then peers */
+	unsigned int nchunkd;
+	struct vmir_conn conn[VMIR_CONN_MAX];
 	const char *names[VMIR_MAX_SERVERS];
+	struct vmir_addr peer_addr[VMIR_PEERS_MAX];
 	unsigned int timeout_ms;
 	uint64_t next_req_id;
 
@@ -145,7 +147,7 @@ static inline uint64_t ud_pack(unsigned int kind, unsigned int conn,
 			       uint32_t gen)
 {
 	assert(kind > 0 && kind < __UD_MAX);
-	assert(conn <= VMIR_MAX_SERVERS);
+	assert(conn < VMIR_CONN_MAX);
 	return (uint64_t)kind << 56 | (uint64_t)conn << 32 | gen;
 }
 
@@ -161,7 +163,7 @@ static inline unsigned int ud_conn(uint64_t ud)
 {
 	unsigned int c = (ud >> 32) & 0xffffff;
 
-	assert(c <= VMIR_MAX_SERVERS);
+	assert(c < VMIR_CONN_MAX);
 	return c;
 }
 
@@ -971,6 +973,23 @@ static void pool_stop(struct vmir_engine *e)
 
 /* --- engine ----------------------------------------------------------------------- */
 
+static int conn_init(struct vmir_engine *e, unsigned int i,
+		     const struct vmir_addr *addr, const char *what)
+{
+	struct vmir_conn *c = &e->conn[i];
+
+	c->e = e;
+	c->idx = i;
+	c->fd = -1;
+	c->addr = addr;
+	snprintf(c->desc, sizeof(c->desc), "%s %s", what, addr->text);
+	vmir_list_init(&c->sendq);
+	vmir_list_init(&c->inflight);
+	c->rcap = RBUF_MIN;
+	c->rbuf = malloc(c->rcap);
+	return c->rbuf ? 0 : -ENOMEM;
+}
+
 int vmir_engine_new(const struct vmir_conf *conf, struct vmir_engine **ep,
 		    char *err, size_t errlen)
 {
@@ -994,6 +1013,7 @@ int vmir_engine_new(const struct vmir_conf *conf, struct vmir_engine **ep,
 	e->conf = conf;
 	e->timeout_ms = conf->timeout_ms ? conf->timeout_ms : 5000;
 	e->nconn = 1 + conf->nchunkd;
+	e->nchunkd = conf->nchunkd;
 	e->next_req_id = 1;
 	e->efd = -1;
 	vmir_list_init(&e->waitq);
@@ -1004,25 +1024,14 @@ int vmir_engine_new(const struct vmir_conf *conf, struct vmir_engine **ep,
 	pthread_cond_init(&e->cond, NULL);
 
 	for (i = 0; i < e->nconn; i++) {
-		struct vmir_conn *c = &e->conn[i];
-
-		c->e = e;
-		c->idx = i;
-		c->fd = -1;
-		c->addr = i ? &conf->chunkd[i - 1] : &conf->versiond;
-		snprintf(c->desc, sizeof(c->desc), "%s %s",
-			 i ? "chunk server" : "version server", c->addr->text);
-		vmir_list_init(&c->sendq);
-		vmir_list_init(&c->inflight);
-		c->rcap = RBUF_MIN;
-		c->rbuf = malloc(c->rcap);
-		if (!c->rbuf) {
+		ret = conn_init(e, i, i ? &conf->chunkd[i - 1] : &conf->versiond,
+				i ? "chunk server" : "version server");
+		if (ret < 0) {
 			snprintf(err, errlen, "out of memory");
-			ret = -ENOMEM;
 			goto out_free;
 		}
 		if (i)
-			e->names[i - 1] = c->addr->text;
+			e->names[i - 1] = e->conn[i].addr->text;
 	}
 
 	memset(&p, 0, sizeof(p));
@@ -1436,7 +1445,35 @@ const char *vmir_engine_srv_addr(const struct vmir_engine *e,
 
 unsigned int vmir_engine_nchunkd(const struct vmir_engine *e)
 {
-	return e->nconn - 1;
+	return e->nchunkd;
+}
+
+int vmir_engine_peer(struct vmir_engine *e, const char *addr)
+{
+	unsigned int i, k;
+	int ret;
+
+	for (i = 1 + e->nchunkd; i < e->nconn; i++)
+		if (!strcmp(e->conn[i].addr->text, addr))
+			return (int)i;
+	if (e->nconn == VMIR_CONN_MAX)
+		return -ENOSPC;
+	k = e->nconn - 1 - e->nchunkd;
+	ret = vmir_addr_parse(addr, &e->peer_addr[k]);
+	if (ret < 0)
+		return ret;
+	ret = conn_init(e, e->nconn, &e->peer_addr[k], "peer");
+	if (ret < 0) {
+		free(e->conn[e->nconn].rbuf);
+		e->conn[e->nconn].rbuf = NULL;
+		return ret;
+	}
+	return (int)e->nconn++;
+}
+
+bool vmir_engine_srv_is_peer(const struct vmir_engine *e, unsigned int srv)
+{
+	return srv > e->nchunkd;
 }
 
 const char *const *vmir_engine_chunkd_names(const struct vmir_engine *e)
@@ -1448,5 +1485,5 @@ unsigned int vmir_engine_replicas(const struct vmir_engine *e)
 {
 	unsigned int r = e->conf->replicas ? e->conf->replicas : 1;
 
-	return r > e->nconn - 1 ? e->nconn - 1 : r;
+	return r > e->nchunkd ? e->nchunkd : r;
 }

@@ -7,7 +7,8 @@
  *
  * Engine model. One ring, driven only from the caller's thread by
  * vmir_engine_poll(). Server index 0 is the version server, 1 + i is chunk
- * server i of the configuration. Each server has at most one TCP
+ * server i of the configuration; other nodes' helpers (peers) come after
+ * them, added as they become known. Each server has at most one TCP
  * connection, opened lazily when a request for it is admitted. Requests
  * (struct vmir_req) are pipelined on that connection and matched to
  * replies by req_id. A small pool of worker threads runs CPU work
@@ -27,6 +28,9 @@
 #include "vmir_util.h"
 
 #define VMIR_SRV_VERSIOND	0
+/* connections to other nodes' helpers (peers.c), after the servers */
+#define VMIR_PEERS_MAX		128
+#define VMIR_CONN_MAX		(1 + VMIR_MAX_SERVERS + VMIR_PEERS_MAX)
 /* an operation's message for the user, NUL included */
 #define VMIR_ERR_LEN		2048
 #define VMIR_INFLIGHT_MAX	(64u << 20)	/* request + reply bytes */
@@ -163,17 +167,32 @@ const char *vmir_engine_srv_desc(const struct vmir_engine *e,
 const char *vmir_engine_srv_addr(const struct vmir_engine *e,
 				 unsigned int srv);
 unsigned int vmir_engine_nchunkd(const struct vmir_engine *e);
+/*
+ * The connection index of the peer (another node's helper) at addr
+ * ("IP:PORT"), added on first use; -ENOSPC once VMIR_PEERS_MAX are known,
+ * -EINVAL for a bad address. Peers come after the servers.
+ */
+int vmir_engine_peer(struct vmir_engine *e, const char *addr);
+bool vmir_engine_srv_is_peer(const struct vmir_engine *e, unsigned int srv);
 const char *const *vmir_engine_chunkd_names(const struct vmir_engine *e);
 unsigned int vmir_engine_replicas(const struct vmir_engine *e);
 
 /* --- replicated objects (objects.c) --------------------------------------- */
 #define VMIR_WHY_MAX	512
 
-/* read one object from the first replica, in rendezvous order, that has it */
+#define VMIR_GET_PEERS	2	/* peers one read asks before the chunk servers */
+
+/*
+ * read one object from the first replica, in rendezvous order, that has
+ * it; first from the peers listed (if any): a peer's failure or bad bytes
+ * only move the read on, and never decide how it fails
+ */
 struct vmir_get {
 	struct vmir_id id;
 	void *buf;
 	uint32_t cap;
+	unsigned int peer[VMIR_GET_PEERS];	/* connection indexes */
+	unsigned int npeers;
 	/* optional, on a worker after the bytes were verified: 0 or -errno */
 	int (*verified)(struct vmir_get *g);
 	void (*done)(struct vmir_get *g, int err);
@@ -188,7 +207,7 @@ struct vmir_get {
 	struct vmir_engine *e;
 	struct vmir_task task;
 	uint8_t order[VMIR_MAX_SERVERS];
-	unsigned int next;
+	unsigned int next, next_peer;
 	bool bad, any_acces, all_enoent, packed;
 	const char *bad_why;
 	int verr;
@@ -260,6 +279,52 @@ const struct vmir_upl_stats *vmir_upl_stats(const struct vmir_upl *u);
  * (default 16 MiB); tests make it small to see commits pause and resume.
  */
 void vmir_client_set_node_backlog(struct vmir_client *c, size_t bytes);
+
+/* --- handles (client.c) ---------------------------------------------------- */
+struct vmir_client {
+	struct vmir_conf conf;
+	struct vmir_engine *e;
+	char err[VMIR_ERR_LEN];
+	unsigned int async;		/* vmir_version_read_async in flight */
+	unsigned int ops;		/* asynchronous opens and commits */
+	size_t node_backlog;		/* tree node bytes queued, at most */
+	struct vmir_import_stats imp;
+	struct vmir_fetch_stats fst;	/* chunk reads of every version */
+};
+
+struct vmir_peerset;
+struct vmir_chunk_index;
+
+struct vmir_version {
+	struct vmir_client *c;
+	struct vmir_wire_version_info info;
+	struct vmir_version_info pub;	/* info for vmir_version_get_info() */
+	uint64_t nchunks;
+	struct vmir_tree *tree;		/* NULL for an empty image */
+	unsigned int async;		/* reads and a commit using it */
+	vmir_publish_fn on_publish;	/* vmir_version_on_publish() */
+	void *on_publish_arg;
+	struct vmir_peerset *peers;	/* NULL: none (peers.c) */
+	struct vmir_chunk_index *index;	/* id -> chunk, built on first use */
+	struct vmir_fetch_stats fst;
+};
+
+/* client.c, for libclient's other files: a blocking call starts with
+ * op_begin (message cleared, every server tried again), fails with
+ * seterr (vmir_client_error()), and waits for *count to reach 0 */
+void vmir_client_op_begin(struct vmir_client *c);
+int vmir_client_seterr(struct vmir_client *c, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int vmir_client_wait(struct vmir_client *c, const unsigned int *count);
+
+/* --- peers (peers.c) -------------------------------------------------------- */
+/* g->peer: the peers that rank above this node for g->id (v's peer set) */
+void vmir_peers_pick(const struct vmir_version *v, struct vmir_get *g);
+/* count a finished read in v's and its client's fetch stats */
+void vmir_peers_account(struct vmir_version *v, const struct vmir_get *g,
+			int err);
+/* drop v's peer set and chunk index (v closed, or advanced by a commit) */
+void vmir_peers_forget(struct vmir_version *v);
 
 /* --- access profiles (profile.c) ----------------------------------------- */
 #define VMIR_PROFILE_SCALE	256	/* score = mean rank * this */

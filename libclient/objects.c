@@ -82,11 +82,28 @@ static void get_verify_done(struct vmir_task *t)
 			  vmir_engine_srv_desc(g->e, g->srv), ids, g->bad_why);
 		why_add(g->why, "%s: corrupt copy (%s)",
 			vmir_engine_srv_desc(g->e, g->srv), g->bad_why);
-		g->all_enoent = false;
+		if (!vmir_engine_srv_is_peer(g->e, g->srv))
+			g->all_enoent = false;
 		get_next(g);
 		return;
 	}
 	g->done(g, g->verr);
+}
+
+/* a peer that fails, refuses or lies only sends the read on */
+static void get_peer_failed(struct vmir_req *r)
+{
+	struct vmir_get *g = r->arg;
+	char eb[128];
+
+	if (r->err)
+		why_add(g->why, "%s", vmir_engine_srv_err(g->e, r->srv));
+	else
+		why_add(g->why, "%s: %s", vmir_engine_srv_desc(g->e, r->srv),
+			r->oversize ? "sent too many bytes" :
+			vmir_errstr((int)r->status, eb, sizeof(eb)));
+	vmir_req_free(r);
+	get_next(g);
 }
 
 static void get_req_done(struct vmir_req *r)
@@ -97,6 +114,10 @@ static void get_req_done(struct vmir_req *r)
 	char eb[128];
 
 	g->srv = r->srv;
+	if ((r->err || r->status) && vmir_engine_srv_is_peer(g->e, r->srv)) {
+		get_peer_failed(r);
+		return;
+	}
 	if (r->err) {
 		why_add(g->why, "%s", vmir_engine_srv_err(g->e, r->srv));
 		if (r->err == -EACCES)
@@ -131,7 +152,8 @@ static void get_req_done(struct vmir_req *r)
 	if (vmir_rbuf_end(&rb) || !vmir_id_eq(&got, &g->id)) {
 		why_add(g->why, "%s: reply names another object",
 			vmir_engine_srv_desc(g->e, r->srv));
-		g->all_enoent = false;
+		if (!vmir_engine_srv_is_peer(g->e, r->srv))
+			g->all_enoent = false;
 		goto next;
 	}
 	g->len = g->wire_len = r->rdata_len;
@@ -168,9 +190,15 @@ static void get_next(struct vmir_get *g)
 	unsigned int n = vmir_engine_nchunkd(g->e);
 	struct vmir_req *r;
 
-	while (g->next < n) {
-		unsigned int srv = 1 + g->order[g->next++];
+	while (g->next < n || g->next_peer < g->npeers) {
+		bool peer = g->next_peer < g->npeers;
+		unsigned int srv = peer ? g->peer[g->next_peer++] :
+					  1u + g->order[g->next++];
 
+		if (peer && vmir_engine_srv_down(g->e, srv)) {
+			why_add(g->why, "%s", vmir_engine_srv_err(g->e, srv));
+			continue;
+		}
 		if (vmir_engine_srv_down(g->e, srv)) {
 			why_add(g->why, "%s", vmir_engine_srv_err(g->e, srv));
 			if (vmir_engine_srv_down_err(g->e, srv) == -EACCES)
@@ -202,6 +230,7 @@ void vmir_get_start(struct vmir_engine *e, struct vmir_get *g)
 {
 	g->e = e;
 	g->next = 0;
+	g->next_peer = 0;
 	g->why[0] = '\0';
 	g->len = 0;
 	g->bad = false;

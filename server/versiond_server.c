@@ -12,8 +12,14 @@
 
 #include "srv.h"
 #include "versiond_db.h"
+#include "versiond_peers.h"
 #include "versiond_server.h"
 #include "vmir_util.h"
+
+struct versiond_server {
+	struct versiond_db *db;
+	struct versiond_peers *peers;
+};
 
 /* send w as the reply (EMSGSIZE if it did not fit) and free it */
 static void versiond_reply_wbuf(struct srv_req *req, struct vmir_wbuf *w)
@@ -86,9 +92,57 @@ static void versiond_do_versions(struct versiond_db *db, struct srv_req *req,
 	versiond_reply_wbuf(req, &w);
 }
 
+static void versiond_do_peer_lease(struct versiond_server *vs,
+				   struct srv_req *req,
+				   const struct vmir_peer_req *q)
+{
+	struct vmir_wire_version_info vi;
+	int ret;
+
+	ret = versiond_db_lookup(vs->db, q->name, q->version, &vi);
+	if (!ret)
+		ret = versiond_peers_lease(vs->peers, vi.image_id, vi.version,
+					   q->addr, q->lease_ms,
+					   vmir_mono_ns());
+	if (ret == -ENOSPC)
+		vmir_warn("PEER_LEASE of %s@%u from %s: %u leases held already",
+			  q->name, q->version, srv_req_peer(req),
+			  VERSIOND_PEERS_MAX);
+	srv_reply(req, ret < 0 ? (uint32_t)-ret : 0, NULL, 0);
+}
+
+static void versiond_do_peers(struct versiond_server *vs, struct srv_req *req,
+			      const struct vmir_ref_req *q)
+{
+	struct vmir_wire_version_info vi;
+	struct versiond_peer *a;
+	struct vmir_wbuf w;
+	size_t n;
+	int ret;
+
+	ret = versiond_db_lookup(vs->db, q->name, q->version, &vi);
+	if (!ret)
+		ret = versiond_peers_list(vs->peers, vi.image_id, vi.version,
+					  vmir_mono_ns(), VMIR_PEERS_REPLY_MAX,
+					  &a, &n);
+	if (ret < 0) {
+		srv_reply(req, (uint32_t)-ret, NULL, 0);
+		return;
+	}
+	vmir_wbuf_init(&w);
+	vmir_put_u32(&w, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		vmir_put_peer_entry(&w, a[i].addr, a[i].ttl_ms);
+	}
+	free(a);
+	versiond_reply_wbuf(req, &w);
+}
+
 static int versiond_handle(void *ctx, struct srv_req *req, const char **why)
 {
-	struct versiond_db *db = ctx;
+	struct versiond_server *vs = ctx;
+	struct versiond_db *db = vs->db;
+	struct vmir_peer_req pr;
 	struct vmir_wire_version_info vi;
 	struct vmir_create_req cq;
 	struct vmir_publish_req pq;
@@ -146,6 +200,18 @@ static int versiond_handle(void *ctx, struct srv_req *req, const char **why)
 		ret = versiond_db_set_profile(db, &fq, &vi);
 		versiond_reply_info(req, ret, &vi);
 		return 0;
+	case VMIR_OP_PEER_LEASE:
+		vmir_get_peer_req(&r, &pr);
+		if (vmir_rbuf_end(&r) < 0)
+			break;
+		versiond_do_peer_lease(vs, req, &pr);
+		return 0;
+	case VMIR_OP_PEERS:
+		vmir_get_ref_req(&r, &rq);
+		if (vmir_rbuf_end(&r) < 0)
+			break;
+		versiond_do_peers(vs, req, &rq);
+		return 0;
 	case VMIR_OP_DELETE:
 		vmir_get_ref_req(&r, &rq);
 		if (vmir_rbuf_end(&r) < 0)
@@ -156,7 +222,7 @@ static int versiond_handle(void *ctx, struct srv_req *req, const char **why)
 	default:
 		return -EOPNOTSUPP;
 	}
-	*why = "meta does not decode (bad length, name or chunk size)";
+	*why = "meta does not decode (bad length, name, chunk size, address or lease)";
 	return -EBADMSG;
 }
 
@@ -166,7 +232,7 @@ static const struct srv_ops versiond_srv_ops = {
 
 int versiond_server_run(const struct versiond_server_conf *conf)
 {
-	struct versiond_db *db;
+	struct versiond_server vs = { 0 };
 	struct srv_conf sc = {
 		.name = "versiond",
 		.listen = conf->listen,
@@ -178,17 +244,23 @@ int versiond_server_run(const struct versiond_server_conf *conf)
 	struct srv *srv;
 	int ret;
 
-	ret = versiond_db_open(conf->dir,
-			       conf->recover_log ? VERSIOND_DB_RECOVER : 0, &db);
+	ret = versiond_peers_new(&vs.peers);
 	if (ret < 0)
 		return ret;
-	sc.ctx = db;
+	ret = versiond_db_open(conf->dir,
+			       conf->recover_log ? VERSIOND_DB_RECOVER : 0,
+			       &vs.db);
+	if (ret < 0)
+		goto out_peers;
+	sc.ctx = &vs;
 	ret = srv_new(&sc, &srv);
 	if (ret < 0)
 		goto out_db;
 	ret = srv_run(srv);
 	srv_free(srv);
 out_db:
-	versiond_db_close(db);
+	versiond_db_close(vs.db);
+out_peers:
+	versiond_peers_free(vs.peers);
 	return ret;
 }

@@ -440,6 +440,30 @@ static int cmd_import(struct vmirctl *ctl, int argc, char **argv)
 	return VMIRCTL_OK;
 }
 
+/*
+ * The start of a command on one version: argv parsed (npos positionals,
+ * the first NAME[@VER] into name and *version), then the client opened.
+ * NULL, with the exit status in *ret, when either fails.
+ */
+static struct vmir_client *ref_cmd_begin(struct vmirctl *ctl, int argc,
+					 char **argv, const char **pos,
+					 unsigned int npos, char *name,
+					 uint32_t *version, int *ret)
+{
+	struct vmir_client *c;
+
+	*ret = vmirctl_parse(ctl, argc, argv, NULL, pos, npos, npos, NULL);
+	if (!*ret)
+		*ret = vmirctl_parse_ref(ctl, pos[0], name, VMIR_NAME_MAX,
+					 version);
+	if (*ret)
+		return NULL;
+	c = vmirctl_client(ctl);
+	if (!c)
+		*ret = VMIRCTL_FAIL;
+	return c;
+}
+
 static int cmd_export(struct vmirctl *ctl, int argc, char **argv)
 {
 	char name[VMIR_NAME_MAX], a[32], b[32];
@@ -451,15 +475,9 @@ static int cmd_export(struct vmirctl *ctl, int argc, char **argv)
 	double secs;
 	int ret;
 
-	ret = vmirctl_parse(ctl, argc, argv, NULL, pos, 2, 2, NULL);
-	if (!ret)
-		ret = vmirctl_parse_ref(ctl, pos[0], name, sizeof(name),
-					&version);
-	if (ret)
-		return ret;
-	c = vmirctl_client(ctl);
+	c = ref_cmd_begin(ctl, argc, argv, pos, 2, name, &version, &ret);
 	if (!c)
-		return VMIRCTL_FAIL;
+		return ret;
 	/* pin "latest" first, so the summary names what was written */
 	if (vmir_image_lookup(c, name, version, &vi))
 		return vmirctl_fail(ctl);
@@ -627,15 +645,9 @@ static int cmd_info(struct vmirctl *ctl, int argc, char **argv)
 	uint32_t version;
 	int ret;
 
-	ret = vmirctl_parse(ctl, argc, argv, NULL, pos, 1, 1, NULL);
-	if (!ret)
-		ret = vmirctl_parse_ref(ctl, pos[0], name, sizeof(name),
-					&version);
-	if (ret)
-		return ret;
-	c = vmirctl_client(ctl);
+	c = ref_cmd_begin(ctl, argc, argv, pos, 1, name, &version, &ret);
 	if (!c)
-		return VMIRCTL_FAIL;
+		return ret;
 	if (vmir_image_lookup(c, name, version, &vi))
 		return vmirctl_fail(ctl);
 	/* the version found, so both calls describe the same one */
@@ -774,6 +786,53 @@ static int cmd_profile(struct vmirctl *ctl, int argc, char **argv)
 	return VMIRCTL_OK;
 }
 
+static int cmd_peers(struct vmirctl *ctl, int argc, char **argv)
+{
+	char name[VMIR_NAME_MAX];
+	struct vmir_version_info vi;
+	struct vmir_peer_info *p;
+	struct vmir_client *c;
+	const char *pos[1];
+	uint32_t version;
+	size_t n, i;
+	int ret;
+
+	c = ref_cmd_begin(ctl, argc, argv, pos, 1, name, &version, &ret);
+	if (!c)
+		return ret;
+	/* the version the list is of, also when "latest" was asked */
+	if (vmir_image_lookup(c, name, version, &vi) ||
+	    vmir_peers_list(c, name, vi.version, &p, &n))
+		return vmirctl_fail(ctl);
+	if (ctl->json) {
+		struct vmirctl_json j;
+
+		vmirctl_json_init(&j, stdout);
+		vmirctl_json_obj_begin(&j, NULL);
+		vmirctl_json_str(&j, "image", vi.image);
+		vmirctl_json_u64(&j, "version", vi.version);
+		vmirctl_json_arr_begin(&j, "peers");
+		for (i = 0; i < n; i++) {
+			vmirctl_json_obj_begin(&j, NULL);
+			vmirctl_json_str(&j, "addr", p[i].addr);
+			vmirctl_json_u64(&j, "lease_ms", p[i].ttl_ms);
+			vmirctl_json_obj_end(&j);
+		}
+		vmirctl_json_arr_end(&j);
+		vmirctl_json_obj_end(&j);
+		vmirctl_json_end(&j);
+	} else if (!n) {
+		printf("no node has %s@%u attached\n", vi.image, vi.version);
+	} else {
+		printf("%-48s %s\n", "NODE", "LEASE");
+		for (i = 0; i < n; i++)
+			printf("%-48s %u.%03u s\n", p[i].addr,
+			       p[i].ttl_ms / 1000, p[i].ttl_ms % 1000);
+	}
+	free(p);
+	return VMIRCTL_OK;
+}
+
 static int cmd_rm(struct vmirctl *ctl, int argc, char **argv)
 {
 	char name[VMIR_NAME_MAX];
@@ -782,15 +841,9 @@ static int cmd_rm(struct vmirctl *ctl, int argc, char **argv)
 	uint32_t version;
 	int ret;
 
-	ret = vmirctl_parse(ctl, argc, argv, NULL, pos, 1, 1, NULL);
-	if (!ret)
-		ret = vmirctl_parse_ref(ctl, pos[0], name, sizeof(name),
-					&version);
-	if (ret)
-		return ret;
-	c = vmirctl_client(ctl);
+	c = ref_cmd_begin(ctl, argc, argv, pos, 1, name, &version, &ret);
 	if (!c)
-		return VMIRCTL_FAIL;
+		return ret;
 	if (vmir_image_delete(c, name, version))
 		return vmirctl_fail(ctl);
 	if (ctl->json) {
@@ -902,6 +955,9 @@ const struct vmirctl_cmd vmirctl_image_cmds[] = {
 	{ "profile", "NAME[@VER] [--chunks N]",
 	  "show the access profile learned prefetch follows (first N chunks, 16)",
 	  cmd_profile },
+	{ "peers", "NAME[@VER]",
+	  "list the nodes that have a version attached (and serve its chunks)",
+	  cmd_peers },
 	{ "rm", "NAME[@VER]", "delete one version, or the whole image",
 	  cmd_rm },
 	{ "servers", "", "show each chunk server's objects and bytes",

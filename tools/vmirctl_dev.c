@@ -23,9 +23,10 @@
 
 /*
  * Send one request to the helper, put the text of an OK reply in out.
- * Returns VMIRCTL_OK, or VMIRCTL_FAIL after printing why.
+ * Returns VMIRCTL_OK, or VMIRCTL_FAIL after printing why (quiet: without).
  */
-static int dev_helper_call(const char *req, char *out, size_t outlen)
+static int dev_helper_ask(const char *req, char *out, size_t outlen,
+			  bool quiet)
 {
 	char reply[HELPER_MSG_MAX + 1];
 	struct sockaddr_un sa;
@@ -45,6 +46,10 @@ static int dev_helper_call(const char *req, char *out, size_t outlen)
 	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
 			  strlen(HELPER_SOCK_NAME));
 	if (connect(fd, (struct sockaddr *)&sa, len)) {
+		if (quiet) {
+			close(fd);
+			return VMIRCTL_FAIL;
+		}
 		vmir_err("cannot reach vmir-helper on @%s: %s: is vmir-helper running? start: vmir-helper --conf FILE",
 			 HELPER_SOCK_NAME, strerror(errno));
 		close(fd);
@@ -72,8 +77,42 @@ static int dev_helper_call(const char *req, char *out, size_t outlen)
 		tab = strchr(reply + 4, '\t');
 		msg = tab ? tab + 1 : reply + 4;
 	}
-	vmir_err("%s", msg);
+	if (!quiet)
+		vmir_err("%s", msg);
 	return VMIRCTL_FAIL;
+}
+
+static int dev_helper_call(const char *req, char *out, size_t outlen)
+{
+	return dev_helper_ask(req, out, outlen, false);
+}
+
+/* what the helper says of a device's sources (STATS, ctl.h) */
+struct dev_sources {
+	bool known;			/* no helper, or it does not serve it */
+	uint64_t v[HELPER_STATS_FIELDS - 1];
+	char addr[80];
+};
+
+static const char *const dev_source_keys[HELPER_STATS_FIELDS - 1] = {
+	"peer_chunks", "peer_bytes", "chunkd_chunks", "chunkd_bytes",
+	"peer_misses", "served_chunks", "served_bytes", "served_refused",
+};
+
+static void dev_sources_get(uint32_t id, struct dev_sources *src)
+{
+	char req[64], out[HELPER_MSG_MAX];
+	int n;
+
+	memset(src, 0, sizeof(*src));
+	snprintf(req, sizeof(req), "STATS\t%u", id);
+	if (dev_helper_ask(req, out, sizeof(out), true))
+		return;
+	n = sscanf(out, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+		   " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %79s",
+		   &src->v[0], &src->v[1], &src->v[2], &src->v[3], &src->v[4],
+		   &src->v[5], &src->v[6], &src->v[7], src->addr);
+	src->known = n == HELPER_STATS_FIELDS;
 }
 
 /* "/dev/vmirN", "vmirN" or "N" */
@@ -289,6 +328,25 @@ static void dev_json(struct vmirctl_json *j, const struct vmir_nl_dev *d)
 	vmirctl_json_u64(j, "mean_fetch_latency_us", dev_mean_lat_us(d));
 	vmirctl_json_u64(j, "timeouts", d->stat[VMIR_STAT_TIMEOUTS]);
 	vmirctl_json_u64(j, "capture_waits", d->stat[VMIR_STAT_CAPTURE_WAITS]);
+}
+
+/* status --json: the module's fields and, from the helper, the sources */
+static void dev_status_json(struct vmirctl_json *j, const struct vmir_nl_dev *d,
+			    const struct dev_sources *src)
+{
+	unsigned int i;
+
+	dev_json(j, d);
+	for (i = 0; i < HELPER_STATS_FIELDS - 1; i++) {
+		if (src->known)
+			vmirctl_json_u64(j, dev_source_keys[i], src->v[i]);
+		else
+			vmirctl_json_null(j, dev_source_keys[i]);
+	}
+	if (src->known && strcmp(src->addr, "-"))
+		vmirctl_json_str(j, "peer_addr", src->addr);
+	else
+		vmirctl_json_null(j, "peer_addr");
 	vmirctl_json_obj_end(j);
 }
 
@@ -310,8 +368,10 @@ static int cmd_devices(struct vmirctl *ctl, int argc, char **argv)
 
 		vmirctl_json_init(&j, stdout);
 		vmirctl_json_arr_begin(&j, NULL);
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			dev_json(&j, &devs[i]);
+			vmirctl_json_obj_end(&j);
+		}
 		vmirctl_json_arr_end(&j);
 		vmirctl_json_end(&j);
 	} else {
@@ -337,8 +397,9 @@ static int cmd_devices(struct vmirctl *ctl, int argc, char **argv)
 static int cmd_status(struct vmirctl *ctl, int argc, char **argv)
 {
 	struct vmir_nl_dev *d = NULL;
+	struct dev_sources src;
 	const char *pos[1];
-	char sz[32], cs[32], fb[32];
+	char sz[32], cs[32], fb[32], pb[32], sb[32];
 	uint32_t id;
 	size_t n;
 	int ret;
@@ -352,11 +413,12 @@ static int cmd_status(struct vmirctl *ctl, int argc, char **argv)
 	ret = dev_query(id, &d, &n);
 	if (ret)
 		return ret;
+	dev_sources_get(id, &src);
 	if (ctl->json) {
 		struct vmirctl_json j;
 
 		vmirctl_json_init(&j, stdout);
-		dev_json(&j, d);
+		dev_status_json(&j, d, &src);
 		vmirctl_json_end(&j);
 	} else {
 		vmir_size_format(d->size, sz, sizeof(sz));
@@ -385,6 +447,18 @@ static int cmd_status(struct vmirctl *ctl, int argc, char **argv)
 		       d->stat[VMIR_STAT_MISSES], d->stat[VMIR_STAT_MISS_WAITS],
 		       d->stat[VMIR_STAT_FETCH_ERRORS],
 		       d->stat[VMIR_STAT_TIMEOUTS]);
+		if (src.known) {
+			vmir_size_format(src.v[1], pb, sizeof(pb));
+			vmir_size_format(src.v[3], sb, sizeof(sb));
+			printf("sources:       %" PRIu64 " chunks (%s) from peers, %" PRIu64 " (%s) from chunk servers, %" PRIu64 " peer misses\n",
+			       src.v[0], pb, src.v[2], sb, src.v[4]);
+			vmir_size_format(src.v[6], pb, sizeof(pb));
+			printf("this node:     %s; served %" PRIu64 " chunks (%s) to peers, refused %" PRIu64 "\n",
+			       strcmp(src.addr, "-") ? src.addr :
+			       "not serving peers", src.v[5], pb, src.v[7]);
+		} else {
+			printf("sources:       unknown (no vmir-helper serves it)\n");
+		}
 		printf("read-ahead:    %" PRIu64 " chunks prefetched\n",
 		       d->stat[VMIR_STAT_PREFETCHES]);
 		printf("hits:          %" PRIu64 " inline, %" PRIu64 " from the page cache without waiting, %" PRIu64 " on the worker\n",

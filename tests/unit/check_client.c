@@ -1505,6 +1505,285 @@ START_TEST(profiles_are_learned_merged_and_inherited)
 }
 END_TEST
 
+/* --- peers ------------------------------------------------------------------ */
+
+#define PEER	(1 + 3)		/* the slot of the test peer, after 3 servers */
+
+/*
+ * A chunk server outside the configuration plays a peer: with copy, it
+ * holds every object of the cluster (flipped bytes with corrupt, as a
+ * lying peer would send them).
+ */
+static void peer_start(const char *dir, bool copy, bool corrupt)
+{
+	struct srv *s = &cl.s[PEER];
+	char cmd[4 * PATH_MAX];
+	unsigned int i;
+
+	memset(s, 0, sizeof(*s));
+	s->chunkd = true;
+	snprintf(s->dir, sizeof(s->dir), "%s/%s", cl.dir, dir);
+	ck_assert_int_eq(mkdir(s->dir, 0700), 0);
+	srv_start(PEER);		/* lays out its store */
+	if (!copy)
+		return;
+	srv_stop(PEER);
+	for (i = 1; copy && i <= cl.nchunkd; i++) {
+		snprintf(cmd, sizeof(cmd),
+			 "cp -rn '%s/data/objects/.' '%s/data/objects/'",
+			 cl.s[i].dir, s->dir);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+	/* a fresh port: the old one may be taken meanwhile */
+	s->addr[0] = '\0';
+	if (corrupt) {
+		snprintf(cmd, sizeof(cmd),
+			 "find '%s/data/objects' -type f | while read f; do "
+			 "printf 'XXXX' | dd of=\"$f\" bs=1 seek=100 conv=notrunc status=none; done",
+			 s->dir);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+	srv_start(PEER);
+}
+
+static void rd_all_cb(void *arg, uint64_t idx, int err, const char *why)
+{
+	struct rd *r = arg;
+
+	r->calls++;
+	if (err)
+		r->err = err;
+}
+
+/* read every chunk of v (flags as vmir_version_fetch_async) into want's match */
+static void read_all(struct vmir_client *c, struct vmir_version *v,
+		     unsigned int flags, const uint8_t *want, uint64_t size)
+{
+	uint64_t n = vmir_version_nchunks(v), i;
+	uint8_t *mem = malloc(n * CS);
+	struct rd r = { 0 };
+
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(vmir_version_fetch_async(v, i, mem + i * CS,
+							  flags, rd_all_cb, &r),
+				 0);
+	while (r.calls < n)
+		ck_assert_int_eq(vmir_client_poll(c, -1), 0);
+	ck_assert_int_eq(r.err, 0);
+	ck_assert(memcmp(mem, want, size) == 0);
+	free(mem);
+}
+
+/* chunks of v whose home is the peer (asked first), and the others */
+static void peer_split(struct vmir_version *v, uint64_t *from_peer,
+		       uint64_t *others)
+{
+	uint64_t i;
+
+	*from_peer = *others = 0;
+	for (i = 0; i < vmir_version_nchunks(v); i++) {
+		if (vmir_version_chunk_is_zero(v, i))
+			continue;
+		if (vmir_version_chunk_from_peer(v, i))
+			(*from_peer)++;
+		else
+			(*others)++;
+	}
+}
+
+/* img with the peer as the other node; *peer of its chunks are homed there */
+static struct vmir_version *open_with_peer(struct vmir_client *c,
+					   uint64_t *peer, uint64_t *others)
+{
+	const char *addrs[2] = { "127.0.0.1:9", cl.s[PEER].addr };
+	struct vmir_version *v;
+
+	ck_assert_int_eq(vmir_version_open(c, "img", 0, &v), 0);
+	/* this node (never connected to) and the peer */
+	ck_assert_int_eq(vmir_version_set_peers(v, "127.0.0.1:9", addrs, 2),
+			 0);
+	peer_split(v, peer, others);
+	/* rendezvous spreads the chunks over both nodes */
+	ck_assert_uint_gt(*peer, 5);
+	ck_assert_uint_gt(*others, 5);
+	return v;
+}
+
+START_TEST(reads_ask_the_chunks_home_peer_first_and_count_the_sources)
+{
+	const uint64_t size = 40 * CS;
+	struct vmir_version_info vi;
+	struct vmir_client *c = client();
+	struct vmir_fetch_stats st, cst;
+	struct vmir_version *v;
+	uint64_t peer, others;
+	uint8_t *want;
+
+	want = import(c, "img", size, 11, &vi);
+	peer_start("peer", true, false);
+	v = open_with_peer(c, &peer, &others);
+	read_all(c, v, 0, want, size);
+	vmir_version_fetch_stats(v, &st);
+	ck_assert_uint_eq(st.peer_chunks, peer);
+	ck_assert_uint_eq(st.peer_bytes, peer * CS);
+	ck_assert_uint_eq(st.chunkd_chunks, others);
+	ck_assert_uint_eq(st.peer_misses, 0);
+	vmir_client_fetch_stats(c, &cst);
+	ck_assert_uint_eq(cst.peer_chunks, peer);
+
+	/* VMIR_FETCH_NO_PEERS: the chunk servers only */
+	read_all(c, v, VMIR_FETCH_NO_PEERS, want, size);
+	vmir_version_fetch_stats(v, &st);
+	ck_assert_uint_eq(st.peer_chunks, peer);
+	ck_assert_uint_eq(st.chunkd_chunks, others + peer + others);
+
+	/* no peers any more: nothing is asked of one */
+	ck_assert_int_eq(vmir_version_set_peers(v, NULL, NULL, 0), 0);
+	ck_assert(!vmir_version_chunk_from_peer(v, 1));
+	vmir_version_close(v);
+	srv_stop(PEER);
+	free(want);
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(a_lying_empty_or_dead_peer_costs_a_retry_never_a_wrong_byte)
+{
+	const uint64_t size = 40 * CS;
+	struct vmir_version_info vi;
+	struct vmir_client *c = client();
+	struct vmir_fetch_stats st;
+	struct vmir_version *v;
+	uint64_t peer, others;
+	uint8_t *want;
+
+	want = import(c, "img", size, 12, &vi);
+	peer_start("peer", true, true);		/* sends wrong bytes */
+	v = open_with_peer(c, &peer, &others);
+	read_all(c, v, 0, want, size);
+	vmir_version_fetch_stats(v, &st);
+	ck_assert_uint_eq(st.peer_chunks, 0);
+	ck_assert_uint_eq(st.peer_misses, peer);
+	ck_assert_uint_eq(st.chunkd_chunks, peer + others);
+	vmir_version_close(v);
+	srv_stop(PEER);
+
+	/* a peer that has none of it (another address: other homes) */
+	peer_start("peer2", false, false);
+	v = open_with_peer(c, &peer, &others);
+	read_all(c, v, 0, want, size);
+	vmir_version_fetch_stats(v, &st);
+	ck_assert_uint_eq(st.peer_chunks, 0);
+	ck_assert_uint_eq(st.peer_misses, peer);
+
+	/* and a dead one: refused connections, then marked down */
+	srv_stop(PEER);
+	read_all(c, v, 0, want, size);
+	vmir_version_fetch_stats(v, &st);
+	ck_assert_uint_eq(st.peer_chunks, 0);
+	ck_assert_uint_eq(st.peer_misses, 2 * peer);
+	vmir_version_close(v);
+	free(want);
+	vmir_client_close(c);
+}
+END_TEST
+
+START_TEST(a_chunk_is_found_by_its_id)
+{
+	const uint64_t size = 20 * CS;
+	struct vmir_version_info vi;
+	struct vmir_client *c = client();
+	struct vmir_version *v;
+	struct vmir_id id;
+	uint64_t i, idx;
+	uint8_t *want;
+
+	want = make_data(size, 13);
+	/* chunk 7 the same as chunk 3, chunk 9 zero */
+	memcpy(want + 7 * CS, want + 3 * CS, CS);
+	memset(want + 9 * CS, 0, CS);
+	import_buf(c, "img", want, size, &vi);
+	ck_assert_int_eq(vmir_version_open(c, "img", 0, &v), 0);
+	for (i = 0; i < 20; i++) {
+		vmir_id_of(want + i * CS, CS, &id);
+		if (vmir_buf_is_zero(want + i * CS, CS)) {
+			ck_assert_int_eq(vmir_version_find_chunk(v, id.b, &idx),
+					 -ENOENT);
+			continue;
+		}
+		ck_assert_int_eq(vmir_version_find_chunk(v, id.b, &idx), 0);
+		ck_assert_uint_eq(idx, i == 7 ? 3 : i);
+	}
+	id.b[0] ^= 1;
+	ck_assert_int_eq(vmir_version_find_chunk(v, id.b, &idx), -ENOENT);
+	vmir_version_close(v);
+	free(want);
+	vmir_client_close(c);
+}
+END_TEST
+
+static void leased_cb(void *arg, int err, const char *why)
+{
+	int *res = arg;
+
+	*res = err;
+	(void)why;
+}
+
+/* PEER_LEASE through libvmir, waited for */
+static int lease(struct vmir_client *c, const char *name, uint32_t version,
+		 const char *addr, uint32_t ms)
+{
+	int res = 1;
+	int ret = vmir_peer_lease_async(c, name, version, addr, ms, leased_cb,
+					&res);
+
+	if (ret)
+		return ret;
+	while (res == 1)
+		ck_assert_int_eq(vmir_client_poll(c, -1), 0);
+	return res;
+}
+
+START_TEST(nodes_lease_a_version_and_are_listed_until_they_leave)
+{
+	struct vmir_version_info vi;
+	struct vmir_client *c = client();
+	struct vmir_peer_info *p;
+	char ip[64];
+	size_t n;
+
+	free(import(c, "img", 4 * CS, 14, &vi));
+	ck_assert_int_eq(vmir_peers_list(c, "img", 1, &p, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(p);
+	ck_assert_int_eq(lease(c, "img", 1, "10.9.0.1:7410", 30000), 0);
+	ck_assert_int_eq(lease(c, "img", 1, "10.9.0.2:7410", 60000), 0);
+	ck_assert_int_eq(vmir_peers_list(c, "img", 0, &p, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(p[0].addr, "10.9.0.2:7410");
+	ck_assert_str_eq(p[1].addr, "10.9.0.1:7410");
+	ck_assert_uint_le(p[1].ttl_ms, 30000);
+	free(p);
+	ck_assert_int_eq(lease(c, "img", 1, "10.9.0.2:7410", 0), 0);
+	ck_assert_int_eq(vmir_peers_list(c, "img", 1, &p, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	free(p);
+	/* bad input never reaches the server */
+	ck_assert_int_eq(lease(c, "img", 1, "node1:7410", 30000), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(c), "numeric"));
+	ck_assert_int_eq(lease(c, "img", 1, "10.9.0.1:7410", 10), -EINVAL);
+	ck_assert_int_eq(lease(c, "nope", 1, "10.9.0.1:7410", 30000), -ENOENT);
+	ck_assert_int_eq(vmir_peers_list(c, "nope", 0, &p, &n), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(vmir_client_error(c),
+				     "no such image or version"));
+	/* the route to the version server: loopback here */
+	ck_assert_int_eq(vmir_client_local_ip(c, ip, sizeof(ip)), 0);
+	ck_assert_str_eq(ip, "127.0.0.1");
+	vmir_client_close(c);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -1565,6 +1844,16 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, commit_async_runs_beside_reads_and_advances_the_version);
 	tcase_add_test(tc, commit_async_pauses_on_a_full_node_backlog_and_finishes);
 	tcase_add_test(tc, commit_async_failure_keeps_its_message_and_the_version);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("peers");
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+	tcase_add_checked_fixture(tc, setup3, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, reads_ask_the_chunks_home_peer_first_and_count_the_sources);
+	tcase_add_test(tc, a_lying_empty_or_dead_peer_costs_a_retry_never_a_wrong_byte);
+	tcase_add_test(tc, a_chunk_is_found_by_its_id);
+	tcase_add_test(tc, nodes_lease_a_version_and_are_listed_until_they_leave);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("profile");

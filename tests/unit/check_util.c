@@ -703,6 +703,27 @@ START_TEST(addr_parse_rejects_junk_and_missing_port)
 }
 END_TEST
 
+START_TEST(numeric_addresses_only_name_ips_and_a_port)
+{
+	static const char *const good[] = {
+		"10.0.0.1:7410", "[fd00::3]:1", "127.0.0.1:65535",
+	};
+	static const char *const bad[] = {
+		"localhost:7410", "node1:7410", "10.0.0.1:0", "10.0.0.1",
+		"10.0.0.1:", "10.0.0.1:x", "fd00::3:7410", "[fd00::3]7410",
+		"[10.0.0.1]:7410", "999.0.0.1:80", "", "10.0.0.1:70000",
+	};
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ck_assert_msg(vmir_addr_numeric(good[i]) == 0, "'%s' refused",
+			      good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(vmir_addr_numeric(bad[i]) != 0, "'%s' accepted",
+			      bad[i]);
+	ck_assert_int_ne(vmir_addr_numeric(NULL), 0);
+}
+END_TEST
+
 static int listen_on(int family, const char *text)
 {
 	struct vmir_addr a;
@@ -1009,6 +1030,7 @@ Suite *util_suite(void)
 	tcase_add_test(tc, addr_parse_ipv6);
 	tcase_add_test(tc, addr_parse_localhost);
 	tcase_add_test(tc, addr_parse_rejects_junk_and_missing_port);
+	tcase_add_test(tc, numeric_addresses_only_name_ips_and_a_port);
 	tcase_add_test(tc, sock_name_reports_bound_address);
 	suite_add_tcase(s, tc);
 

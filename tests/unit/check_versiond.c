@@ -22,6 +22,7 @@
 
 #include "srv.h"
 #include "test_client.h"
+#include "versiond_peers.h"
 #include "versiond_db.h"
 #include "versiond_log.h"
 #include "versiond_server.h"
@@ -1207,6 +1208,194 @@ START_TEST(undecodable_request_closes_the_connection)
 }
 END_TEST
 
+/* --- peers: leases in memory ------------------------------------------------ */
+
+START_TEST(leases_run_out_renew_and_leave)
+{
+	const uint64_t s = 1000000000ull;
+	struct versiond_peers *p;
+	struct versiond_peer *a;
+	size_t n;
+
+	ck_assert_int_eq(versiond_peers_new(&p), 0);
+	ck_assert_int_eq(versiond_peers_lease(p, 7, 1, "10.0.0.1:7410", 5000,
+					      0), 0);
+	ck_assert_int_eq(versiond_peers_lease(p, 7, 1, "10.0.0.2:7410", 10000,
+					      0), 0);
+	ck_assert_int_eq(versiond_peers_lease(p, 7, 2, "10.0.0.3:7410", 10000,
+					      0), 0);
+	ck_assert_int_eq(versiond_peers_lease(p, 8, 1, "10.0.0.4:7410", 10000,
+					      0), 0);
+	/* the same node again renews its lease, no second entry */
+	ck_assert_int_eq(versiond_peers_lease(p, 7, 1, "10.0.0.1:7410", 3000,
+					      1 * s), 0);
+	ck_assert_int_eq(versiond_peers_list(p, 7, 1, 1 * s, 16, &a, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(a[0].addr, "10.0.0.2:7410");	/* lives longest */
+	ck_assert_uint_eq(a[0].ttl_ms, 9000);
+	ck_assert_str_eq(a[1].addr, "10.0.0.1:7410");
+	ck_assert_uint_eq(a[1].ttl_ms, 3000);
+	free(a);
+	/* max cuts the list */
+	ck_assert_int_eq(versiond_peers_list(p, 7, 1, 1 * s, 1, &a, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	free(a);
+	/* 10.0.0.1's renewed lease ran out at 4 s */
+	ck_assert_int_eq(versiond_peers_list(p, 7, 1, 4 * s, 16, &a, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(a[0].addr, "10.0.0.2:7410");
+	free(a);
+	/* leaving (lease 0) removes it at once */
+	ck_assert_int_eq(versiond_peers_lease(p, 7, 1, "10.0.0.2:7410", 0,
+					      4 * s), 0);
+	ck_assert_int_eq(versiond_peers_list(p, 7, 1, 4 * s, 16, &a, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(a);
+	/* other versions and images keep theirs; a dropped image loses all */
+	ck_assert_int_eq(versiond_peers_list(p, 7, 2, 4 * s, 16, &a, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	free(a);
+	versiond_peers_drop(p, 7, 0);
+	ck_assert_int_eq(versiond_peers_list(p, 7, 2, 4 * s, 16, &a, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(a);
+	ck_assert_int_eq(versiond_peers_list(p, 8, 1, 4 * s, 16, &a, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	free(a);
+	versiond_peers_free(p);
+}
+END_TEST
+
+START_TEST(leases_are_bounded)
+{
+	struct versiond_peers *p;
+	char addr[VMIR_ADDR_MAX];
+	uint32_t i;
+
+	ck_assert_int_eq(versiond_peers_new(&p), 0);
+	for (i = 0; i < VERSIOND_PEERS_MAX; i++) {
+		snprintf(addr, sizeof(addr), "10.%u.%u.1:7410", i >> 8,
+			 i & 255);
+		ck_assert_int_eq(versiond_peers_lease(p, 1, 1, addr, 1000, 0),
+				 0);
+	}
+	ck_assert_int_eq(versiond_peers_lease(p, 1, 1, "10.255.255.1:7410",
+					      1000, 0), -ENOSPC);
+	/* once they ran out there is room again */
+	ck_assert_int_eq(versiond_peers_lease(p, 1, 1, "10.255.255.1:7410",
+					      1000, 2000000000ull), 0);
+	versiond_peers_free(p);
+}
+END_TEST
+
+/* PEER_LEASE name@version addr lease_ms; the reply's status */
+static uint32_t wire_lease(struct test_client *c, const char *name,
+			   uint32_t version, const char *addr, uint32_t ms)
+{
+	struct vmir_peer_req q = { .version = version, .lease_ms = ms };
+	struct vmir_wbuf w;
+	struct test_msg m;
+	uint32_t st;
+
+	strcpy(q.name, name);
+	strcpy(q.addr, addr);
+	vmir_wbuf_init(&w);
+	vmir_put_peer_req(&w, &q);
+	st = wire_call(c, VMIR_OP_PEER_LEASE, &w, &m);
+	test_msg_free(&m);
+	return st;
+}
+
+START_TEST(peers_of_a_version_are_leased_and_listed_over_the_wire)
+{
+	struct vmir_create_req cq = { .size = 1 << 20, .chunk_size = CS };
+	struct vmir_ref_req rq = { .version = 1 };
+	char addr[VMIR_ADDR_MAX];
+	struct test_client c;
+	struct vmir_wbuf w;
+	struct vmir_rbuf r;
+	struct test_msg m;
+
+	ck_assert_int_eq(test_client_connect(&c, srvaddr, key, TMO), 0);
+	strcpy(cq.name, "img");
+	vmir_wbuf_init(&w);
+	vmir_put_create_req(&w, &cq);
+	ck_assert_uint_eq(wire_call(&c, VMIR_OP_CREATE, &w, &m), 0);
+	test_msg_free(&m);
+
+	ck_assert_uint_eq(wire_lease(&c, "img", 1, "10.1.0.2:7410", 60000), 0);
+	ck_assert_uint_eq(wire_lease(&c, "img", 1, "[fd00::3]:7410", 30000), 0);
+	/* unknown image or version */
+	ck_assert_uint_eq(wire_lease(&c, "nope", 1, "10.1.0.2:7410", 60000),
+			  ENOENT);
+	ck_assert_uint_eq(wire_lease(&c, "img", 2, "10.1.0.2:7410", 60000),
+			  ENOENT);
+
+	strcpy(rq.name, "img");
+	vmir_wbuf_init(&w);
+	vmir_put_ref_req(&w, &rq);
+	ck_assert_uint_eq(wire_call(&c, VMIR_OP_PEERS, &w, &m), 0);
+	vmir_rbuf_init(&r, m.meta, m.hdr.meta_len);
+	ck_assert_uint_eq(vmir_get_u32(&r), 2);
+	vmir_get_str(&r, addr, sizeof(addr));
+	ck_assert_str_eq(addr, "10.1.0.2:7410");
+	ck_assert_uint_gt(vmir_get_u32(&r), 50000);
+	vmir_get_str(&r, addr, sizeof(addr));
+	ck_assert_str_eq(addr, "[fd00::3]:7410");
+	ck_assert_uint_le(vmir_get_u32(&r), 30000);
+	ck_assert_int_eq(vmir_rbuf_end(&r), 0);
+	test_msg_free(&m);
+
+	/* leave; version 0 asks for the latest */
+	ck_assert_uint_eq(wire_lease(&c, "img", 1, "10.1.0.2:7410", 0), 0);
+	rq.version = 0;
+	vmir_wbuf_init(&w);
+	vmir_put_ref_req(&w, &rq);
+	ck_assert_uint_eq(wire_call(&c, VMIR_OP_PEERS, &w, &m), 0);
+	vmir_rbuf_init(&r, m.meta, m.hdr.meta_len);
+	ck_assert_uint_eq(vmir_get_u32(&r), 1);
+	test_msg_free(&m);
+	test_client_close(&c);
+}
+END_TEST
+
+START_TEST(peer_lease_with_a_name_for_an_address_closes_the_connection)
+{
+	/* host names would make the version server resolve them */
+	static const char *const bad[] = { "localhost:7410", "10.0.0.1:0",
+					   "10.0.0.1", "10.0.0.1:x" };
+	struct vmir_peer_req q = { .version = 1, .lease_ms = 5000 };
+	struct test_client c;
+	struct vmir_wbuf w;
+
+	strcpy(q.name, "img");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(test_client_connect(&c, srvaddr, key, TMO), 0);
+		strcpy(q.addr, bad[i]);
+		vmir_wbuf_init(&w);
+		vmir_put_peer_req(&w, &q);
+		ck_assert_int_eq(test_client_send(&c, VMIR_OP_PEER_LEASE, w.p,
+						  (uint32_t)w.len, NULL, 0,
+						  NULL), 0);
+		vmir_wbuf_free(&w);
+		ck_assert_msg(test_client_wait_closed(&c, TMO),
+			      "PEER_LEASE of %s was accepted", bad[i]);
+		test_client_close(&c);
+	}
+	/* a lease shorter than VMIR_LEASE_MS_MIN is malformed too */
+	ck_assert_int_eq(test_client_connect(&c, srvaddr, key, TMO), 0);
+	strcpy(q.addr, "10.0.0.1:7410");
+	q.lease_ms = VMIR_LEASE_MS_MIN - 1;
+	vmir_wbuf_init(&w);
+	vmir_put_peer_req(&w, &q);
+	ck_assert_int_eq(test_client_send(&c, VMIR_OP_PEER_LEASE, w.p,
+					  (uint32_t)w.len, NULL, 0, NULL), 0);
+	vmir_wbuf_free(&w);
+	ck_assert(test_client_wait_closed(&c, TMO));
+	test_client_close(&c);
+}
+END_TEST
+
 static Suite *versiond_suite(void)
 {
 	Suite *s = suite_create("versiond");
@@ -1254,12 +1443,20 @@ static Suite *versiond_suite(void)
 	tcase_add_test(tc, appends_after_a_dropped_tail_survive_replay);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("peers");
+	tcase_add_test(tc, leases_run_out_renew_and_leave);
+	tcase_add_test(tc, leases_are_bounded);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("server");
 	tcase_add_checked_fixture(tc, server_setup, server_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, namespace_ops_over_the_wire);
 	tcase_add_test(tc, acknowledged_changes_survive_a_restart);
 	tcase_add_test(tc, undecodable_request_closes_the_connection);
+	tcase_add_test(tc, peers_of_a_version_are_leased_and_listed_over_the_wire);
+	tcase_add_test(tc,
+		       peer_lease_with_a_name_for_an_address_closes_the_connection);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -9,6 +9,7 @@
  * replies when it ends.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -87,6 +88,29 @@ static int helper_split(char *s, char **f, int n)
 	return i;
 }
 
+/* what a device fetched from where, and what this node served */
+static int helper_ctl_stats(struct helper *h, uint32_t id, char *out,
+			    size_t outlen)
+{
+	struct helper_dev *d = helper_dev_find(h, id);
+	struct vmir_fetch_stats st;
+
+	if (!d || !d->v) {
+		snprintf(out, outlen, "vmir%u is not served by this helper%s",
+			 id, d ? " yet (its version opens)" : "");
+		return d ? -EAGAIN : -ENODEV;
+	}
+	vmir_version_fetch_stats(d->v, &st);
+	snprintf(out, outlen,
+		 "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+		 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %s",
+		 st.peer_chunks, st.peer_bytes, st.chunkd_chunks,
+		 st.chunkd_bytes, st.peer_misses, h->peer_served,
+		 h->peer_served_bytes, h->peer_refused,
+		 h->peer_srv && h->peer_addr[0] ? h->peer_addr : "-");
+	return 0;
+}
+
 /* one request: runs, or starts, its operation, which then owns fd */
 static void helper_ctl_handle(struct helper *h, int fd, char *req)
 {
@@ -114,6 +138,9 @@ static void helper_ctl_handle(struct helper *h, int fd, char *req)
 	} else if (!strcmp(f[0], "DETACH") && nf == 2 &&
 		   !helper_parse_u32(f[1], &a)) {
 		ret = helper_detach(h, a, out, sizeof(out));
+	} else if (!strcmp(f[0], "STATS") && nf == 2 &&
+		   !helper_parse_u32(f[1], &a)) {
+		ret = helper_ctl_stats(h, a, out, sizeof(out));
 	} else if (!strcmp(f[0], "COMMIT") && nf == 3 &&
 		   !helper_parse_u32(f[1], &a)) {
 		ret = helper_commit(h, a, f[2], fd, out, sizeof(out));

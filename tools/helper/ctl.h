@@ -15,6 +15,11 @@
  *   DETACH <dev id>                 -> OK <mirror dir>
  *   COMMIT <dev id> <to image, "" = same image>
  *                                   -> OK <image>@<version>
+ *   STATS <dev id>                  -> OK <peer chunks> <peer bytes>
+ *          <chunk server chunks> <chunk server bytes> <peer misses>
+ *          (the device's fetches by source, bytes as they travelled)
+ *          <served chunks> <served bytes> <refused> (this node, to
+ *          peers) <peer address, "-" = not serving>, space-separated
  *   any failure                     -> ERR <errno> <message>
  *
  * Only root (SO_PEERCRED uid 0) may talk to the helper. The reply comes
@@ -29,5 +34,6 @@
 #define HELPER_MSG_MAX		8192
 #define HELPER_REG_DIR		"/run/vmir/devices"
 #define HELPER_MIRROR_ROOT	"/var/lib/vmir/mirrors"
+#define HELPER_STATS_FIELDS	9
 
 #endif /* VMIR_HELPER_CTL_H */

@@ -66,6 +66,7 @@ void helper_dev_add(struct helper *h, struct helper_dev *d)
  */
 void helper_dev_drop(struct helper_dev *d)
 {
+	helper_peer_leave(d);
 	d->dead = true;
 }
 
@@ -90,6 +91,8 @@ void helper_dev_use_version(struct helper_dev *d, struct vmir_version *v)
 	const struct vmir_version_info *vi = vmir_version_get_info(v);
 
 	d->v = v;
+	if (!d->attach_ns)
+		d->attach_ns = vmir_mono_ns();
 	snprintf(d->image, sizeof(d->image), "%s", vi->image);
 	d->version = vi->version;
 	d->size = vi->size;

@@ -26,12 +26,36 @@
 #include "vmir_util.h"
 
 struct helper_fetch {
+	struct helper_fetch *next, **pprev;	/* on d->fetching */
 	struct helper_dev *d;
 	uint64_t idx;
 	uint64_t start_ns;
 	void *buf;
 	bool profile;			/* claimed in the profile's order */
+	bool via_peer;			/* asks a peer first */
+	struct helper_peer_wait *waiters;	/* peers' GETs of this chunk */
 };
+
+struct helper_fetch *helper_fetch_find(struct helper_dev *d, uint64_t idx)
+{
+	struct helper_fetch *f;
+
+	for (f = d->fetching; f; f = f->next)
+		if (f->idx == idx)
+			return f;
+	return NULL;
+}
+
+bool helper_fetch_via_peer(const struct helper_fetch *f)
+{
+	return f->via_peer;
+}
+
+void helper_fetch_add_waiter(struct helper_fetch *f, struct helper_peer_wait *w)
+{
+	w->next = f->waiters;
+	f->waiters = w;
+}
 
 /* write a fetched chunk into d's mirror; 0 or -errno */
 static int helper_fetch_store(struct helper_dev *d, uint64_t idx,
@@ -65,8 +89,14 @@ static void helper_fetch_done(void *arg, uint64_t idx, int err,
 	d->inflight--;
 	if (f->profile)
 		d->pf_fetching--;
-	if (d->dead)
+	*f->pprev = f->next;
+	if (f->next)
+		f->next->pprev = f->pprev;
+	if (d->dead) {
+		if (f->waiters)
+			helper_peer_fetched(d, f->waiters, idx, NULL, -ENOENT);
 		goto out;
+	}
 	if (ret)
 		vmir_err("fetching chunk %" PRIu64 " of %s@%u for vmir%u failed: %s",
 			 idx, d->image, d->version, d->id, why);
@@ -74,6 +104,8 @@ static void helper_fetch_done(void *arg, uint64_t idx, int err,
 		ret = helper_fetch_store(d, idx, f->buf);
 	vmir_dbg("vmir%u chunk %" PRIu64 " fetched in %" PRIu64 " us: %d",
 		 d->id, idx, (vmir_mono_ns() - f->start_ns) / 1000, ret);
+	if (f->waiters)
+		helper_peer_fetched(d, f->waiters, idx, f->buf, ret);
 	if (ret) {
 		h->fetch_errors++;
 		ret = helper_batch_add(&d->failed, (uint32_t)idx);
@@ -92,10 +124,14 @@ out:
 	free(f);
 }
 
-/* fetch chunk idx of d (missed or claimed); 0 or -errno */
-static int helper_fetch_start(struct helper_dev *d, uint32_t idx,
-			      bool profile)
+/*
+ * Fetch chunk idx of d (missed or claimed; flags HELPER_FETCH_*), with w
+ * (NULL: none) waiting for it. 0 or -errno.
+ */
+int helper_fetch_start(struct helper_dev *d, uint32_t idx, unsigned int flags,
+		       struct helper_peer_wait *w)
 {
+	bool profile = flags & HELPER_FETCH_PROFILE;
 	struct helper_fetch *f;
 	int ret = -ENOMEM;
 
@@ -109,7 +145,13 @@ static int helper_fetch_start(struct helper_dev *d, uint32_t idx,
 	f->buf = malloc(d->chunk_size);
 	if (!f->buf)
 		goto out_free;
-	ret = vmir_version_read_async(d->v, idx, f->buf, helper_fetch_done, f);
+	/* a peer's request never goes to a peer: no loop of nodes */
+	if (!(flags & HELPER_FETCH_FOR_PEER))
+		f->via_peer = vmir_version_chunk_from_peer(d->v, idx);
+	ret = vmir_version_fetch_async(d->v, idx, f->buf,
+				       flags & HELPER_FETCH_FOR_PEER ?
+				       VMIR_FETCH_NO_PEERS : 0,
+				       helper_fetch_done, f);
 	if (ret) {
 		vmir_err("cannot start fetching chunk %u of vmir%u: %s", idx,
 			 d->id, vmir_client_error(d->h->c));
@@ -119,6 +161,13 @@ static int helper_fetch_start(struct helper_dev *d, uint32_t idx,
 	d->pf_fetching += profile;
 	if (d->seen)
 		helper_map_set(d->seen, idx);
+	f->next = d->fetching;
+	if (f->next)
+		f->next->pprev = &f->next;
+	f->pprev = &d->fetching;
+	d->fetching = f;
+	if (w)
+		helper_fetch_add_waiter(f, w);
 	return 0;
 
 out_free:
@@ -130,7 +179,8 @@ out_free:
 /* start the fetch of a missed or claimed chunk, or answer it failed */
 void helper_fetch_or_fail(struct helper_dev *d, uint32_t idx, bool profile)
 {
-	if (helper_fetch_start(d, idx, profile) &&
+	if (helper_fetch_start(d, idx, profile ? HELPER_FETCH_PROFILE : 0,
+			       NULL) &&
 	    helper_batch_add(&d->failed, idx))
 		vmir_err("out of memory: chunk %u of vmir%u is neither fetched nor answered; its readers time out",
 			 idx, d->id);
@@ -174,16 +224,17 @@ static void helper_read_ahead(struct helper_dev *d, uint32_t idx)
 		claim[nc++] = (uint32_t)k;
 	}
 	if (nc)
-		helper_claim(d, claim, nc, false);
+		helper_claim(d, claim, nc, false, NULL);
 }
 
 /*
- * Claim chunks of d in one PREFETCH (read-ahead, or with profile learned
- * prefetch); its reply comes to helper_on_prefetched(). 0 or -errno
- * (logged; the chunks stay unclaimed).
+ * Claim chunks of d in one PREFETCH (read-ahead, with profile learned
+ * prefetch, with peer the one chunk a peer asked for); its reply comes to
+ * helper_on_prefetched(). 0 or -errno (logged; the chunks stay
+ * unclaimed).
  */
 int helper_claim(struct helper_dev *d, const uint32_t *chunks, size_t n,
-		 bool profile)
+		 bool profile, struct helper_peer_wait *peer)
 {
 	struct helper *h = d->h;
 	struct helper_claim *c;
@@ -201,6 +252,7 @@ int helper_claim(struct helper_dev *d, const uint32_t *chunks, size_t n,
 	if (ret) {
 		nlmsg_free(msg);
 		vmir_warn("%s of vmir%u: cannot send PREFETCH: %s",
+			  peer ? "a peer's read" :
 			  profile ? "prefetch" : "read-ahead", d->id,
 			  strerror(-ret));
 		return ret;
@@ -210,6 +262,7 @@ int helper_claim(struct helper_dev *d, const uint32_t *chunks, size_t n,
 	c->n = (unsigned int)n;
 	c->dev = d->id;
 	c->profile = profile;
+	c->peer = peer;
 	if (profile)
 		d->pf_claimed += n;
 	return 0;
@@ -244,6 +297,8 @@ void helper_prefetch_failed(struct helper *h)
 	/* a stopping device: its prefetch ends there */
 	if (d)
 		d->pf_stopped = true;
+	if (c.peer)
+		helper_peer_fail(c.peer, -EAGAIN);
 }
 
 void helper_on_prefetched(struct helper *h, uint32_t id,
@@ -253,6 +308,14 @@ void helper_on_prefetched(struct helper *h, uint32_t id,
 	struct helper_dev *d = helper_dev_find(h, id);
 	size_t i;
 
+	if (c.peer) {
+		/* one chunk asked; fetched for the peer if handed over */
+		if (d && d->v && c.dev == id)
+			helper_peer_claimed(d, c.peer, n == 1);
+		else
+			helper_peer_fail(c.peer, -ENOENT);
+		return;
+	}
 	for (i = 0; i < n; i++) {
 		/* claimed chunks are ours: they must be answered */
 		if (!d || !d->v || chunks[i] >= d->nchunks) {

@@ -12,6 +12,10 @@
  *   learn.c     learned prefetch: the access order read from the module
  *               and published as the version's profile; prefetching in
  *               the profile's order at attach
+ *   peer.c      peers: serving this node's clean chunks to other nodes,
+ *               the leases that tell the version server which versions
+ *               this node has attached, and the version's other nodes
+ *               for libvmir's reads
  *   control.c   the control socket (protocol in ctl.h)
  *   state.c     the files kept on disk (state.h)
  *   map.c       the durable map in the mirror file (state.h)
@@ -57,9 +61,32 @@
 #define HELPER_PROFILE_WINDOW	4
 /* net demand misses off the profile that stop its prefetch */
 #define HELPER_PROFILE_OFF_PATH	16
+/* default --peer-listen port (all addresses) */
+#define HELPER_PEER_PORT	7410
+/* a device's lease of its version, renewed with its list of peers */
+#define HELPER_PEER_LEASE_MS	15000
+#define HELPER_PEER_RENEW_MS	4000
+/* the list of peers is read this often while a device is young */
+#define HELPER_PEER_EARLY_MS	1000
+#define HELPER_PEER_YOUNG_MS	15000
+/* what one peer connection may hold: requests and replies */
+#define HELPER_PEER_CONNS	256
+#define HELPER_PEER_INFLIGHT	32
+#define HELPER_PEER_HELD	(8u << 20)
 
 struct helper;
 struct helper_commit;
+struct helper_fetch;
+struct helper_peer_wait;
+struct srv;
+
+/* a peer's GET of chunk idx of device dev, waiting for a claim or a fetch */
+struct helper_peer_wait {
+	struct helper_peer_wait *next;
+	struct srv_req *req;
+	uint32_t dev;
+	uint64_t idx;
+};
 
 /* chunk indexes waiting to be sent to the module in one message */
 struct helper_batch {
@@ -113,6 +140,16 @@ struct helper_dev {
 	unsigned int pf_off;		/* demand misses off the profile, net */
 	bool pf_stopped;
 	uint64_t prefetched;		/* chunks fetched in profile order */
+
+	/* peers (peer.c) */
+	struct helper_fetch *fetching;	/* fetches in flight */
+	uint64_t attach_ns;		/* monotonic */
+	uint64_t peer_next_ns;		/* next lease renewal and list */
+	char peer_image[VMIR_NAME_MAX];	/* leased: "" none */
+	uint32_t peer_version;
+	unsigned int peer_ops;		/* lease and list calls in flight */
+	size_t peer_nodes;		/* in the last list, this one included */
+	bool peer_warned;		/* a failed call was logged */
 };
 
 struct helper {
@@ -144,12 +181,22 @@ struct helper {
 		unsigned int n;
 		uint32_t dev;
 		bool profile;		/* learned prefetch, else read-ahead */
-	} claim_q[64];
+		struct helper_peer_wait *peer;	/* a peer's GET, else NULL */
+	} claim_q[512];
 	unsigned int claim_head, claim_n;
 	uint32_t learn_idle_ms;		/* 0: learn at detach or commit only */
 	bool learn;			/* publish access profiles */
 	unsigned int commits;		/* in progress */
 	uint64_t fetches, fetch_errors;
+
+	/* peers (peer.c) */
+	bool peers;			/* serve peers and ask them */
+	const char *peer_listen;	/* --peer-listen, NULL: default */
+	const char *peer_advertise;	/* --peer-advertise, NULL: derived */
+	struct srv *peer_srv;		/* NULL: not serving */
+	int peer_port;
+	char peer_addr[VMIR_PEER_ADDR_LEN];	/* as leased, "" unknown */
+	uint64_t peer_served, peer_served_bytes, peer_refused;
 };
 
 /* devices.c */
@@ -176,8 +223,35 @@ void helper_on_prefetched(struct helper *h, uint32_t id,
 void helper_prefetch_failed(struct helper *h);
 void helper_fetch_waiting(struct helper_dev *d);
 int helper_claim(struct helper_dev *d, const uint32_t *chunks, size_t n,
-		 bool profile);
+		 bool profile, struct helper_peer_wait *peer);
 void helper_fetch_or_fail(struct helper_dev *d, uint32_t idx, bool profile);
+/* fetch flags */
+#define HELPER_FETCH_PROFILE	(1u << 0)	/* claimed in the profile's order */
+#define HELPER_FETCH_FOR_PEER	(1u << 1)	/* a peer asked: chunk servers only */
+int helper_fetch_start(struct helper_dev *d, uint32_t idx, unsigned int flags,
+		       struct helper_peer_wait *w);
+/* the fetch of chunk idx of d in flight, NULL: none */
+struct helper_fetch *helper_fetch_find(struct helper_dev *d, uint64_t idx);
+bool helper_fetch_via_peer(const struct helper_fetch *f);
+void helper_fetch_add_waiter(struct helper_fetch *f, struct helper_peer_wait *w);
+
+/* peer.c */
+int helper_peer_start(struct helper *h);
+void helper_peer_stop(struct helper *h);
+/* the peer server's ring, -1: not serving */
+int helper_peer_pollfd(struct helper *h);
+void helper_peer_poll(struct helper *h);
+/* ms until it must run again, -1: nothing to do */
+int helper_peer_step(struct helper *h);
+void helper_peer_leave(struct helper_dev *d);
+/* a claim for a peer settled: claimed, or not (present or being fetched) */
+void helper_peer_claimed(struct helper_dev *d, struct helper_peer_wait *w,
+			 bool claimed);
+/* the fetch the waiters wait for ended: buf holds the chunk unless err */
+void helper_peer_fetched(struct helper_dev *d, struct helper_peer_wait *w,
+			 uint64_t idx, const void *buf, int err);
+/* answer a peer's GET with err (e.g. its device is gone) */
+void helper_peer_fail(struct helper_peer_wait *w, int err);
 
 /* learn.c */
 void helper_learn_attached(struct helper_dev *d, bool prefetch);

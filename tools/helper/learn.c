@@ -239,7 +239,7 @@ void helper_profile_pump(struct helper_dev *d)
 		helper_map_set(d->seen, c);
 		claim[nc++] = c;
 	}
-	if (nc && helper_claim(d, claim, nc, true)) {
+	if (nc && helper_claim(d, claim, nc, true, NULL)) {
 		d->pf_stopped = true;
 		return;
 	}

@@ -5,7 +5,9 @@
  *
  *   vmir-helper --conf FILE [--mirror-root DIR] [--reg-dir DIR]
  *               [--timeout-ms MS] [--read-ahead-kib N]
- *               [--learn-idle-ms MS] [--no-learn] [-v]
+ *               [--learn-idle-ms MS] [--no-learn]
+ *               [--peer-listen ADDR:PORT] [--peer-advertise IP:PORT]
+ *               [--no-peers] [-v]
  *
  * It registers with the module over generic netlink, fetches the chunks
  * the module misses from the cluster (libvmir) into each device's mirror
@@ -132,31 +134,39 @@ static void helper_drain(struct vmir_nl *nl, const char *what)
  */
 static int helper_loop(struct helper *h)
 {
-	struct pollfd pfd[4 + HELPER_POLL_CONNS];
+	struct pollfd pfd[5 + HELPER_POLL_CONNS];
 	bool more = false;
-	int ret, timeout, nconn, learn;
+	int ret, timeout, nconn, learn, peer;
 
 	pfd[0].fd = vmir_nl_fd(&h->nl);
 	pfd[1].fd = h->ctl_fd;
 	pfd[3].fd = vmir_nl_fd(&h->req);
+	pfd[4].fd = helper_peer_pollfd(h);
 	pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
-	pfd[3].events = POLLIN;
+	pfd[3].events = pfd[4].events = POLLIN;
 	while (!helper_stop || h->commits) {
 		if (helper_stop && h->commits)
 			vmir_info("waiting for %u commit(s) to end", h->commits);
-		/* first: what it starts, pollfd submits */
+		/*
+		 * first: peers' GETs, and the replies queued last turn go out;
+		 * then what they and the timers start, which pollfd submits
+		 */
+		helper_peer_poll(h);
 		learn = helper_learn_step(h);
+		peer = helper_peer_step(h);
+		if (peer >= 0 && (learn < 0 || learn > peer))
+			learn = peer;
 		pfd[2].fd = vmir_client_pollfd(h->c, &timeout);
 		if (learn >= 0 && (timeout < 0 || timeout > learn))
 			timeout = learn;
-		nconn = helper_ctl_pollfds(h, pfd + 4, HELPER_POLL_CONNS);
+		nconn = helper_ctl_pollfds(h, pfd + 5, HELPER_POLL_CONNS);
 		/* a silent control connection is dropped after a while */
 		if (nconn && (timeout < 0 || timeout > 1000))
 			timeout = 1000;
 		if (more)
 			timeout = 0;
 		pfd[1].fd = helper_stop ? -1 : h->ctl_fd;
-		ret = poll(pfd, 4 + nconn, timeout);
+		ret = poll(pfd, 5 + nconn, timeout);
 		if (ret < 0 && errno != EINTR) {
 			vmir_err("poll failed: %s", strerror(errno));
 			return -errno;
@@ -167,7 +177,7 @@ static int helper_loop(struct helper *h)
 			helper_drain(&h->req, "request");
 		if (ret > 0 && pfd[1].revents)
 			helper_ctl_accept(h);
-		helper_ctl_serve(h, pfd + 4, ret > 0 ? nconn : 0);
+		helper_ctl_serve(h, pfd + 5, ret > 0 ? nconn : 0);
 		if (vmir_client_poll(h->c, 0))
 			vmir_err("%s", vmir_client_error(h->c));
 		more = helper_commits_step(h);
@@ -181,7 +191,9 @@ static void helper_usage(FILE *f)
 	fprintf(f,
 		"usage: vmir-helper --conf FILE [--mirror-root DIR] [--reg-dir DIR]\n"
 		"                   [--timeout-ms MS] [--read-ahead-kib N]\n"
-		"                   [--learn-idle-ms MS] [--no-learn] [-v]\n"
+		"                   [--learn-idle-ms MS] [--no-learn]\n"
+		"                   [--peer-listen ADDR:PORT] [--peer-advertise IP:PORT]\n"
+		"                   [--no-peers] [-v]\n"
 		"  --conf FILE         cluster configuration (default: $VMIR_CONF)\n"
 		"  --mirror-root DIR   default parent of mirror directories (%s)\n"
 		"  --reg-dir DIR       device registry (%s)\n"
@@ -194,9 +206,17 @@ static void helper_usage(FILE *f)
 		"                      touched this long (default %u; 0: only at\n"
 		"                      its first commit or its detach)\n"
 		"  --no-learn          publish no access profiles\n"
+		"  --peer-listen A:P   serve the chunks of attached versions to\n"
+		"                      other nodes there (default 0.0.0.0:%u;\n"
+		"                      if that port is taken, serve none)\n"
+		"  --peer-advertise IP:PORT\n"
+		"                      the address other nodes use (default: this\n"
+		"                      node's IP towards the version server and the\n"
+		"                      port listened on)\n"
+		"  --no-peers          neither serve other nodes nor ask them\n"
 		"  -v                  debug messages\n",
 		HELPER_MIRROR_ROOT, HELPER_REG_DIR, HELPER_READ_AHEAD_KIB,
-		HELPER_LEARN_IDLE_MS);
+		HELPER_LEARN_IDLE_MS, HELPER_PEER_PORT);
 }
 
 /* 0: parsed; else the exit status */
@@ -218,6 +238,10 @@ static int helper_args(struct helper *h, int argc, char **argv)
 		}
 		if (!strcmp(a, "--no-learn")) {
 			h->learn = false;
+			continue;
+		}
+		if (!strcmp(a, "--no-peers")) {
+			h->peers = false;
 			continue;
 		}
 		if (!val) {
@@ -245,6 +269,21 @@ static int helper_args(struct helper *h, int argc, char **argv)
 					 val);
 				return 2;
 			}
+		} else if (!strcmp(a, "--peer-listen")) {
+			struct vmir_addr pa;
+
+			if (vmir_addr_parse(val, &pa)) {
+				vmir_err("bad --peer-listen '%s' (ADDR:PORT)", val);
+				return 2;
+			}
+			h->peer_listen = val;
+		} else if (!strcmp(a, "--peer-advertise")) {
+			if (vmir_addr_numeric(val)) {
+				vmir_err("bad --peer-advertise '%s' (a numeric IP:PORT, port not 0)",
+					 val);
+				return 2;
+			}
+			h->peer_advertise = val;
 		} else if (!strcmp(a, "--timeout-ms")) {
 			if (helper_parse_u32(val, &h->timeout_ms)) {
 				vmir_err("bad --timeout-ms '%s'", val);
@@ -279,6 +318,7 @@ int main(int argc, char **argv)
 	h.read_ahead_kib = HELPER_READ_AHEAD_KIB;
 	h.learn_idle_ms = HELPER_LEARN_IDLE_MS;
 	h.learn = true;
+	h.peers = true;
 	ret = helper_args(&h, argc, argv);
 	if (ret)
 		return ret < 0 ? 0 : ret;
@@ -316,6 +356,9 @@ int main(int argc, char **argv)
 			 h.ctl_fd == -EADDRINUSE ? " (is another vmir-helper running in this network namespace?)" : "");
 		goto out;
 	}
+	ret = helper_peer_start(&h);
+	if (ret)
+		goto out;
 	/* devices known before registering: their misses find them */
 	ret = helper_adopt(&h);
 	if (ret)
@@ -332,6 +375,7 @@ int main(int argc, char **argv)
 	vmir_info("stopping (signal %d); devices stay attached",
 		  (int)helper_stop);
 out:
+	helper_peer_stop(&h);
 	helper_ctl_close_all(&h);
 	if (h.ctl_fd >= 0)
 		close(h.ctl_fd);

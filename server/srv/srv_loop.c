@@ -794,20 +794,14 @@ static void srv_dispatch(struct srv *srv, uint64_t ud, int res)
 	}
 }
 
-int srv_poll(struct srv *srv)
+/* run the completions there are; 0 or -errno */
+static int srv_reap(struct srv *srv)
 {
 	struct io_uring_cqe *cqe;
 	unsigned int seen = 0;
 	uint64_t ud;
-	int ret, res;
+	int res;
 
-	ret = io_uring_submit_and_wait(&srv->ring, 1);
-	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY &&
-	    ret != -ETIME) {
-		vmir_err("%s: io_uring_submit_and_wait: %s", srv->name,
-			 strerror(-ret));
-		return ret;
-	}
 	while (seen < SRV_CQ_ENTRIES &&
 	       io_uring_peek_cqe(&srv->ring, &cqe) == 0) {
 		ud = cqe->user_data;
@@ -821,7 +815,40 @@ int srv_poll(struct srv *srv)
 	return 0;
 }
 
-int srv_run(struct srv *srv)
+int srv_poll(struct srv *srv)
+{
+	int ret;
+
+	ret = io_uring_submit_and_wait(&srv->ring, 1);
+	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY &&
+	    ret != -ETIME) {
+		vmir_err("%s: io_uring_submit_and_wait: %s", srv->name,
+			 strerror(-ret));
+		return ret;
+	}
+	return srv_reap(srv);
+}
+
+int srv_poll_nowait(struct srv *srv)
+{
+	int ret = srv_reap(srv);
+
+	if (ret)
+		return ret;
+	ret = io_uring_submit(&srv->ring);
+	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+		vmir_err("%s: io_uring_submit: %s", srv->name, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+int srv_ring_fd(const struct srv *srv)
+{
+	return srv->ring.ring_fd;
+}
+
+int srv_start(struct srv *srv)
 {
 	int ret;
 
@@ -838,6 +865,16 @@ int srv_run(struct srv *srv)
 	}
 	srv_arm_signal(srv);
 	srv_arm_accept(srv);
+	return 0;
+}
+
+int srv_run(struct srv *srv)
+{
+	int ret;
+
+	ret = srv_start(srv);
+	if (ret < 0)
+		return ret;
 	while (!srv->stopping) {
 		ret = srv_poll(srv);
 		if (ret < 0)
@@ -853,6 +890,11 @@ int srv_run(struct srv *srv)
 		vmir_warn("%s: %u connections still referenced at exit",
 			  srv->name, srv->nalive);
 	return 0;
+}
+
+int srv_listen_fd(const struct srv *srv)
+{
+	return srv->lfd;
 }
 
 static void srv_raise_nofile(unsigned int want)

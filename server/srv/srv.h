@@ -85,6 +85,18 @@ struct srv_conf {
 int srv_new(const struct srv_conf *conf, struct srv **out);
 /* serve until stopped, then close every connection and drain the ring */
 int srv_run(struct srv *srv);
+/*
+ * For a program with a loop of its own (vmir-helper's peer server):
+ * srv_start() does what srv_run() does first (log the address, write the
+ * ready file, start accepting); then the loop polls srv_ring_fd() for
+ * POLLIN and calls srv_poll_nowait(), which runs the completions there
+ * are and submits what they queued, without waiting. srv_free() stops it.
+ */
+int srv_start(struct srv *srv);
+int srv_poll_nowait(struct srv *srv);
+int srv_ring_fd(const struct srv *srv);
+/* the listening socket (-1: none), e.g. for its bound port */
+int srv_listen_fd(const struct srv *srv);
 /* make srv_run() return (from the loop thread, e.g. a handler) */
 void srv_stop(struct srv *srv);
 /* process at least one completion, waiting for it; 0 or -errno */
