@@ -51,6 +51,7 @@ LIB_SRCS	:= $(wildcard libclient/*.c)
 LIB_INC		:= $(COMMON_INC) -Ilibclient
 LIBVMIR_A	:= $(BUILD)/libvmir.a
 LIBVMIR_SO	:= $(BUILD)/libvmir.so
+LIBVMIR_SONAME	:= libvmir.so.0
 
 SRV_SRCS	:= $(wildcard server/srv_*.c)
 CHUNKD_SRCS	:= $(wildcard server/chunkd*.c)
@@ -113,11 +114,17 @@ $(COMMON_A): $(call obj,$(COMMON_SRCS))
 $(LIBVMIR_A): $(call obj,$(LIB_SRCS))
 	rm -f $@ && ar rcs $@ $^
 
-# libvmir.so carries the common layer inside and exports libvmir.map only.
-$(LIBVMIR_SO): $(call pic,$(LIB_SRCS) $(COMMON_SRCS)) libclient/libvmir.map
+# libvmir.so.0 carries the common layer inside and exports libvmir.map
+# only; libvmir.so, what -lvmir finds, links to it.
+$(BUILD)/$(LIBVMIR_SONAME): $(call pic,$(LIB_SRCS) $(COMMON_SRCS)) \
+			    libclient/libvmir.map
 	$(CC) $(CFLAGS) -shared -o $@ $(filter %.o,$^) \
+		-Wl,-soname,$(LIBVMIR_SONAME) \
 		-Wl,--version-script=libclient/libvmir.map -Wl,--no-undefined \
 		$(PKG_LIBS) -lpthread
+
+$(LIBVMIR_SO): $(BUILD)/$(LIBVMIR_SONAME)
+	ln -sfn $(LIBVMIR_SONAME) $@
 
 # The build test of libvmir's face: the .so exports exactly what
 # include/libvmir.h declares and libvmir.map lists.
