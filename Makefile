@@ -20,6 +20,11 @@
 #
 # tests/lib/ holds what the tests share; only tests link it.
 
+# The one version of vmir: libvmir's pkg-config file, the DKMS tree and
+# the module's MODULE_VERSION (kmod/Kbuild reads it from here when
+# `make module` or dkms.conf does not pass it).
+VMIR_VERSION := 0.1.0
+
 BUILD	?= build
 BIN	:= $(BUILD)/bin
 KVER	?= $(shell ls -1 /lib/modules 2>/dev/null | grep -- '-amd64$$' | sort -V | tail -n 1)
@@ -204,7 +209,7 @@ $(BUILD)/bench/%: tests/bench/%.c
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(SODIUM_LIBS) -lpthread
 
 module: deps-kernel
-	$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod VMIR_VERSION=$(VMIR_VERSION) modules
 
 check: deps
 	@$(MAKE) --no-print-directory all
