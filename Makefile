@@ -92,7 +92,8 @@ BENCHES	:= $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.
 ITESTS	:= $(patsubst tests/integration/%.c,$(BUILD)/itest/%,$(wildcard tests/integration/*.c))
 
 .PHONY: all deps deps-kernel module check check-unit check-integration \
-	check-kernel check-kernel-debug demo bench-repo bench-device bench-deploy clean
+	check-install check-kernel check-kernel-debug demo bench-repo \
+	bench-device bench-deploy clean
 
 all: $(COMMON_A) $(LIBVMIR_A) $(LIBVMIR_SO) $(BUILD)/libvmir.exports \
      $(NL_A) $(PROGS) $(GENL_TEST) $(UNITS) $(BENCHES) $(ITESTS)
@@ -213,13 +214,16 @@ module: deps-kernel
 
 check: deps
 	@$(MAKE) --no-print-directory all
-	@tests/run-tests $(if $(wildcard kmod/*.c),unit integration kernel,unit integration)
+	@tests/run-tests $(if $(wildcard kmod/*.c),unit integration install kernel,unit integration install)
 
 check-unit: all
 	@tests/run-tests unit
 
 check-integration: all
 	@tests/run-tests integration
+
+check-install: all
+	@tests/run-tests install
 
 check-kernel: all
 	@tests/run-tests kernel
