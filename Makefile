@@ -23,6 +23,11 @@
 #
 # tests/lib/ holds what the tests share; only tests link it.
 
+# The one version of vmir: libvmir's pkg-config file, the DKMS tree and
+# the module's MODULE_VERSION (kmod/Kbuild reads it from here when
+# `make module` or dkms.conf does not pass it).
+VMIR_VERSION := 0.1.0
+
 BUILD	?= build
 BIN	:= $(BUILD)/bin
 KVER	?= $(shell ls -1 /lib/modules 2>/dev/null | grep -- '-amd64$$' | sort -V | tail -n 1)
@@ -54,6 +59,7 @@ LIB_SRCS	:= $(wildcard libclient/*.c)
 LIB_INC		:= $(COMMON_INC) -Ilibclient
 LIBVMIR_A	:= $(BUILD)/libvmir.a
 LIBVMIR_SO	:= $(BUILD)/libvmir.so
+LIBVMIR_SONAME	:= libvmir.so.0
 
 SRV_SRCS	:= $(wildcard server/srv/*.c)
 SRV_A		:= $(BUILD)/libvmir-srv.a
@@ -91,7 +97,8 @@ BENCHES	:= $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.
 ITESTS	:= $(patsubst tests/integration/%.c,$(BUILD)/itest/%,$(wildcard tests/integration/*.c))
 
 .PHONY: all deps deps-kernel module check check-unit check-integration \
-	check-kernel check-kernel-debug demo bench-repo bench-device bench-deploy clean
+	check-install check-kernel check-kernel-debug demo bench-repo \
+	bench-device bench-deploy install uninstall clean
 
 all: $(COMMON_A) $(SRV_A) $(LIBVMIR_A) $(LIBVMIR_SO) $(BUILD)/libvmir.exports \
      $(NL_A) $(PROGS) $(GENL_TEST) $(UNITS) $(BENCHES) $(ITESTS)
@@ -118,11 +125,17 @@ $(COMMON_A): $(call obj,$(COMMON_SRCS))
 $(LIBVMIR_A): $(call obj,$(LIB_SRCS))
 	rm -f $@ && ar rcs $@ $^
 
-# libvmir.so carries the common layer inside and exports libvmir.map only.
-$(LIBVMIR_SO): $(call pic,$(LIB_SRCS) $(COMMON_SRCS)) libclient/libvmir.map
+# libvmir.so.0 carries the common layer inside and exports libvmir.map
+# only; libvmir.so, what -lvmir finds, links to it.
+$(BUILD)/$(LIBVMIR_SONAME): $(call pic,$(LIB_SRCS) $(COMMON_SRCS)) \
+			    libclient/libvmir.map
 	$(CC) $(CFLAGS) -shared -o $@ $(filter %.o,$^) \
+		-Wl,-soname,$(LIBVMIR_SONAME) \
 		-Wl,--version-script=libclient/libvmir.map -Wl,--no-undefined \
 		$(PKG_LIBS) -lpthread
+
+$(LIBVMIR_SO): $(BUILD)/$(LIBVMIR_SONAME)
+	ln -sfn $(LIBVMIR_SONAME) $@
 
 # The build test of libvmir's face: the .so exports exactly what
 # include/libvmir.h declares and libvmir.map lists.
@@ -206,17 +219,20 @@ $(BUILD)/bench/%: tests/bench/%.c
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(SODIUM_LIBS) -lpthread
 
 module: deps-kernel
-	$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod VMIR_VERSION=$(VMIR_VERSION) modules
 
 check: deps
 	@$(MAKE) --no-print-directory all
-	@tests/run-tests $(if $(wildcard kmod/*.c),unit integration kernel,unit integration)
+	@tests/run-tests $(if $(wildcard kmod/*.c),unit integration install kernel,unit integration install)
 
 check-unit: all
 	@tests/run-tests unit
 
 check-integration: all
 	@tests/run-tests integration
+
+check-install: all
+	@tests/run-tests install
 
 check-kernel: all
 	@tests/run-tests kernel
@@ -252,6 +268,101 @@ bench-device: all
 bench-deploy: all
 	@bench/multideploy --nodes 1,2 --real-nodes none --mem 4096 \
 		--out $(BUILD)/bench-deploy/results
+
+# --- install ----------------------------------------------------------------
+# `make install` copies the built programs, libvmir, its header and
+# pkg-config file, the man pages, the systemd units, the bash completion
+# of vmirctl and the module's DKMS source tree under $(DESTDIR)$(PREFIX),
+# and an example configuration to $(DESTDIR)$(SYSCONFDIR)/vmir (never
+# over a vmir.conf); `make uninstall` removes exactly those files, and
+# the directories that are vmir's alone once empty. Files named *.in
+# get the directories and the version written in (@SBINDIR@, ...).
+PREFIX		?= /usr/local
+BINDIR		?= $(PREFIX)/bin
+SBINDIR		?= $(PREFIX)/sbin
+LIBDIR		?= $(PREFIX)/lib
+INCLUDEDIR	?= $(PREFIX)/include
+MANDIR		?= $(PREFIX)/share/man
+BASHCOMPDIR	?= $(PREFIX)/share/bash-completion/completions
+UNITDIR		?= $(PREFIX)/lib/systemd/system
+MODLOADDIR	?= $(PREFIX)/lib/modules-load.d
+DKMSDIR		?= $(PREFIX)/src/vmir-$(VMIR_VERSION)
+SYSCONFDIR	?= /etc
+# run after installing the library without DESTDIR
+LDCONFIG	?= ldconfig
+
+# the static library installed: libvmir and the common layer it needs in
+# one archive (the build keeps them apart, libvmir.a and
+# libvmir-common.a); position-independent, as the shared one
+$(BUILD)/dist/libvmir.a: $(call pic,$(LIB_SRCS) $(COMMON_SRCS))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+SUBST = sed -e 's|@VERSION@|$(VMIR_VERSION)|g' -e 's|@PREFIX@|$(PREFIX)|g' \
+	-e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
+	-e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+
+MAN_PAGES	:= $(wildcard docs/man/*.[0-9])
+UNIT_FILES	:= $(wildcard tools/systemd/*.service.in)
+KMOD_SRCS	:= $(filter-out %.mod.c,$(wildcard kmod/*.c)) $(wildcard kmod/*.h)
+
+# MODE SOURCE DESTINATION, for every file installed
+INSTALL_FILES = \
+	755 $(BIN)/vmirctl $(BINDIR)/vmirctl \
+	755 $(BIN)/vmir-helper $(SBINDIR)/vmir-helper \
+	755 $(BIN)/vmir-versiond $(SBINDIR)/vmir-versiond \
+	755 $(BIN)/vmir-chunkd $(SBINDIR)/vmir-chunkd \
+	755 $(BUILD)/$(LIBVMIR_SONAME) $(LIBDIR)/$(LIBVMIR_SONAME) \
+	644 $(BUILD)/dist/libvmir.a $(LIBDIR)/libvmir.a \
+	644 include/libvmir.h $(INCLUDEDIR)/vmir/libvmir.h \
+	644 include/uapi/linux/vmir.h $(INCLUDEDIR)/vmir/uapi/linux/vmir.h \
+	644 libclient/vmir.pc.in $(LIBDIR)/pkgconfig/vmir.pc \
+	$(foreach m,$(MAN_PAGES),644 $(m) \
+		$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
+	$(foreach u,$(UNIT_FILES),644 $(u) $(UNITDIR)/$(notdir $(u:.in=))) \
+	644 tools/systemd/modules-load.conf $(MODLOADDIR)/vmir.conf \
+	644 tools/bash-completion/vmirctl $(BASHCOMPDIR)/vmirctl \
+	644 docs/vmir.conf.example $(SYSCONFDIR)/vmir/vmir.conf.example \
+	644 tools/dkms/dkms.conf.in $(DKMSDIR)/dkms.conf \
+	644 Kbuild $(DKMSDIR)/Kbuild \
+	644 kmod/Kbuild $(DKMSDIR)/kmod/Kbuild \
+	$(foreach f,$(KMOD_SRCS),644 $(f) $(DKMSDIR)/$(f)) \
+	644 include/uapi/linux/vmir.h $(DKMSDIR)/include/uapi/linux/vmir.h
+
+install: $(PROGS) $(BUILD)/$(LIBVMIR_SONAME) $(BUILD)/libvmir.exports \
+	 $(BUILD)/dist/libvmir.a
+	@set -e; set -- $(INSTALL_FILES); \
+	while [ $$# -gt 0 ]; do \
+		mode=$$1 src=$$2 dst="$(DESTDIR)$$3"; shift 3; \
+		echo "  INSTALL $$dst"; \
+		mkdir -p "$${dst%/*}"; \
+		case $$src in \
+		*.in)	$(SUBST) "$$src" >"$$dst.tmp"; \
+			chmod "$$mode" "$$dst.tmp"; mv -f "$$dst.tmp" "$$dst" ;; \
+		*)	install -m "$$mode" "$$src" "$$dst" ;; \
+		esac; \
+	done
+	ln -sfn $(LIBVMIR_SONAME) "$(DESTDIR)$(LIBDIR)/libvmir.so"
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+		echo "  $(LDCONFIG)"; $(LDCONFIG); fi
+
+uninstall:
+	@set -- $(INSTALL_FILES); \
+	while [ $$# -gt 0 ]; do \
+		dst="$(DESTDIR)$$3"; shift 3; \
+		if [ -e "$$dst" ]; then echo "  RM $$dst"; rm -f "$$dst"; fi; \
+	done
+	rm -f "$(DESTDIR)$(LIBDIR)/libvmir.so"
+	@for d in "$(DESTDIR)$(DKMSDIR)/include/uapi/linux" \
+		  "$(DESTDIR)$(DKMSDIR)/include/uapi" \
+		  "$(DESTDIR)$(DKMSDIR)/include" "$(DESTDIR)$(DKMSDIR)/kmod" \
+		  "$(DESTDIR)$(DKMSDIR)" \
+		  "$(DESTDIR)$(INCLUDEDIR)/vmir/uapi/linux" \
+		  "$(DESTDIR)$(INCLUDEDIR)/vmir/uapi" \
+		  "$(DESTDIR)$(INCLUDEDIR)/vmir" "$(DESTDIR)$(SYSCONFDIR)/vmir"; do \
+		[ -d "$$d" ] && rmdir --ignore-fail-on-non-empty "$$d"; \
+	done; true
 
 clean:
 	rm -rf $(BUILD)

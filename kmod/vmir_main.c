@@ -404,3 +404,4 @@ module_init(vmir_init);
 module_exit(vmir_exit);
 MODULE_DESCRIPTION("vmir lazily fetched block devices over a mirror file");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(VMIR_VERSION);
