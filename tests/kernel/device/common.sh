@@ -9,7 +9,8 @@ PATH=$BIN:$top/tools:$PATH
 for b in vmirctl vmir-helper vmir-chunkd vmir-versiond; do
 	[ -x "$BIN/$b" ] || fail "$BIN/$b missing: run make first"
 done
-# the guest boots with loopback down; the cluster lives on it
+# the cluster lives on loopback (vm-run brings it up; a guest of another
+# harness may not)
 ip link set lo up 2>/dev/null || fail "cannot bring loopback up (ip link set lo up)"
 cl=$scratch/cluster
 hlog=$scratch/helper.log
