@@ -67,7 +67,7 @@
 #define HELPER_PEER_LEASE_MS	15000
 #define HELPER_PEER_RENEW_MS	4000
 /* the list of peers is read this often while a device is young */
-#define HELPER_PEER_EARLY_MS	1000
+#define HELPER_PEER_EARLY_MS	250
 #define HELPER_PEER_YOUNG_MS	15000
 /* what one peer connection may hold: requests and replies */
 #define HELPER_PEER_CONNS	256
