@@ -183,16 +183,33 @@ int vmir_version_read_async(struct vmir_version *v, uint64_t idx, void *buf,
 			    vmir_read_cb cb, void *arg);
 /* vmir_version_fetch_async() flags */
 #define VMIR_FETCH_NO_PEERS	(1u << 0)	/* the chunk servers only */
-#define VMIR_FETCH_ALL		(VMIR_FETCH_NO_PEERS)
+#define VMIR_FETCH_KEEP_PACKED	(1u << 1)	/* see packed below */
+#define VMIR_FETCH_ALL		(VMIR_FETCH_NO_PEERS | VMIR_FETCH_KEEP_PACKED)
+
+/* how a fetch ended, valid during the callback only */
+struct vmir_fetch_result {
+	uint64_t idx;
+	int err;			/* 0 or -errno */
+	const char *why;		/* with err */
+	bool from_peer;			/* another node sent it */
+	/*
+	 * With VMIR_FETCH_KEEP_PACKED and a chunk that travelled packed:
+	 * the zstd frame as it came (packed_len bytes), e.g. to serve it
+	 * on to other nodes as it is; else NULL.
+	 */
+	const void *packed;
+	uint32_t packed_len;
+};
+typedef void (*vmir_fetch_cb)(void *arg, const struct vmir_fetch_result *res);
 /*
- * The same with flags. Without VMIR_FETCH_NO_PEERS, a version with peers
- * (vmir_version_set_peers()) first asks the peers that the chunk's
- * rendezvous order puts above this node (at most two), then the chunk
- * servers: a peer that fails, refuses or sends wrong bytes only costs
- * the time until the next source is asked.
+ * The same with flags and a fuller outcome. Without VMIR_FETCH_NO_PEERS,
+ * a version with peers (vmir_version_set_peers()) first asks the peers
+ * that the chunk's rendezvous order puts above this node (at most two),
+ * then the chunk servers: a peer that fails, refuses or sends wrong bytes
+ * only costs the time until the next source is asked.
  */
 int vmir_version_fetch_async(struct vmir_version *v, uint64_t idx, void *buf,
-			     unsigned int flags, vmir_read_cb cb, void *arg);
+			     unsigned int flags, vmir_fetch_cb cb, void *arg);
 /* run the engine: wait up to timeout_ms (-1: until something completes) */
 int vmir_client_poll(struct vmir_client *c, int timeout_ms);
 /*
@@ -372,6 +389,9 @@ int vmir_version_set_peers(struct vmir_version *v, const char *self,
 /* would a read of chunk idx ask a peer first (this node is not its home)? */
 bool vmir_version_chunk_from_peer(const struct vmir_version *v,
 				  uint64_t idx);
+/* the id of chunk idx of v (VMIR_CHUNK_ID_LEN bytes; all zero: a zero chunk) */
+int vmir_version_chunk_id(const struct vmir_version *v, uint64_t idx,
+			  void *id);
 /*
  * A chunk of v whose id is id (VMIR_CHUNK_ID_LEN bytes): 0 and *idx (the
  * first such chunk), or -ENOENT. The index is built on the first call.

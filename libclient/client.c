@@ -2193,7 +2193,8 @@ struct vread {
 	struct vmir_get g;
 	struct vmir_version *v;
 	uint64_t idx;
-	vmir_read_cb cb;
+	vmir_read_cb cb;		/* vmir_version_read_async() */
+	vmir_fetch_cb fcb;		/* vmir_version_fetch_async() */
 	void *arg;
 	bool zero;			/* never sent: a zero chunk */
 };
@@ -2233,7 +2234,22 @@ static void vread_finish(struct vread *rd, int err)
 		vmir_peers_account(v, &rd->g, err);
 	v->async--;
 	v->c->async--;
-	rd->cb(rd->arg, rd->idx, err, err ? msg : NULL);
+	if (rd->fcb) {
+		struct vmir_fetch_result res = {
+			.idx = rd->idx,
+			.err = err,
+			.why = err ? msg : NULL,
+			.from_peer = !err && !rd->zero &&
+				     vmir_engine_srv_is_peer(v->c->e, rd->g.srv),
+			.packed = err ? NULL : rd->g.zcopy,
+			.packed_len = rd->g.zcopy ? rd->g.zlen : 0,
+		};
+
+		rd->fcb(rd->arg, &res);
+	} else {
+		rd->cb(rd->arg, rd->idx, err, err ? msg : NULL);
+	}
+	free(rd->g.zcopy);
 	free(rd);
 }
 
@@ -2249,14 +2265,25 @@ static void vread_zero_done(struct vmir_task *t)
 	vread_finish(rd, 0);
 }
 
+static int vread_start(struct vmir_version *v, uint64_t idx, void *buf,
+		       unsigned int flags, vmir_read_cb cb, vmir_fetch_cb fcb,
+		       void *arg);
+
 int vmir_version_read_async(struct vmir_version *v, uint64_t idx, void *buf,
 			    vmir_read_cb cb, void *arg)
 {
-	return vmir_version_fetch_async(v, idx, buf, 0, cb, arg);
+	return vread_start(v, idx, buf, 0, cb, NULL, arg);
 }
 
 int vmir_version_fetch_async(struct vmir_version *v, uint64_t idx, void *buf,
-			     unsigned int flags, vmir_read_cb cb, void *arg)
+			     unsigned int flags, vmir_fetch_cb cb, void *arg)
+{
+	return vread_start(v, idx, buf, flags, NULL, cb, arg);
+}
+
+static int vread_start(struct vmir_version *v, uint64_t idx, void *buf,
+		       unsigned int flags, vmir_read_cb cb, vmir_fetch_cb fcb,
+		       void *arg)
 {
 	struct vmir_client *c = v->c;
 	struct vread *rd;
@@ -2273,7 +2300,9 @@ int vmir_version_fetch_async(struct vmir_version *v, uint64_t idx, void *buf,
 	rd->v = v;
 	rd->idx = idx;
 	rd->cb = cb;
+	rd->fcb = fcb;
 	rd->arg = arg;
+	rd->g.keep_packed = flags & VMIR_FETCH_KEEP_PACKED;
 	rd->g.id = *vmir_tree_leaf(v->tree, idx);
 	rd->g.buf = buf;
 	rd->g.cap = v->info.chunk_size;

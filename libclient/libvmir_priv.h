@@ -193,6 +193,9 @@ struct vmir_get {
 	uint32_t cap;
 	unsigned int peer[VMIR_GET_PEERS];	/* connection indexes */
 	unsigned int npeers;
+	bool keep_packed;		/* a packed reply: copy it to zcopy */
+	void *zcopy;			/* result: malloc()ed, the caller frees */
+	uint32_t zlen;
 	/* optional, on a worker after the bytes were verified: 0 or -errno */
 	int (*verified)(struct vmir_get *g);
 	void (*done)(struct vmir_get *g, int err);

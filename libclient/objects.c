@@ -54,6 +54,16 @@ static void get_verify_work(struct vmir_task *t)
 	int64_t n;
 
 	g->verr = 0;
+	free(g->zcopy);
+	g->zcopy = NULL;
+	if (g->packed && g->keep_packed) {
+		/* as it travelled, before it is unpacked in place */
+		g->zcopy = malloc(g->wire_len);
+		if (g->zcopy) {
+			memcpy(g->zcopy, g->buf, g->wire_len);
+			g->zlen = g->wire_len;
+		}
+	}
 	if (g->packed) {
 		/* a frame that does not unpack is a corrupt copy too */
 		n = vmir_zunpack_inplace(g->buf, g->cap, g->wire_len);

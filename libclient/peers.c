@@ -244,6 +244,18 @@ static int index_build(struct vmir_version *v)
 	return 0;
 }
 
+int vmir_version_chunk_id(const struct vmir_version *v, uint64_t idx,
+			  void *id)
+{
+	if (idx >= v->nchunks)
+		return -ERANGE;
+	if (!v->tree)
+		memset(id, 0, VMIR_ID_LEN);
+	else
+		memcpy(id, vmir_tree_leaf(v->tree, idx)->b, VMIR_ID_LEN);
+	return 0;
+}
+
 int vmir_version_find_chunk(struct vmir_version *v, const void *idp,
 			    uint64_t *idx)
 {

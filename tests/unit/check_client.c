@@ -1546,13 +1546,13 @@ static void peer_start(const char *dir, bool copy, bool corrupt)
 	srv_start(PEER);
 }
 
-static void rd_all_cb(void *arg, uint64_t idx, int err, const char *why)
+static void rd_all_cb(void *arg, const struct vmir_fetch_result *res)
 {
 	struct rd *r = arg;
 
 	r->calls++;
-	if (err)
-		r->err = err;
+	if (res->err)
+		r->err = res->err;
 }
 
 /* read every chunk of v (flags as vmir_version_fetch_async) into want's match */
@@ -1683,6 +1683,64 @@ START_TEST(a_lying_empty_or_dead_peer_costs_a_retry_never_a_wrong_byte)
 	ck_assert_uint_eq(st.peer_chunks, 0);
 	ck_assert_uint_eq(st.peer_misses, 2 * peer);
 	vmir_version_close(v);
+	free(want);
+	vmir_client_close(c);
+}
+END_TEST
+
+struct kept {
+	unsigned int calls, packed, from_peer;
+	bool unpacks;
+};
+
+static void kept_cb(void *arg, const struct vmir_fetch_result *res)
+{
+	struct kept *k = arg;
+	uint8_t *buf;
+	int64_t n;
+
+	k->calls++;
+	ck_assert_int_eq(res->err, 0);
+	k->from_peer += res->from_peer;
+	if (!res->packed)
+		return;
+	k->packed++;
+	/* the frame as it came: it unpacks to the chunk */
+	buf = malloc(CS);
+	memcpy(buf, res->packed, res->packed_len);
+	n = vmir_zunpack_inplace(buf, CS, res->packed_len);
+	if (n == CS)
+		k->unpacks = true;
+	free(buf);
+}
+
+START_TEST(a_packed_chunk_is_kept_as_it_came_for_serving_on)
+{
+	const uint64_t size = 8 * CS;
+	struct vmir_version_info vi;
+	struct vmir_client *c = client();
+	struct vmir_version *v;
+	struct kept k = { 0 };
+	uint8_t *want, *mem = malloc(size);
+	uint64_t i;
+
+	want = make_text(size, 15);	/* packs well */
+	import_buf(c, "img", want, size, &vi);
+	ck_assert_int_eq(vmir_version_open(c, "img", 0, &v), 0);
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(vmir_version_fetch_async(v, i, mem + i * CS,
+							  i < 4 ? VMIR_FETCH_KEEP_PACKED : 0,
+							  kept_cb, &k), 0);
+	while (k.calls < 8)
+		ck_assert_int_eq(vmir_client_poll(c, -1), 0);
+	ck_assert(memcmp(mem, want, size) == 0);
+	ck_assert_uint_eq(k.packed, 4);		/* asked for, and only those */
+	ck_assert(k.unpacks);
+	ck_assert_uint_eq(k.from_peer, 0);
+	ck_assert_int_eq(vmir_version_fetch_async(v, 0, mem, 1u << 7, kept_cb,
+						  &k), -EINVAL);
+	vmir_version_close(v);
+	free(mem);
 	free(want);
 	vmir_client_close(c);
 }
@@ -1853,6 +1911,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, reads_ask_the_chunks_home_peer_first_and_count_the_sources);
 	tcase_add_test(tc, a_lying_empty_or_dead_peer_costs_a_retry_never_a_wrong_byte);
 	tcase_add_test(tc, a_chunk_is_found_by_its_id);
+	tcase_add_test(tc, a_packed_chunk_is_kept_as_it_came_for_serving_on);
 	tcase_add_test(tc, nodes_lease_a_version_and_are_listed_until_they_leave);
 	suite_add_tcase(s, tc);
 

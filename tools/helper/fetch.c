@@ -78,13 +78,14 @@ static int helper_fetch_store(struct helper_dev *d, uint64_t idx,
 }
 
 /* a fetch finished (libvmir callback, in the loop's thread) */
-static void helper_fetch_done(void *arg, uint64_t idx, int err,
-			      const char *why)
+static void helper_fetch_done(void *arg, const struct vmir_fetch_result *res)
 {
 	struct helper_fetch *f = arg;
 	struct helper_dev *d = f->d;
 	struct helper *h = d->h;
-	int ret = err;
+	uint64_t idx = res->idx;
+	const char *why = res->why;
+	int ret = res->err;
 
 	d->inflight--;
 	if (f->profile)
@@ -94,7 +95,8 @@ static void helper_fetch_done(void *arg, uint64_t idx, int err,
 		f->next->pprev = f->pprev;
 	if (d->dead) {
 		if (f->waiters)
-			helper_peer_fetched(d, f->waiters, idx, NULL, -ENOENT);
+			helper_peer_fetched(d, f->waiters, idx, NULL, NULL, 0,
+					    -ENOENT);
 		goto out;
 	}
 	if (ret)
@@ -104,8 +106,12 @@ static void helper_fetch_done(void *arg, uint64_t idx, int err,
 		ret = helper_fetch_store(d, idx, f->buf);
 	vmir_dbg("vmir%u chunk %" PRIu64 " fetched in %" PRIu64 " us: %d",
 		 d->id, idx, (vmir_mono_ns() - f->start_ns) / 1000, ret);
+	/* from the chunk servers, packed: other nodes get it as it came */
+	if (!ret && res->packed)
+		helper_peer_keep(d, idx, res->packed, res->packed_len);
 	if (f->waiters)
-		helper_peer_fetched(d, f->waiters, idx, f->buf, ret);
+		helper_peer_fetched(d, f->waiters, idx, f->buf, res->packed,
+				    res->packed_len, ret);
 	if (ret) {
 		h->fetch_errors++;
 		ret = helper_batch_add(&d->failed, (uint32_t)idx);
@@ -149,8 +155,10 @@ int helper_fetch_start(struct helper_dev *d, uint32_t idx, unsigned int flags,
 	if (!(flags & HELPER_FETCH_FOR_PEER))
 		f->via_peer = vmir_version_chunk_from_peer(d->v, idx);
 	ret = vmir_version_fetch_async(d->v, idx, f->buf,
-				       flags & HELPER_FETCH_FOR_PEER ?
-				       VMIR_FETCH_NO_PEERS : 0,
+				       (flags & HELPER_FETCH_FOR_PEER ?
+					VMIR_FETCH_NO_PEERS : 0) |
+				       (d->h->peer_srv && !f->via_peer ?
+					VMIR_FETCH_KEEP_PACKED : 0),
 				       helper_fetch_done, f);
 	if (ret) {
 		vmir_err("cannot start fetching chunk %u of vmir%u: %s", idx,

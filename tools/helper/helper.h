@@ -73,6 +73,9 @@
 #define HELPER_PEER_CONNS	256
 #define HELPER_PEER_INFLIGHT	32
 #define HELPER_PEER_HELD	(8u << 20)
+/* chunks kept as they came packed from the chunk servers, for peers */
+#define HELPER_ZCACHE_SLOTS	1024
+#define HELPER_ZCACHE_BYTES	(32u << 20)
 
 struct helper;
 struct helper_commit;
@@ -197,6 +200,14 @@ struct helper {
 	int peer_port;
 	char peer_addr[VMIR_PEER_ADDR_LEN];	/* as leased, "" unknown */
 	uint64_t peer_served, peer_served_bytes, peer_refused;
+	/* a ring of packed chunks, oldest dropped first (peer.c) */
+	struct helper_zent {
+		uint8_t id[VMIR_CHUNK_ID_LEN];
+		void *z;		/* NULL: free slot */
+		uint32_t zlen;
+	} zcache[HELPER_ZCACHE_SLOTS];
+	unsigned int zc_head, zc_n;
+	size_t zc_bytes;
 };
 
 /* devices.c */
@@ -247,9 +258,16 @@ void helper_peer_leave(struct helper_dev *d);
 /* a claim for a peer settled: claimed, or not (present or being fetched) */
 void helper_peer_claimed(struct helper_dev *d, struct helper_peer_wait *w,
 			 bool claimed);
-/* the fetch the waiters wait for ended: buf holds the chunk unless err */
+/*
+ * the fetch the waiters wait for ended: buf holds the chunk unless err;
+ * packed (zlen bytes, NULL: none) is how it came from the chunk servers
+ */
 void helper_peer_fetched(struct helper_dev *d, struct helper_peer_wait *w,
-			 uint64_t idx, const void *buf, int err);
+			 uint64_t idx, const void *buf, const void *packed,
+			 uint32_t zlen, int err);
+/* keep chunk idx of d as it came packed, to serve it to peers packed */
+void helper_peer_keep(struct helper_dev *d, uint64_t idx, const void *z,
+		      uint32_t zlen);
 /* answer a peer's GET with err (e.g. its device is gone) */
 void helper_peer_fail(struct helper_peer_wait *w, int err);
 

@@ -22,6 +22,14 @@
  *       mirror's bytes are read and hashed: served only if they are the
  *       object, so a chunk the VM wrote (dirty) is never served, ENOENT.
  *
+ * A chunk this node fetched from the chunk servers came packed (zstd)
+ * when that saved an eighth; the last HELPER_ZCACHE_BYTES of those are
+ * kept as they came and served as they are, ahead of all of the above:
+ * peers then move what the chunk servers would have, not the chunk
+ * unpacked (a boot's chunks pack to about 40 % here). Kept bytes are
+ * content-addressed and were verified when fetched: a chunk written since
+ * changes the mirror, not the object, and the object is still right.
+ *
  * Leases. Every device with an open version holds a lease of it on the
  * version server (PEER_LEASE, this node's address), renewed every
  * HELPER_PEER_RENEW_MS with the list of the version's nodes (PEERS),
@@ -52,9 +60,12 @@ void helper_peer_fail(struct helper_peer_wait *w, int err)
 	free(w);
 }
 
-/* answer w with the chunk's len bytes at buf (copied) */
+/*
+ * answer w with len bytes at buf (copied): the chunk, or with packed its
+ * zstd frame as the chunk servers sent it
+ */
 static void helper_peer_send(struct helper *h, struct helper_peer_wait *w,
-			     const void *buf, uint32_t len)
+			     const void *buf, uint32_t len, bool packed)
 {
 	void *copy = malloc(len);
 
@@ -64,10 +75,69 @@ static void helper_peer_send(struct helper *h, struct helper_peer_wait *w,
 	}
 	memcpy(copy, buf, len);
 	/* the reply's meta is the id the GET carried */
-	srv_reply_data(w->req, w->req->meta, VMIR_ID_LEN, copy, len, 0);
+	srv_reply_data(w->req, w->req->meta, VMIR_ID_LEN, copy, len,
+		       packed ? VMIR_F_ZSTD : 0);
 	h->peer_served++;
 	h->peer_served_bytes += len;
 	free(w);
+}
+
+/* --- packed chunks kept for peers ----------------------------------------------- */
+
+static struct helper_zent *helper_zc_find(struct helper *h, const void *id)
+{
+	unsigned int i, k;
+
+	for (i = 0; i < h->zc_n; i++) {
+		k = (h->zc_head + HELPER_ZCACHE_SLOTS - 1 - i) %
+		    HELPER_ZCACHE_SLOTS;
+		if (h->zcache[k].z && !memcmp(h->zcache[k].id, id, VMIR_ID_LEN))
+			return &h->zcache[k];
+	}
+	return NULL;
+}
+
+static void helper_zc_drop_oldest(struct helper *h)
+{
+	unsigned int k = (h->zc_head + HELPER_ZCACHE_SLOTS - h->zc_n) %
+			 HELPER_ZCACHE_SLOTS;
+	struct helper_zent *e = &h->zcache[k];
+
+	h->zc_bytes -= e->zlen;
+	free(e->z);
+	e->z = NULL;
+	h->zc_n--;
+}
+
+void helper_peer_keep(struct helper_dev *d, uint64_t idx, const void *z,
+		      uint32_t zlen)
+{
+	struct helper *h = d->h;
+	uint8_t id[VMIR_CHUNK_ID_LEN];
+	struct helper_zent *e;
+
+	if (zlen > HELPER_ZCACHE_BYTES / 4 ||
+	    vmir_version_chunk_id(d->v, idx, id) || helper_zc_find(h, id))
+		return;
+	while (h->zc_n && (h->zc_n == HELPER_ZCACHE_SLOTS ||
+			   h->zc_bytes + zlen > HELPER_ZCACHE_BYTES))
+		helper_zc_drop_oldest(h);
+	e = &h->zcache[h->zc_head];
+	e->z = malloc(zlen);
+	if (!e->z)
+		return;
+	memcpy(e->z, z, zlen);
+	memcpy(e->id, id, sizeof(id));
+	e->zlen = zlen;
+	h->zc_head = (h->zc_head + 1) % HELPER_ZCACHE_SLOTS;
+	h->zc_n++;
+	h->zc_bytes += zlen;
+}
+
+static void helper_zc_free(struct helper *h)
+{
+	while (h->zc_n)
+		helper_zc_drop_oldest(h);
 }
 
 /*
@@ -142,7 +212,8 @@ void helper_peer_claimed(struct helper_dev *d, struct helper_peer_wait *w,
 }
 
 void helper_peer_fetched(struct helper_dev *d, struct helper_peer_wait *w,
-			 uint64_t idx, const void *buf, int err)
+			 uint64_t idx, const void *buf, const void *packed,
+			 uint32_t zlen, int err)
 {
 	uint32_t len = buf ? vmir_version_chunk_len(d->v, idx) : 0;
 	struct helper_peer_wait *next;
@@ -151,8 +222,10 @@ void helper_peer_fetched(struct helper_dev *d, struct helper_peer_wait *w,
 		next = w->next;
 		if (err)
 			helper_peer_fail(w, err == -ENOENT ? -ENOENT : -EIO);
+		else if (packed)
+			helper_peer_send(d->h, w, packed, zlen, true);
 		else
-			helper_peer_send(d->h, w, buf, len);
+			helper_peer_send(d->h, w, buf, len, false);
 	}
 }
 
@@ -176,6 +249,7 @@ static int helper_peer_handle(void *ctx, struct srv_req *req,
 {
 	struct helper *h = ctx;
 	struct helper_peer_wait *w;
+	struct helper_zent *z;
 	struct helper_dev *d;
 	uint32_t chunk;
 	uint64_t idx;
@@ -200,6 +274,12 @@ static int helper_peer_handle(void *ctx, struct srv_req *req,
 	w->req = req;
 	w->dev = d->id;
 	w->idx = idx;
+	/* fetched here from the chunk servers lately: as it came, packed */
+	z = helper_zc_find(h, req->meta);
+	if (z) {
+		helper_peer_send(h, w, z->z, z->zlen, true);
+		return 0;
+	}
 	srv_req_hold(req, d->chunk_size);
 	if (helper_peer_join_fetch(d, w))
 		return 0;
@@ -285,6 +365,7 @@ out:
 
 void helper_peer_stop(struct helper *h)
 {
+	helper_zc_free(h);
 	if (!h->peer_srv)
 		return;
 	srv_free(h->peer_srv);
