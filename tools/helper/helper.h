@@ -199,6 +199,7 @@ struct helper {
 	struct srv *peer_srv;		/* NULL: not serving */
 	int peer_port;
 	char peer_addr[VMIR_PEER_ADDR_LEN];	/* as leased, "" unknown */
+	bool peer_addr_warned;		/* no route to the version server */
 	uint64_t peer_served, peer_served_bytes, peer_refused;
 	/* a ring of packed chunks, oldest dropped first (peer.c) */
 	struct helper_zent {

@@ -393,8 +393,11 @@ static void helper_peer_addr(struct helper *h)
 	if (h->peer_addr[0] || !h->peer_srv)
 		return;
 	if (vmir_client_local_ip(h->c, ip, sizeof(ip))) {
-		vmir_warn("not offering chunks to other nodes yet: %s",
-			  vmir_client_error(h->c));
+		/* tried again at every step: said once */
+		if (!h->peer_addr_warned)
+			vmir_warn("not offering chunks to other nodes yet: %s",
+				  vmir_client_error(h->c));
+		h->peer_addr_warned = true;
 		return;
 	}
 	snprintf(h->peer_addr, sizeof(h->peer_addr),
