@@ -169,8 +169,6 @@ record_boot() {
 	rm -rf "$W/rec"
 	mv "$W/rec.$best" "$W/rec"
 	gzip -9c "$W/rec/parsed" >"$res/recorded-boot.blkparse.gz"
-	cp "$W/rec/trace" "$VMIR_VM_OUT/trace.new.tmp" && mv "$VMIR_VM_OUT/trace.new.tmp" "$VMIR_VM_OUT/trace.new" ||
-		die "cannot hand the trace to the host"
 	trace=$W/rec/trace recorded=1
 	echo "Recorded boot: made in this run (blktrace, D and C events, on a loop device over a local copy), $rec_tries recordings (boot while recorded:$walls s), the fastest kept: boot $best_wall s while recorded; $(sed 's/^replay: convert: //' "$W/rec/convert.log")." >>"$res/params.md"
 }
@@ -254,6 +252,13 @@ if ! calibrate_boot; then
 	"$REPLAY" info "$trace" >"$res/trace-info.txt" || die "the new trace is unusable"
 	calibrate_boot ||
 		die "the replay of the boot recorded in this run is not within 15 % of the real boot (see $res/params.md): the host's load is changing; rerun on a quieter host"
+fi
+# only a recording that calibrated replaces the host's cached trace: one
+# made while the host's load changed would make the next run record again
+if [ -n "$recorded" ]; then
+	cp "$trace" "$VMIR_VM_OUT/trace.new.tmp" &&
+		mv "$VMIR_VM_OUT/trace.new.tmp" "$VMIR_VM_OUT/trace.new" ||
+		die "cannot hand the trace to the host"
 fi
 
 # --- vmir repository --------------------------------------------------------------
