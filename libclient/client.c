@@ -244,9 +244,14 @@ void vmir_client_op_begin(struct vmir_client *c)
 	op_begin(c);
 }
 
-int vmir_client_wait(struct vmir_client *c, const unsigned int *count)
+int vmir_client_await(struct vmir_client *c, int started,
+		      const unsigned int *pending, const int *err)
 {
-	return wait_zero(c, count);
+	int ret = started;
+
+	if (!ret)
+		ret = wait_zero(c, pending);
+	return ret ? ret : *err;
 }
 
 /* --- client ------------------------------------------------------------------ */
@@ -2125,11 +2130,9 @@ int vmir_version_open(struct vmir_client *c, const char *name,
 
 	*vp = NULL;
 	op_begin(c);
-	ret = vmir_version_open_async(c, name, version, vwait_opened, &w);
-	if (!ret)
-		ret = wait_zero(c, &w.pending);
-	if (!ret)
-		ret = w.err;
+	ret = vmir_client_await(c, vmir_version_open_async(c, name, version,
+							   vwait_opened, &w),
+				&w.pending, &w.err);
 	if (!ret)
 		*vp = w.v;
 	return ret;
@@ -2294,6 +2297,8 @@ static int vread_start(struct vmir_version *v, uint64_t idx, void *buf,
 			      (unsigned long long)idx, v->info.image,
 			      v->info.version,
 			      (unsigned long long)v->nchunks);
+	if (flags & ~VMIR_FETCH_ALL)
+		return seterr(c, -EINVAL, "unknown fetch flags %#x", flags);
 	rd = calloc(1, sizeof(*rd));
 	if (!rd)
 		return seterr(c, -ENOMEM, "out of memory");
@@ -2306,10 +2311,6 @@ static int vread_start(struct vmir_version *v, uint64_t idx, void *buf,
 	rd->g.id = *vmir_tree_leaf(v->tree, idx);
 	rd->g.buf = buf;
 	rd->g.cap = v->info.chunk_size;
-	if (flags & ~VMIR_FETCH_ALL) {
-		free(rd);
-		return seterr(c, -EINVAL, "unknown fetch flags %#x", flags);
-	}
 	v->async++;
 	c->async++;
 	if (vmir_id_is_zero(&rd->g.id)) {
@@ -3191,9 +3192,7 @@ static void pwait_done(void *arg, const struct vmir_profile *p, int err,
 
 static int pwait_run(struct pwait *w, int ret)
 {
-	if (!ret)
-		ret = wait_zero(w->c, &w->pending);
-	return ret ? ret : w->err;
+	return vmir_client_await(w->c, ret, &w->pending, &w->err);
 }
 
 int vmir_profile_read(struct vmir_client *c, const char *id,

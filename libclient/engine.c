@@ -1463,12 +1463,7 @@ int vmir_engine_peer(struct vmir_engine *e, const char *addr)
 	if (ret < 0)
 		return ret;
 	ret = conn_init(e, e->nconn, &e->peer_addr[k], "peer");
-	if (ret < 0) {
-		free(e->conn[e->nconn].rbuf);
-		e->conn[e->nconn].rbuf = NULL;
-		return ret;
-	}
-	return (int)e->nconn++;
+	return ret < 0 ? ret : (int)e->nconn++;
 }
 
 bool vmir_engine_srv_is_peer(const struct vmir_engine *e, unsigned int srv)

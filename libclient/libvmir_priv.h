@@ -312,13 +312,17 @@ struct vmir_version {
 	struct vmir_fetch_stats fst;
 };
 
-/* client.c, for libclient's other files: a blocking call starts with
+/*
+ * client.c, for libclient's other files: a blocking call starts with
  * op_begin (message cleared, every server tried again), fails with
- * seterr (vmir_client_error()), and waits for *count to reach 0 */
+ * seterr (vmir_client_error()), and is the asynchronous call it started
+ * (started: its return) waited for: until *pending is 0, then *err
+ */
 void vmir_client_op_begin(struct vmir_client *c);
 int vmir_client_seterr(struct vmir_client *c, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-int vmir_client_wait(struct vmir_client *c, const unsigned int *count);
+int vmir_client_await(struct vmir_client *c, int started,
+		      const unsigned int *pending, const int *err);
 
 /* --- peers (peers.c) -------------------------------------------------------- */
 /* g->peer: the peers that rank above this node for g->id (v's peer set) */

@@ -47,6 +47,13 @@ static void id_short(const struct vmir_id *id, char *out)
 
 static void get_next(struct vmir_get *g);
 
+/* a chunk server's failure (not a peer's) makes a failed read EIO, not ENOENT */
+static void get_srv_failed(struct vmir_get *g, unsigned int srv)
+{
+	if (!vmir_engine_srv_is_peer(g->e, srv))
+		g->all_enoent = false;
+}
+
 static void get_verify_work(struct vmir_task *t)
 {
 	struct vmir_get *g = vmir_container_of(t, struct vmir_get, task);
@@ -92,8 +99,7 @@ static void get_verify_done(struct vmir_task *t)
 			  vmir_engine_srv_desc(g->e, g->srv), ids, g->bad_why);
 		why_add(g->why, "%s: corrupt copy (%s)",
 			vmir_engine_srv_desc(g->e, g->srv), g->bad_why);
-		if (!vmir_engine_srv_is_peer(g->e, g->srv))
-			g->all_enoent = false;
+		get_srv_failed(g, g->srv);
 		get_next(g);
 		return;
 	}
@@ -162,8 +168,7 @@ static void get_req_done(struct vmir_req *r)
 	if (vmir_rbuf_end(&rb) || !vmir_id_eq(&got, &g->id)) {
 		why_add(g->why, "%s: reply names another object",
 			vmir_engine_srv_desc(g->e, r->srv));
-		if (!vmir_engine_srv_is_peer(g->e, r->srv))
-			g->all_enoent = false;
+		get_srv_failed(g, r->srv);
 		goto next;
 	}
 	g->len = g->wire_len = r->rdata_len;

@@ -497,11 +497,9 @@ int vmir_peers_list(struct vmir_client *c, const char *name,
 	vmir_client_op_begin(c);
 	*out = NULL;
 	*n = 0;
-	ret = vmir_peers_async(c, name, version, peers_wait_done, &w);
-	if (!ret)
-		ret = vmir_client_wait(c, &w.pending);
-	if (!ret)
-		ret = w.err;
+	ret = vmir_client_await(c, vmir_peers_async(c, name, version,
+						    peers_wait_done, &w),
+				&w.pending, &w.err);
 	if (ret) {
 		free(w.out);
 		return ret;

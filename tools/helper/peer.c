@@ -61,9 +61,21 @@ void helper_peer_fail(struct helper_peer_wait *w, int err)
 }
 
 /*
- * answer w with len bytes at buf (copied): the chunk, or with packed its
- * zstd frame as the chunk servers sent it
+ * answer w with len bytes at data (taken over): the chunk, or with packed
+ * its zstd frame as the chunk servers sent it
  */
+static void helper_peer_answer(struct helper *h, struct helper_peer_wait *w,
+			       void *data, uint32_t len, bool packed)
+{
+	/* the reply's meta is the id the GET carried */
+	srv_reply_data(w->req, w->req->meta, VMIR_ID_LEN, data, len,
+		       packed ? VMIR_F_ZSTD : 0);
+	h->peer_served++;
+	h->peer_served_bytes += len;
+	free(w);
+}
+
+/* the same with a copy of buf */
 static void helper_peer_send(struct helper *h, struct helper_peer_wait *w,
 			     const void *buf, uint32_t len, bool packed)
 {
@@ -74,12 +86,7 @@ static void helper_peer_send(struct helper *h, struct helper_peer_wait *w,
 		return;
 	}
 	memcpy(copy, buf, len);
-	/* the reply's meta is the id the GET carried */
-	srv_reply_data(w->req, w->req->meta, VMIR_ID_LEN, copy, len,
-		       packed ? VMIR_F_ZSTD : 0);
-	h->peer_served++;
-	h->peer_served_bytes += len;
-	free(w);
+	helper_peer_answer(h, w, copy, len, packed);
 }
 
 /* --- packed chunks kept for peers ----------------------------------------------- */
@@ -170,10 +177,7 @@ static void helper_peer_from_mirror(struct helper_dev *d,
 		helper_peer_fail(w, -ENOENT);
 		return;
 	}
-	srv_reply_data(w->req, w->req->meta, VMIR_ID_LEN, buf, len, 0);
-	h->peer_served++;
-	h->peer_served_bytes += len;
-	free(w);
+	helper_peer_answer(h, w, buf, len, false);
 }
 
 /* wait for a fetch of w's chunk in flight here; false: none */
@@ -535,11 +539,12 @@ int helper_peer_step(struct helper *h)
 	if (!h->peers)
 		return -1;
 	now = vmir_mono_ns();
+	if (h->devs)
+		helper_peer_addr(h);
 	for (d = h->devs; d; d = d->next) {
 		/* a call in flight: its end wakes the loop */
 		if (d->dead || !d->v || d->peer_ops)
 			continue;
-		helper_peer_addr(h);
 		/* a commit moved it to another version */
 		if (d->peer_image[0] && (d->peer_version != d->version ||
 					 strcmp(d->peer_image, d->image)))
